@@ -1,0 +1,115 @@
+# intaked — plain make, no autotools. See README.md.
+
+PREFIX	?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR	?=
+BUILD	?= build
+CC	?= cc
+
+PKGS	 = libuv jansson libsodium libcurl sqlite3 inih
+DEBS	 = build-essential pkg-config libuv1-dev libhttp-parser-dev \
+	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
+	   libinih-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
+	   openssl systemd
+BENCH_DEBS = wrk nginx-light
+
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+	   -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS	?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Idaemon
+ALL_CFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -MMD -MP \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN)
+LDLIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS) $(SAN)
+
+MAINS	 = daemon/intaked.c daemon/intakectl.c
+LIBSRC	 = $(filter-out $(MAINS),$(wildcard daemon/*.c))
+LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o)
+SUITES	 = $(patsubst tests/check_%.c,$(BUILD)/tests/check_%,$(filter-out tests/check_main.c,$(wildcard tests/check_*.c)))
+BENCHES	 = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+
+.PHONY: all deps bench-deps run check check-unit check-integration check-asan \
+	install clean bench fuzz
+
+all: $(BUILD)/intaked $(BUILD)/intakectl
+
+$(BUILD)/obj/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libintake.a: $(LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/intaked: $(BUILD)/obj/intaked.o $(BUILD)/libintake.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/intakectl: $(BUILD)/obj/intakectl.o $(BUILD)/libintake.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# One Check binary per suite: tests/check_NAME.c defines NAME_suite().
+$(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(BUILD)/libintake.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes \
+	    -DSUITE_FN=$*_suite -o $@ tests/check_main.c $< \
+	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS) \
+	    $(shell pkg-config --libs check) -lz
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libintake.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS)
+
+deps:
+	@sh tests/deps.sh $(DEBS)
+
+bench-deps:
+	@sh tests/deps.sh $(BENCH_DEBS)
+
+# The embedded defaults for trying it out: everything under ./var.
+run: deps all
+	@mkdir -p var && chmod 700 var
+	@test -f var/dev.key || $(BUILD)/intakectl keygen -o var/dev.key > var/dev.recipients
+	@echo "intaked: http://127.0.0.1:8080/forms/consultation  mail: ./var/mail  db: ./var/intake.db"
+	exec $(BUILD)/intaked -c config/dev.conf
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-unit check-integration
+
+check-unit: $(SUITES) all
+	@sh tests/run-unit.sh $(SUITES)
+
+check-integration: all
+	@INTAKE_BUILD=$(BUILD) /usr/bin/python3 tests/integration/run.py
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    check-unit check-integration
+
+bench: deps bench-deps all $(BENCHES)
+	@sh bench/run.sh $(BUILD)
+
+fuzz:
+	@sh tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(SYSCONFDIR)/intaked/forms \
+	    $(DESTDIR)$(PREFIX)/share/intaked/templates \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 $(BUILD)/intaked $(DESTDIR)$(PREFIX)/sbin/intaked
+	install -m 755 $(BUILD)/intakectl $(DESTDIR)$(PREFIX)/bin/intakectl
+	install -m 644 templates/* $(DESTDIR)$(PREFIX)/share/intaked/templates/
+	install -m 644 config/forms/*.schema.json $(DESTDIR)$(SYSCONFDIR)/intaked/forms/
+	test -f $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf || \
+	    install -m 644 config/intaked.conf $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf
+	sed 's|@PREFIX@|$(PREFIX)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/intaked.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/intaked.service
+	install -m 644 systemd/intaked.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)

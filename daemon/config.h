@@ -1,0 +1,126 @@
+#ifndef INTAKE_CONFIG_H
+#define INTAKE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/*
+ * The configuration snapshot. Loaded whole from an INI file by config_load();
+ * a reload builds a new snapshot and swaps it in only if it is entirely
+ * valid. Every key is described once in the table in config.c (name, type,
+ * bounds, default, target), which drives parsing, validation and the
+ * defaults documented in config/intaked.conf.
+ *
+ * Paths in the file are resolved against the config file's directory, so
+ * every char * path below is usable as is.
+ */
+
+struct cidr {
+	int		family;		/* AF_INET or AF_INET6 */
+	unsigned char	addr[16];
+	unsigned	prefix;
+};
+
+enum mail_transport { MAIL_SMTP, MAIL_MAILDIR };
+enum mail_tls { TLS_REQUIRED, TLS_OPPORTUNISTIC, TLS_OFF };
+enum mail_content { CONTENT_FULL, CONTENT_SUMMARY, CONTENT_SEALED };
+
+struct form_conf {
+	char		 *name;
+	int		  line;		/* line of the [form NAME] header */
+	char		 *schema;	/* path to NAME.schema.json */
+	char		 *redirect;	/* 303 target for HTML clients, or NULL */
+	char		 *honeypot;	/* field name, or NULL */
+	char		 *reply_to;	/* field name holding the patient's email */
+	char		 *subject;	/* mail subject template */
+	int		  ack;		/* auto-reply to the patient */
+	char		 *attachments;	/* policy; unused until multipart lands */
+	char		**cors_origins;
+	size_t		  ncors_origins;
+};
+
+struct config {
+	char		 *path;		/* the file as given */
+	char		 *dir;		/* its directory, for relative paths */
+
+	/* [server] */
+	char		**listen;	/* "host:port", "[v6]:port", "unix:/path" */
+	size_t		  nlisten;
+	struct cidr	 *trusted_proxies;
+	size_t		  ntrusted_proxies;
+	char		 *templates;	/* directory */
+	int		  log_level;	/* LOG_LVL_* */
+
+	/* [limits] */
+	unsigned	  max_connections;
+	unsigned	  header_timeout_ms;
+	unsigned	  body_timeout_ms;
+	unsigned	  idle_timeout_ms;
+	unsigned	  shutdown_timeout_ms;
+	size_t		  max_header_bytes;
+	size_t		  max_body_bytes;
+	unsigned	  max_fields;
+	size_t		  max_field_bytes;
+	unsigned	  max_json_depth;
+	unsigned	  max_pending_writes;
+	unsigned	  rate_per_minute;	/* per client IP; 0 = off */
+	unsigned	  rate_burst;
+
+	/* [storage] */
+	char		 *db_path;
+	uint64_t	  retention_s;		/* 0 = keep forever */
+
+	/* [crypto] */
+	char		**recipients;		/* age1… strings, as written */
+	size_t		  nrecipients;
+	char		 *recipients_file;	/* age -R format, or NULL */
+
+	/* [mail] */
+	enum mail_transport transport;
+	char		 *maildir;
+	char		 *url;
+	enum mail_tls	  tls;
+	char		 *ca_file;
+	char		 *username;
+	char		 *password_file;
+	char		 *from;
+	char		**to;
+	size_t		  nto;
+	enum mail_content content;
+	unsigned	  mail_parallel;
+	unsigned	  mail_timeout_ms;
+	uint64_t	  give_up_after_s;
+
+	struct form_conf *forms;
+	size_t		  nforms;
+};
+
+enum config_err {
+	CONFIG_OK = 0,
+	CONFIG_EINVAL = -1,	/* problems reported through the diag */
+	CONFIG_ENOMEM = -2,
+	CONFIG_EIO = -3,	/* file cannot be opened; reported too */
+};
+
+/*
+ * Parses path into a new snapshot. Every problem (unknown section or key,
+ * bad value, missing required key, duplicate form) is reported through d
+ * as "file:line: reason"; all problems are reported, not just the first.
+ * On success *out owns a snapshot the caller frees with config_free().
+ * On failure *out is NULL.
+ */
+int			 config_load(const char *path, struct config **out,
+			    struct diag *d);
+void			 config_free(struct config *);
+const struct form_conf	*config_form(const struct config *, const char *name);
+const char		*config_strerror(int);
+
+/*
+ * Parses a duration such as "90d", "12h", "30m", "45s" or "1500ms" into
+ * milliseconds. Returns 0 or CONFIG_EINVAL. Shared with intakectl purge.
+ */
+int			 config_parse_duration(const char *, uint64_t *ms);
+
+#endif

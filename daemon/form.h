@@ -1,0 +1,199 @@
+#ifndef INTAKE_FORM_H
+#define INTAKE_FORM_H
+
+#include <regex.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+/*
+ * Forms: a JSON Schema (2020-12 subset) per form, decoding of request bodies
+ * (application/x-www-form-urlencoded and application/json) and validation
+ * with coercion of string values to the schema's types.
+ *
+ * Supported keywords: type (object at the top; string, integer, number,
+ * boolean, array of one of those for properties), required, properties,
+ * additionalProperties (false, or true/absent), minLength, maxLength, pattern
+ * (POSIX ERE, matched against the whole value), enum, const, format
+ * (email, date, uri), minimum, maximum, maxItems, items; and the annotations
+ * title, description, $schema, $id, $comment, default, examples, and
+ * "x-multiline": true (the field may contain newlines and tabs; CRLF and a
+ * lone CR are normalised to LF). Unknown keywords, keywords of the wrong JSON
+ * type and keywords that do not apply to the field's type are load errors,
+ * so that a typo never silently weakens validation. Every property must
+ * have a "type"; "items" (default: string) gives an array's element type.
+ * "pattern" is a POSIX ERE matched against the whole value (as HTML's
+ * pattern attribute does), without back-references; it is compiled once at
+ * load and only ever run on checked UTF-8 text.
+ *
+ * Text: every string (keys and values) must be valid UTF-8 ("utf8") without
+ * control characters (C0, DEL, C1: "control"); fields with x-multiline may
+ * hold LF and TAB. minLength/maxLength count code points. A field name
+ * longer than 128 bytes, empty, or not such text makes the body malformed.
+ *
+ * Absent values: an empty string (or, in JSON, null or an empty list) counts
+ * as absent, since HTML forms send every input even when left empty; an
+ * absent required field is a "required" error.
+ *
+ * Coercion of urlencoded values (which are all strings):
+ *   boolean  "on", "true", "1", "yes" -> true; "off", "false", "0", "no" ->
+ *            false (exactly these, lowercase); anything else: "type".
+ *   integer  an optional '-' then decimal digits only, within int64.
+ *   number   [-]digits[.digits][e[+-]digits] (digits on at least one side of
+ *            the point); no hex, inf or nan; must be finite.
+ *   array    the key repeated, one element per occurrence (empty ones are
+ *            dropped); each element coerced to the items type. Any other
+ *            repeated key is a "duplicate" error.
+ * JSON bodies are not coerced: values must already have the schema's JSON
+ * type (an integer field also takes a number with no fractional part, as
+ * JSON Schema says). A property value that is an object, or a list where a
+ * single value is expected, is a "type" error, never silently dropped.
+ *
+ * Keys not in the schema are "additionalProperties" errors when the schema
+ * says "additionalProperties": false; otherwise they are kept (text checked
+ * as single-line strings; in JSON strings, numbers and booleans are kept and
+ * nested values are a "depth" error).
+ */
+
+struct schema;
+
+enum form_err {
+	FORM_OK = 0,
+	FORM_EINVALID = -1,	/* body decoded but fails the schema: 422 */
+	FORM_EMALFORMED = -2,	/* body cannot be decoded at all: 400 */
+	FORM_ENOMEM = -3,
+	FORM_ESCHEMA = -4,	/* schema file problem, reported via diag */
+};
+
+enum form_ctype {
+	FORM_URLENCODED,
+	FORM_JSON,
+};
+
+/* One validation problem. field is "" for problems with the whole body. */
+struct form_error {
+	char	*field;
+	char	*code;		/* required, type, minLength, maxLength,
+				   pattern, enum, const, format, minimum,
+				   maximum, maxItems, additionalProperties,
+				   duplicate, utf8, control, depth, tooMany,
+				   tooLong (over max_field_bytes), malformed
+				   (the FORM_EMALFORMED entry) */
+	char	*message;	/* English, safe to show: never echoes the value */
+};
+
+/* A zero member (or opts == NULL) means the built-in default: 64 fields,
+   64 KiB per field, JSON depth 8 (the top-level object is depth 1). */
+struct form_opts {
+	const char	*honeypot;	/* field name accepted and removed, or NULL */
+	unsigned	 max_fields;	/* cap on keys in the body */
+	size_t		 max_field_bytes;	/* cap on one decoded value */
+	unsigned	 max_json_depth;
+};
+
+struct form_result {
+	json_t			*fields;	/* validated, coerced; owned */
+	int			 honeypot;	/* the honeypot field was non-empty;
+					   set whatever form_parse returns:
+					   check it first */
+	struct form_error	*errors;	/* owned */
+	size_t			 nerrors;
+};
+
+/* One field description, for rendering the demo form page. */
+struct form_field {
+	const char	 *name;
+	const char	 *title;	/* falls back to name */
+	const char	 *type;		/* string, integer, number, boolean, array */
+	const char	 *format;	/* or NULL */
+	int		  required;
+	int		  multiline;
+	const char *const *options;	/* enum values (strings), NULL-terminated, or NULL */
+	long long	  min_length, max_length;	/* -1 when absent */
+};
+
+/*
+ * Loads and checks a schema file. Problems are reported via d as
+ * "file:line: reason" (the line of the offending keyword). On success *out
+ * is owned by the caller (schema_free).
+ */
+int		 schema_load(const char *path, struct schema **out, struct diag *d);
+void		 schema_free(struct schema *);
+/* The file's bytes as loaded, to serve at GET /forms/NAME/schema. */
+const char	*schema_text(const struct schema *, size_t *len);
+/* The schema's top-level "title", or NULL. Valid while the schema lives. */
+const char	*schema_title(const struct schema *);
+/* Field descriptions in schema order; valid while the schema lives. */
+const struct form_field *schema_fields(const struct schema *, size_t *n);
+
+/*
+ * Decodes body as ctype and validates it against s. Collects every error,
+ * not just the first. Returns FORM_OK (res->fields set), FORM_EINVALID
+ * (res->errors set), FORM_EMALFORMED (res->errors has one entry saying
+ * why) or FORM_ENOMEM. Always call form_result_free(res) afterwards.
+ */
+int		 form_parse(const struct schema *s, enum form_ctype ctype,
+		    const char *body, size_t len, const struct form_opts *opts,
+		    struct form_result *res);
+void		 form_result_free(struct form_result *);
+const char	*form_strerror(int);
+
+/*
+ * 1 if p[0..len) is valid UTF-8 (no overlongs, surrogates or code points
+ * above U+10FFFF), else 0. Shared with the template and mail code.
+ */
+int		 utf8_valid(const char *p, size_t len);
+
+/*
+ * Internals shared by schema.c (loading) and form.c (validation); no other
+ * module uses them.
+ */
+enum schema_type {
+	SCHEMA_STRING,
+	SCHEMA_INTEGER,
+	SCHEMA_NUMBER,
+	SCHEMA_BOOLEAN,
+	SCHEMA_ARRAY,
+};
+
+enum schema_format {
+	SCHEMA_FMT_NONE,
+	SCHEMA_FMT_EMAIL,
+	SCHEMA_FMT_DATE,
+	SCHEMA_FMT_URI,
+};
+
+struct schema_node {
+	enum schema_type	 type;
+	int			 multiline;
+	long long		 min_length, max_length;	/* -1: absent */
+	regex_t			*pattern;	/* anchored, or NULL */
+	enum schema_format	 format;
+	const json_t		*enumv;		/* array, or NULL; in doc */
+	const json_t		*constv;	/* or NULL; in doc */
+	int			 has_min, has_max;
+	json_int_t		 imin, imax;	/* integer fields */
+	double			 dmin, dmax;	/* number fields */
+	long long		 max_items;	/* -1: absent */
+	struct schema_node	*items;		/* arrays only */
+};
+
+struct schema_prop {
+	const char		*name;		/* in doc */
+	int			 required;
+	struct schema_node	 node;
+};
+
+struct schema {
+	char			*text;		/* the file, NUL-terminated */
+	size_t			 len;
+	json_t			*doc;
+	struct schema_prop	*props;		/* in file order */
+	size_t			 nprops;
+	int			 additional;	/* unknown keys allowed */
+	struct form_field	*fields;	/* nprops of them */
+};
+
+#endif

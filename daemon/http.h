@@ -1,0 +1,113 @@
+#ifndef INTAKE_HTTP_H
+#define INTAKE_HTTP_H
+
+#include <stddef.h>
+
+#include <http_parser.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+
+/*
+ * The HTTP/1.1 server: listeners (TCP v4/v6, Unix sockets, or sockets passed
+ * by systemd), connections, request parsing with http_parser, limits and
+ * timeouts, and response writing. It knows nothing about forms: a request is
+ * handed to the handler, which answers with http_respond() now or later.
+ *
+ * One request per connection is handled at a time: while a request waits for
+ * its answer the connection stops reading, so pipelined requests queue in
+ * the kernel, not in our memory, and answers go out in order.
+ */
+
+#define HTTP_MAX_HEADERS	64
+
+struct http_server;
+struct http_conn;
+
+struct http_req {
+	struct http_conn	*conn;
+	enum http_method	 method;
+	char			*path;		/* as sent, without the query */
+	char			*query;		/* or NULL */
+	char			 client_ip[48];	/* peer, or X-Forwarded-For from a
+						   trusted proxy */
+	struct buf		 body;
+	int			 expect_continue;
+
+	/* private */
+	struct buf		 hdrbuf;	/* url, then name\0value\0 pairs */
+	size_t			 hdroff[HTTP_MAX_HEADERS][2];
+	size_t			 nhdr;
+	int			 last_was_value;
+	size_t			 url_len;
+};
+
+struct http_hdr {
+	const char	*name;
+	const char	*value;
+};
+
+struct http_handler {
+	/*
+	 * Called when the headers are complete, before any body byte is read.
+	 * Returns 0 to read the body, or answers with http_respond() and
+	 * returns non-zero: the body is then never read and the connection
+	 * closes after the answer (so a 404/413/415 costs no body bytes).
+	 */
+	int	(*headers)(struct http_req *, void *arg);
+	/* Called with the complete request; must lead to exactly one
+	   http_respond(), now or later (e.g. after the store commits). */
+	void	(*request)(struct http_req *, void *arg);
+	/* Renders an error the server itself detects (400, 408, 411, 413,
+	   417, 431) in the handler's format; calls http_respond(). */
+	void	(*error)(struct http_req *, int status, const char *message,
+		    void *arg);
+	void	*arg;
+};
+
+enum http_err {
+	HTTP_OK = 0,
+	HTTP_EBIND = -1,	/* a listen address could not be bound */
+	HTTP_ENOMEM = -2,
+	HTTP_EINVAL = -3,
+};
+
+/*
+ * Starts listening. When fds (from socket activation) are given, they are
+ * used instead of cfg->listen. cfg must stay valid until the next
+ * http_server_set_config() or the end of shutdown.
+ */
+int	 http_server_start(uv_loop_t *, const struct config *cfg,
+	    const struct http_handler *, const int *fds, size_t nfds,
+	    struct http_server **out);
+void	 http_server_set_config(struct http_server *, const struct config *);
+/*
+ * Graceful stop: listeners close, idle connections close, busy ones finish
+ * their current request and close; after cfg->shutdown_timeout_ms the rest
+ * is closed. cb(arg) runs once every handle is closed; the server is freed.
+ */
+void	 http_server_shutdown(struct http_server *, void (*cb)(void *),
+	    void *arg);
+unsigned http_server_connections(const struct http_server *);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const char *http_req_header(const struct http_req *, const char *name);
+
+/*
+ * Sends the answer to req: status line, Date, Content-Length, Connection,
+ * X-Content-Type-Options: nosniff, Cache-Control: no-store, Content-Type
+ * (when ctype != NULL), then hdrs, then body (omitted for HEAD). Header
+ * values containing CR or LF are refused (HTTP_EINVAL, nothing sent: the
+ * caller's bug). If the connection went away meanwhile, the answer is
+ * dropped and the request's memory released. req is invalid afterwards.
+ */
+int	 http_respond(struct http_req *, int status, const char *ctype,
+	    const struct http_hdr *hdrs, size_t nhdrs, const void *body,
+	    size_t len);
+/* As above, but the connection closes after this answer. */
+void	 http_req_close_after(struct http_req *);
+
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,875 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "intake.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "uuid.h"
+
+#define CLIENT_STR_MAX	512	/* user agent, referer kept in the record */
+#define MAX_HDRS	8
+
+enum route_kind {
+	R_NONE,
+	R_FORM,		/* /forms/NAME */
+	R_SCHEMA,	/* /forms/NAME/schema */
+	R_HEALTH,
+	R_METRICS,
+};
+
+struct route {
+	enum route_kind	 kind;
+	int		 form;		/* index into the snapshot's forms */
+};
+
+/* Extra answer headers, built per answer. */
+struct hdrs {
+	struct http_hdr	h[MAX_HDRS];
+	size_t		n;
+	char		retry[16];
+};
+
+struct intake {
+	uv_loop_t		*loop;
+	struct snapshot		*snap;
+	struct store_writer	*writer;
+	struct mailer		*mailer;
+	struct http_server	*http;
+	struct ratelimit	*rl;
+	struct metrics		 m;
+	struct http_handler	 handler;
+	unsigned		 inflight;
+	void			(*drain_cb)(void *);
+	void			*drain_arg;
+};
+
+/* A submission on its way from the request to the commit. */
+struct submission {
+	uv_work_t		 work;
+	struct store_job	 job;
+	struct intake		*in;
+	struct snapshot		*snap;		/* the one it was validated with */
+	struct http_req		*req;
+	int			 form;
+	int			 json;		/* answer in JSON */
+	json_t			*fields;
+	char			*plain;		/* record JSON; wiped */
+	size_t			 plainlen;
+	int			 ack;
+	struct buf		 ct;
+	struct store_outbox	*outbox;
+	size_t			 noutbox;
+	int			 rc;
+	struct hdrs		 hdrs;
+};
+
+static void
+hdr_add(struct hdrs *h, const char *name, const char *value)
+{
+	if (h->n < MAX_HDRS) {
+		h->h[h->n].name = name;
+		h->h[h->n].value = value;
+		h->n++;
+	}
+}
+
+static void
+hdr_retry(struct hdrs *h, unsigned seconds)
+{
+	snprintf(h->retry, sizeof(h->retry), "%u", seconds);
+	hdr_add(h, "Retry-After", h->retry);
+}
+
+/* ---- answers ---- */
+
+static void
+respond(struct intake *in, struct http_req *req, int status,
+    const char *ctype, const struct hdrs *h, const void *body, size_t len)
+{
+	metrics_response(&in->m, status);
+	http_respond(req, status, ctype, h ? h->h : NULL, h ? h->n : 0, body,
+	    len);
+}
+
+static void
+respond_json(struct intake *in, struct http_req *req, int status,
+    const struct hdrs *h, json_t *doc)
+{
+	char	*s;
+
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (s == NULL) {
+		respond(in, req, 503, "text/plain; charset=utf-8", NULL,
+		    "out of memory\n", 14);
+		return;
+	}
+	respond(in, req, status, "application/json", h, s, strlen(s));
+	free(s);
+}
+
+/*
+ * JSON clients: a request body in JSON, or an Accept that asks for JSON and
+ * not HTML (fetch() with urlencoded bodies). Everyone else gets HTML.
+ */
+static int
+wants_json(const struct http_req *req)
+{
+	const char	*ct = http_req_header(req, "content-type");
+	const char	*acc = http_req_header(req, "accept");
+
+	if (ct && strncasecmp(ct, "application/json", 16) == 0)
+		return 1;
+	return acc && strstr(acc, "application/json") &&
+	    !strstr(acc, "text/html");
+}
+
+static json_t *
+errors_json(const struct form_error *errs, size_t n)
+{
+	json_t	*arr = json_array();
+	size_t	 i;
+
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
+		    "field", errs[i].field, "code", errs[i].code,
+		    "message", errs[i].message));
+	return arr;
+}
+
+static const char *
+form_name(const struct snapshot *s, int form)
+{
+	return form >= 0 ? s->cfg->forms[form].name : "";
+}
+
+static const char *
+form_title(const struct snapshot *s, int form)
+{
+	const char	*t;
+
+	if (form < 0)
+		return "";
+	t = schema_title(s->schemas[form]);
+	return t ? t : s->cfg->forms[form].name;
+}
+
+static void
+respond_html(struct intake *in, struct http_req *req, int status,
+    const struct hdrs *h, const struct tmpl *t, json_t *ctx)
+{
+	struct buf	out;
+
+	buf_init(&out, 1 << 20);
+	if (template_render(t, ctx, &out) != TMPL_OK)
+		respond(in, req, 503, "text/plain; charset=utf-8", NULL,
+		    "cannot render page\n", 19);
+	else
+		respond(in, req, status, "text/html; charset=utf-8", h,
+		    out.data, out.len);
+	json_decref(ctx);
+	buf_free(&out);
+}
+
+/*
+ * Every error answer: JSON {"error": message} or, for 422, {"errors":
+ * [...]}; HTML through error.html. Nothing from the request is echoed.
+ */
+static void
+respond_error(struct intake *in, const struct snapshot *s,
+    struct http_req *req, int json, int form, int status, const char *message,
+    const struct form_error *errs, size_t nerrs, const struct hdrs *h)
+{
+	char			 code[8];
+	json_t			*doc;
+
+	if (json) {
+		if (nerrs)
+			doc = json_pack("{s:o}", "errors",
+			    errors_json(errs, nerrs));
+		else
+			doc = json_pack("{s:s}", "error", message);
+		respond_json(in, req, status, h, doc);
+		return;
+	}
+	snprintf(code, sizeof(code), "%d", status);
+	respond_html(in, req, status, h, s->error, json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:o}", "form", form_name(s, form),
+	    "title", form_title(s, form), "status", code,
+	    "reason", http_reason(status), "message", message,
+	    "errors", errors_json(errs, nerrs)));
+}
+
+/* ---- routing ---- */
+
+static int
+name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	    c == '_';
+}
+
+static struct route
+route(const struct intake *in, const char *path)
+{
+	struct route	 r = { R_NONE, -1 };
+	const char	*name, *end;
+
+	if (path == NULL)
+		return r;
+	if (strcmp(path, "/healthz") == 0)
+		r.kind = R_HEALTH;
+	else if (strcmp(path, "/metrics") == 0)
+		r.kind = R_METRICS;
+	if (r.kind != R_NONE || strncmp(path, "/forms/", 7) != 0)
+		return r;
+	name = path + 7;
+	for (end = name; name_char(*end); end++)
+		;
+	if (end == name || (r.form = snapshot_form(in->snap, name,
+	    (size_t)(end - name))) == -1)
+		return r;
+	if (*end == '\0')
+		r.kind = R_FORM;
+	else if (strcmp(end, "/schema") == 0)
+		r.kind = R_SCHEMA;
+	return r;
+}
+
+static const char *
+allowed_methods(enum route_kind k)
+{
+	return k == R_FORM ? "GET, HEAD, POST, OPTIONS" : "GET, HEAD";
+}
+
+static int
+method_ok(enum route_kind k, enum http_method m)
+{
+	if (m == HTTP_GET || m == HTTP_HEAD)
+		return 1;
+	return k == R_FORM && (m == HTTP_POST || m == HTTP_OPTIONS);
+}
+
+/* Adds CORS headers when the request's Origin is one the form allows. */
+static void
+cors(const struct snapshot *s, int form, const struct http_req *req,
+    struct hdrs *h)
+{
+	const struct form_conf	*fc;
+	const char		*origin = http_req_header(req, "origin");
+	size_t			 i;
+
+	if (origin == NULL || form < 0)
+		return;
+	fc = &s->cfg->forms[form];
+	for (i = 0; i < fc->ncors_origins; i++)
+		if (strcmp(fc->cors_origins[i], origin) == 0) {
+			hdr_add(h, "Access-Control-Allow-Origin",
+			    fc->cors_origins[i]);
+			hdr_add(h, "Vary", "Origin");
+			return;
+		}
+}
+
+/* The body's type, from Content-Type; -1 when unsupported (415). */
+static int
+body_type(const char *ct, const char **why)
+{
+	char		 media[64];
+	const char	*params;
+	size_t		 n;
+
+	*why = "Content-Type must be application/x-www-form-urlencoded or "
+	    "application/json";
+	if (ct == NULL)
+		return -1;
+	n = strcspn(ct, "; \t");
+	if (n >= sizeof(media))
+		return -1;
+	memcpy(media, ct, n);
+	media[n] = '\0';
+	params = ct + n;
+	/* Bodies are read as UTF-8; any other declared charset is refused
+	   rather than misread. */
+	if (strcasestr(params, "charset=") && !strcasestr(params,
+	    "charset=utf-8") && !strcasestr(params, "charset=\"utf-8\""))
+		return (*why = "only the utf-8 charset is accepted"), -1;
+	if (strcasecmp(media, "application/x-www-form-urlencoded") == 0)
+		return FORM_URLENCODED;
+	if (strcasecmp(media, "application/json") == 0)
+		return FORM_JSON;
+	if (strcasecmp(media, "multipart/form-data") == 0)
+		*why = "multipart/form-data is not supported yet; send the "
+		    "form urlencoded";
+	return -1;
+}
+
+/*
+ * Before the body is read: unknown forms, wrong methods, unsupported types
+ * and rate-limited clients of a POST are answered without reading a byte
+ * of the body.
+ */
+static int
+on_headers(struct http_req *req, void *arg)
+{
+	struct intake	*in = arg;
+	struct route	 r;
+	struct hdrs	 h = { .n = 0 };
+	const char	*why;
+	unsigned	 wait;
+	int		 json = wants_json(req);
+
+	if (req->method != HTTP_POST)
+		return 0;
+	r = route(in, req->path);
+	if (r.kind == R_NONE) {
+		respond_error(in, in->snap, req, json, -1, 404, "no such form", NULL, 0,
+		    NULL);
+		return 1;
+	}
+	cors(in->snap, r.form, req, &h);
+	if (r.kind != R_FORM) {
+		hdr_add(&h, "Allow", allowed_methods(r.kind));
+		respond_error(in, in->snap, req, json, r.form, 405,
+		    "method not allowed here", NULL, 0, &h);
+		return 1;
+	}
+	if (body_type(http_req_header(req, "content-type"), &why) == -1) {
+		respond_error(in, in->snap, req, json, r.form, 415, why, NULL, 0, &h);
+		return 1;
+	}
+	wait = ratelimit_take(in->rl, req->client_ip, now_ms(),
+	    in->snap->cfg->rate_per_minute, in->snap->cfg->rate_burst);
+	if (wait) {
+		in->m.submissions[SUB_LIMITED]++;
+		hdr_retry(&h, wait);
+		respond_error(in, in->snap, req, json, r.form, 429,
+		    "too many submissions; please try again later", NULL, 0,
+		    &h);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- GET endpoints ---- */
+
+static void
+get_health(struct intake *in, struct http_req *req)
+{
+	int	ok = store_writer_healthy(in->writer);
+
+	respond_json(in, req, ok ? 200 : 503, NULL, json_pack("{s:s, s:s}",
+	    "status", ok ? "ok" : "unhealthy", "store", ok ? "ok" :
+	    "failing"));
+}
+
+static void
+get_metrics(struct intake *in, struct http_req *req)
+{
+	struct metrics_gauges	g = { 0 };
+	struct mailer_counters	mc = { 0 };
+	struct buf		out;
+
+	g.connections = in->http ? http_server_connections(in->http) : 0;
+	g.store_pending = store_writer_pending(in->writer);
+	g.store_healthy = store_writer_healthy(in->writer);
+	if (in->mailer)
+		mailer_counters(in->mailer, &mc);
+	g.mail_sent = mc.sent;
+	g.mail_failed = mc.failed;
+	g.mail_retried = mc.retried;
+	buf_init(&out, 1 << 16);
+	if (metrics_render(&in->m, &g, &out) == 0)
+		respond(in, req, 200, "text/plain; version=0.0.4", NULL,
+		    out.data, out.len);
+	else
+		respond(in, req, 503, "text/plain", NULL, "", 0);
+	buf_free(&out);
+}
+
+static void
+get_schema(struct intake *in, struct http_req *req, int form)
+{
+	struct hdrs	 h = { .n = 0 };
+	const char	*text;
+	size_t		 len;
+
+	text = schema_text(in->snap->schemas[form], &len);
+	cors(in->snap, form, req, &h);
+	respond(in, req, 200, "application/schema+json", &h, text, len);
+}
+
+static json_t *
+field_json(const struct form_field *f)
+{
+	json_t		*opts = json_array();
+	const char	*input = "text";
+	size_t		 i;
+	int		 sel = f->options != NULL, box, area;
+	char		 minl[24] = "", maxl[24] = "";
+
+	for (i = 0; sel && f->options[i]; i++)
+		json_array_append_new(opts, json_pack("{s:s}", "value",
+		    f->options[i]));
+	box = strcmp(f->type, "boolean") == 0;
+	area = f->multiline;
+	if (f->format && strcmp(f->format, "email") == 0)
+		input = "email";
+	else if (f->format && strcmp(f->format, "date") == 0)
+		input = "date";
+	else if (f->format && strcmp(f->format, "uri") == 0)
+		input = "url";
+	else if (strcmp(f->name, "phone") == 0)
+		input = "tel";
+	else if (!strcmp(f->type, "integer") || !strcmp(f->type, "number"))
+		input = "number";
+	if (f->min_length >= 0)
+		snprintf(minl, sizeof(minl), "%lld", f->min_length);
+	if (f->max_length >= 0)
+		snprintf(maxl, sizeof(maxl), "%lld", f->max_length);
+	return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:o, s:s, "
+	    "s:s}", "name", f->name, "label", f->title ? f->title : f->name,
+	    "input", input, "required", f->required,
+	    "is_input", !sel && !box && !area, "is_textarea", area && !sel,
+	    "is_select", sel, "is_checkbox", box && !sel, "options", opts,
+	    "minlength", minl, "maxlength", maxl);
+}
+
+static void
+get_form_page(struct intake *in, struct http_req *req, int form)
+{
+	const struct form_field	*f;
+	const struct form_conf	*fc = &in->snap->cfg->forms[form];
+	json_t			*fields = json_array();
+	char			 action[128];
+	size_t			 i, n;
+
+	f = schema_fields(in->snap->schemas[form], &n);
+	for (i = 0; i < n; i++)
+		json_array_append_new(fields, field_json(&f[i]));
+	snprintf(action, sizeof(action), "/forms/%s", fc->name);
+	respond_html(in, req, 200, NULL, in->snap->form_page, json_pack(
+	    "{s:s, s:s, s:s, s:s, s:o}", "form", fc->name, "title",
+	    form_title(in->snap, form), "action", action, "honeypot",
+	    fc->honeypot ? fc->honeypot : "", "fields", fields));
+}
+
+static void
+options_form(struct intake *in, struct http_req *req, int form)
+{
+	struct hdrs	h = { .n = 0 };
+
+	cors(in->snap, form, req, &h);
+	if (h.n == 0) {
+		respond_error(in, in->snap, req, 1, form, 403,
+		    "origin not allowed", NULL, 0, NULL);
+		return;
+	}
+	hdr_add(&h, "Access-Control-Allow-Methods", "POST");
+	hdr_add(&h, "Access-Control-Allow-Headers", "Content-Type, Accept");
+	hdr_add(&h, "Access-Control-Max-Age", "600");
+	respond(in, req, 204, NULL, &h, "", 0);
+}
+
+/* ---- submissions ---- */
+
+static void
+sub_free(struct submission *sub)
+{
+	if (sub->plain) {
+		sodium_memzero(sub->plain, sub->plainlen);
+		free(sub->plain);
+	}
+	json_decref(sub->fields);
+	buf_free(&sub->ct);
+	if (sub->outbox)
+		mailer_outbox_free(sub->outbox, sub->noutbox);
+	snapshot_unref(sub->snap);
+	free(sub);
+}
+
+static void
+sub_finish(struct submission *sub)
+{
+	struct intake	*in = sub->in;
+
+	sub_free(sub);
+	if (--in->inflight == 0 && in->drain_cb) {
+		void (*cb)(void *) = in->drain_cb;
+
+		in->drain_cb = NULL;
+		cb(in->drain_arg);
+	}
+}
+
+/* The success answer: 201 JSON, 303 to the configured page, or 200 thanks. */
+static void
+respond_success(struct intake *in, struct http_req *req, int json,
+    struct snapshot *s, int form, const char *id, struct hdrs *h)
+{
+	const struct form_conf	*fc = &s->cfg->forms[form];
+
+	if (json) {
+		respond_json(in, req, 201, h, json_pack("{s:s}", "id", id));
+	} else if (fc->redirect) {
+		hdr_add(h, "Location", fc->redirect);
+		respond(in, req, 303, "text/plain; charset=utf-8", h,
+		    "See Other\n", 10);
+	} else {
+		respond_html(in, req, 200, h, s->thanks, json_pack(
+		    "{s:s, s:s, s:s}", "form", fc->name, "title",
+		    form_title(s, form), "id", id));
+	}
+}
+
+static void
+respond_unavailable(struct intake *in, const struct snapshot *s,
+    struct http_req *req, int json, int form, struct hdrs *h)
+{
+	in->m.submissions[SUB_UNAVAILABLE]++;
+	hdr_retry(h, 30);
+	respond_error(in, s, req, json, form, 503, "the inquiry could not be "
+	    "stored right now; please try again shortly", NULL, 0, h);
+}
+
+static void
+committed(struct store_job *job, int result)
+{
+	struct submission	*sub = job->arg;
+	struct intake		*in = sub->in;
+
+	if (result != STORE_OK) {
+		log_warnx("inquiry %s not stored: %s", job->id,
+		    store_strerror(result));
+		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
+		    &sub->hdrs);
+	} else {
+		log_info("inquiry %s stored (form %s)", job->id, job->form);
+		in->m.submissions[SUB_ACCEPTED]++;
+		respond_success(in, sub->req, sub->json, sub->snap, sub->form,
+		    job->id, &sub->hdrs);
+		if (in->mailer && sub->noutbox)
+			mailer_kick(in->mailer);
+	}
+	sub_finish(sub);
+}
+
+/* Threadpool: the X25519 work and the mail rendering, off the loop. */
+static void
+work_encrypt(uv_work_t *w)
+{
+	struct submission	*sub = w->data;
+	struct mail_inquiry	 inq;
+	int			 rc;
+
+	rc = age_encrypt(sub->snap->rcpts, sub->snap->nrcpts, sub->plain,
+	    sub->plainlen, &sub->ct);
+	if (rc != AGE_OK) {
+		sub->rc = rc;
+		return;
+	}
+	if (sub->in->mailer == NULL)
+		return;
+	memset(&inq, 0, sizeof(inq));
+	inq.id = sub->job.id;
+	inq.form = &sub->snap->cfg->forms[sub->form];
+	inq.form_title = form_title(sub->snap, sub->form);
+	inq.received_at_ms = sub->job.received_at_ms;
+	inq.fields = sub->fields;
+	inq.record = (const unsigned char *)sub->ct.data;
+	inq.recordlen = sub->ct.len;
+	inq.ack = sub->ack;
+	if (mailer_compose(sub->in->mailer, &inq, &sub->outbox,
+	    &sub->noutbox) != 0)
+		sub->rc = -1;
+}
+
+static void
+after_encrypt(uv_work_t *w, int status)
+{
+	struct submission	*sub = w->data;
+	struct intake		*in = sub->in;
+	int			 rc;
+
+	sodium_memzero(sub->plain, sub->plainlen);
+	if (status != 0 || sub->rc != 0) {
+		log_warnx("inquiry %s not encrypted", sub->job.id);
+		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
+		    &sub->hdrs);
+		sub_finish(sub);
+		return;
+	}
+	sub->job.ct = (const unsigned char *)sub->ct.data;
+	sub->job.ctlen = sub->ct.len;
+	sub->job.outbox = sub->outbox;
+	sub->job.noutbox = sub->noutbox;
+	if ((rc = store_writer_submit(in->writer, &sub->job)) != STORE_OK) {
+		log_warnx("inquiry %s not queued: %s", sub->job.id,
+		    store_strerror(rc));
+		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
+		    &sub->hdrs);
+		sub_finish(sub);
+	}
+}
+
+static json_t *
+client_str(const char *s)
+{
+	size_t	n;
+
+	if (s == NULL)
+		return json_null();
+	n = strnlen(s, CLIENT_STR_MAX);
+	while (n > 0 && !utf8_valid(s, n))	/* cut inside a sequence */
+		n--;
+	return json_stringn(s, n);
+}
+
+/* The plaintext record (DESIGN.md "Records and crypto"). */
+static char *
+record_json(struct submission *sub, const char *received)
+{
+	const struct http_req	*req = sub->req;
+	json_t			*doc;
+	char			*s;
+
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:{s:s, s:o, s:o}, s:[]}",
+	    "v", 1, "id", sub->job.id, "form", sub->job.form,
+	    "received_at", received, "fields", sub->fields,
+	    "client", "ip", req->client_ip,
+	    "user_agent", client_str(http_req_header(req, "user-agent")),
+	    "referer", client_str(http_req_header(req, "referer")),
+	    "attachments");
+	if (doc == NULL)
+		return NULL;
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return s;
+}
+
+/* The patient gets an acknowledgement only when the form asks for one and
+   the per-address and per-IP limits allow it. */
+static int
+want_ack(struct intake *in, const struct form_conf *fc, json_t *fields,
+    const char *ip)
+{
+	const char	*addr;
+
+	if (!fc->ack || fc->reply_to == NULL || in->mailer == NULL)
+		return 0;
+	addr = json_string_value(json_object_get(fields, fc->reply_to));
+	return addr && mailer_ack_allowed(in->mailer, addr, ip);
+}
+
+static void
+submit(struct intake *in, struct http_req *req, int form, int json,
+    json_t *fields, struct hdrs *h)
+{
+	struct submission	*sub;
+	char			 received[32];
+
+	if (in->inflight >= in->snap->cfg->max_pending_writes ||
+	    (sub = calloc(1, sizeof(*sub))) == NULL) {
+		json_decref(fields);
+		respond_unavailable(in, in->snap, req, json, form, h);
+		return;
+	}
+	sub->in = in;
+	sub->snap = snapshot_ref(in->snap);
+	sub->req = req;
+	sub->form = form;
+	sub->json = json;
+	sub->fields = fields;
+	sub->hdrs = *h;
+	buf_init(&sub->ct, 0);
+	sub->job.received_at_ms = now_ms();
+	uuid_v7(sub->job.received_at_ms, sub->job.id);
+	sub->job.form = sub->snap->cfg->forms[form].name;
+	sub->job.done = committed;
+	sub->job.arg = sub;
+	sub->work.data = sub;
+	rfc3339(sub->job.received_at_ms, received);
+	in->inflight++;
+	sub->ack = want_ack(in, &sub->snap->cfg->forms[form], fields,
+	    req->client_ip);
+	if ((sub->plain = record_json(sub, received)) == NULL ||
+	    uv_queue_work(in->loop, &sub->work, work_encrypt,
+	    after_encrypt) != 0) {
+		respond_unavailable(in, in->snap, req, json, form, &sub->hdrs);
+		sub_finish(sub);
+		return;
+	}
+	sub->plainlen = strlen(sub->plain);
+}
+
+static void
+post_form(struct intake *in, struct http_req *req, int form)
+{
+	const struct config	*cfg = in->snap->cfg;
+	const struct form_conf	*fc = &cfg->forms[form];
+	struct form_opts	 opts = { 0 };
+	struct form_result	 res = { 0 };
+	struct hdrs		 h = { .n = 0 };
+	const char		*why;
+	char			 id[UUID_STRLEN + 1];
+	int			 json = wants_json(req), rc, type;
+
+	cors(in->snap, form, req, &h);
+	if ((type = body_type(http_req_header(req, "content-type"),
+	    &why)) == -1) {
+		respond_error(in, in->snap, req, json, form, 415, why, NULL, 0,
+		    &h);
+		return;
+	}
+	opts.honeypot = fc->honeypot;
+	opts.max_fields = cfg->max_fields;
+	opts.max_field_bytes = cfg->max_field_bytes;
+	opts.max_json_depth = cfg->max_json_depth;
+	rc = form_parse(in->snap->schemas[form], (enum form_ctype)type,
+	    req->body.data, req->body.len, &opts, &res);
+	if (res.honeypot) {
+		/* Bots learn nothing: the same answer, a fresh id, no record. */
+		in->m.submissions[SUB_SPAM]++;
+		log_info("form %s: honeypot submission dropped", fc->name);
+		uuid_v7(now_ms(), id);
+		respond_success(in, req, json, in->snap, form, id, &h);
+	} else if (rc == FORM_OK) {
+		submit(in, req, form, json, res.fields, &h);
+		res.fields = NULL;
+	} else if (rc == FORM_EINVALID) {
+		in->m.submissions[SUB_INVALID]++;
+		respond_error(in, in->snap, req, json, form, 422, "please correct the "
+		    "highlighted fields", res.errors, res.nerrors, &h);
+	} else if (rc == FORM_EMALFORMED) {
+		in->m.submissions[SUB_MALFORMED]++;
+		respond_error(in, in->snap, req, json, form, 400, res.nerrors ?
+		    res.errors[0].message : "malformed body", NULL, 0, &h);
+	} else {
+		respond_unavailable(in, in->snap, req, json, form, &h);
+	}
+	form_result_free(&res);
+}
+
+static void
+on_request(struct http_req *req, void *arg)
+{
+	struct intake	*in = arg;
+	struct route	 r = route(in, req->path);
+	struct hdrs	 h = { .n = 0 };
+	int		 json = wants_json(req);
+
+	if (r.kind == R_NONE) {
+		respond_error(in, in->snap, req, json, -1, 404, "not found", NULL, 0,
+		    NULL);
+		return;
+	}
+	if (!method_ok(r.kind, req->method)) {
+		hdr_add(&h, "Allow", allowed_methods(r.kind));
+		respond_error(in, in->snap, req, json, r.form, 405,
+		    "method not allowed here", NULL, 0, &h);
+		return;
+	}
+	switch (r.kind) {
+	case R_HEALTH:
+		get_health(in, req);
+		break;
+	case R_METRICS:
+		get_metrics(in, req);
+		break;
+	case R_SCHEMA:
+		get_schema(in, req, r.form);
+		break;
+	case R_FORM:
+		if (req->method == HTTP_POST)
+			post_form(in, req, r.form);
+		else if (req->method == HTTP_OPTIONS)
+			options_form(in, req, r.form);
+		else
+			get_form_page(in, req, r.form);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+on_error(struct http_req *req, int status, const char *message, void *arg)
+{
+	struct intake	*in = arg;
+
+	respond_error(in, in->snap, req, req->path ? wants_json(req) : 1, -1, status,
+	    message, NULL, 0, NULL);
+}
+
+/* ---- lifetime ---- */
+
+int
+intake_new(uv_loop_t *loop, struct snapshot *snap, struct store_writer *w,
+    struct mailer *mailer, struct intake **out)
+{
+	struct intake	*in;
+
+	*out = NULL;
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		return -1;
+	if ((in->rl = ratelimit_new()) == NULL) {
+		free(in);
+		return -1;
+	}
+	in->loop = loop;
+	in->snap = snapshot_ref(snap);
+	in->writer = w;
+	in->mailer = mailer;
+	in->handler.headers = on_headers;
+	in->handler.request = on_request;
+	in->handler.error = on_error;
+	in->handler.arg = in;
+	*out = in;
+	return 0;
+}
+
+void
+intake_set_snapshot(struct intake *in, struct snapshot *snap)
+{
+	snapshot_unref(in->snap);
+	in->snap = snapshot_ref(snap);
+}
+
+void
+intake_set_http(struct intake *in, struct http_server *http)
+{
+	in->http = http;
+}
+
+const struct http_handler *
+intake_handler(struct intake *in)
+{
+	return &in->handler;
+}
+
+void
+intake_drain(struct intake *in, void (*cb)(void *), void *arg)
+{
+	if (in->inflight == 0) {
+		cb(arg);
+		return;
+	}
+	in->drain_cb = cb;
+	in->drain_arg = arg;
+}
+
+void
+intake_free(struct intake *in)
+{
+	if (in == NULL)
+		return;
+	snapshot_unref(in->snap);
+	ratelimit_free(in->rl);
+	free(in);
+}

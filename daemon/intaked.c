@@ -1,0 +1,332 @@
+/*
+ * intaked: the consultation-inquiry intake daemon. This file only wires the
+ * modules together: load the snapshot, start the store writer, the mailer
+ * and the HTTP server, tell systemd, handle signals, and stop in order
+ * (HTTP drains, in-flight submissions commit, mailer stops, store stops).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "http.h"
+#include "intake.h"
+#include "log.h"
+#include "mailer.h"
+#include "sd.h"
+#include "snapshot.h"
+#include "store.h"
+#include "uuid.h"
+
+#define INTAKED_VERSION		"0.1.0"
+#define DEFAULT_CONFIG		"/etc/intaked/intaked.conf"
+#define RETENTION_FIRST_MS	(60 * 1000)
+#define RETENTION_EVERY_MS	(24 * 3600 * 1000)
+
+struct daemon {
+	uv_loop_t		*loop;
+	const char		*config_path;
+	struct snapshot		*boot;		/* what the mailer and store use */
+	struct snapshot		*cur;		/* what requests use */
+	struct store_writer	*writer;
+	struct mailer		*mailer;
+	struct intake		*intake;
+	struct http_server	*http;
+	uv_signal_t		 sigterm, sigint, sighup;
+	uv_timer_t		 watchdog, retention;
+	struct store_call	 purge;
+	int			 purging;
+	int			 stopping;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: intaked [-t] [-c config]\n"
+	    "  -c FILE    configuration file (default %s)\n"
+	    "  -t         check the configuration, schemas and templates, "
+	    "then exit\n"
+	    "  -d         debug logging\n"
+	    "  --version  print the version\n", DEFAULT_CONFIG);
+}
+
+/* ---- shutdown, in order ---- */
+
+static void
+store_stopped(void *arg)
+{
+	(void)arg;
+	log_info("stopped");
+}
+
+static void
+mailer_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	store_writer_stop(d->writer, store_stopped, d);
+}
+
+static void
+drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->mailer)
+		mailer_stop(d->mailer, mailer_stopped, d);
+	else
+		mailer_stopped(d);
+}
+
+static void
+http_stopped(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->http = NULL;
+	intake_drain(d->intake, drained, d);
+}
+
+static void
+stop(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_info("stopping: finishing requests in flight");
+	sd_notify("STOPPING=1");
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->watchdog, NULL);
+	uv_close((uv_handle_t *)&d->retention, NULL);
+	http_server_shutdown(d->http, http_stopped, d);
+}
+
+/*
+ * SIGHUP: load everything again; swap only if all of it is good, so a
+ * broken edit never takes a running daemon down. Listen addresses, storage
+ * and mail settings are read at start only.
+ */
+static void
+reload(struct daemon *d)
+{
+	struct snapshot	*s;
+	struct diag	 dg = { 0 };
+
+	sd_notify("RELOADING=1");
+	if (snapshot_load(d->config_path, &s, &dg) != SNAPSHOT_OK) {
+		log_warnx("reload: %s has %u problem(s); keeping the running "
+		    "configuration", d->config_path, dg.count);
+		sd_notify("READY=1");
+		return;
+	}
+	http_server_set_config(d->http, s->cfg);
+	intake_set_snapshot(d->intake, s);
+	snapshot_unref(d->cur);
+	d->cur = s;
+	log_setlevel(s->cfg->log_level);
+	log_info("reloaded %s (listen, [storage] and [mail] changes take "
+	    "effect at restart)", d->config_path);
+	sd_notify("READY=1");
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (signum == SIGHUP)
+		reload(d);
+	else
+		stop(d);
+}
+
+static void
+on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	sd_notify("WATCHDOG=1");
+}
+
+/* ---- retention ---- */
+
+static int
+purge_fn(struct store *st, void *arg)
+{
+	struct daemon	*d = arg;
+	uint64_t	 removed = 0;
+	int		 rc;
+
+	rc = store_purge(st, now_ms() - (int64_t)d->boot->cfg->retention_s *
+	    1000, &removed);
+	if (rc == STORE_OK && removed)
+		log_info("retention: purged %llu inquiries",
+		    (unsigned long long)removed);
+	return rc;
+}
+
+static void
+purge_done(struct store_call *c, int result)
+{
+	struct daemon *d = c->arg;
+
+	d->purging = 0;
+	if (result != STORE_OK)
+		log_warnx("retention: purge failed: %s", store_strerror(result));
+}
+
+static void
+on_retention(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (d->purging || d->boot->cfg->retention_s == 0)
+		return;
+	d->purge.fn = purge_fn;
+	d->purge.done = purge_done;
+	d->purge.arg = d;
+	if (store_writer_call(d->writer, &d->purge) == STORE_OK)
+		d->purging = 1;
+}
+
+/* ---- start ---- */
+
+static void
+start_timers(struct daemon *d)
+{
+	uint64_t	wd = sd_watchdog_usec();
+
+	uv_timer_init(d->loop, &d->watchdog);
+	uv_timer_init(d->loop, &d->retention);
+	d->retention.data = d;
+	if (wd)
+		uv_timer_start(&d->watchdog, on_watchdog, wd / 2000,
+		    wd / 2000);
+	if (d->boot->cfg->retention_s)
+		uv_timer_start(&d->retention, on_retention, RETENTION_FIRST_MS,
+		    RETENTION_EVERY_MS);
+}
+
+static void
+start_signals(struct daemon *d)
+{
+	uv_signal_t	*sig[] = { &d->sigterm, &d->sigint, &d->sighup };
+	int		 num[] = { SIGTERM, SIGINT, SIGHUP };
+	size_t		 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < 3; i++) {
+		uv_signal_init(d->loop, sig[i]);
+		sig[i]->data = d;
+		uv_signal_start(sig[i], on_signal, num[i]);
+	}
+}
+
+static void
+start(struct daemon *d)
+{
+	const struct config	*cfg = d->boot->cfg;
+	struct diag		 dg = { 0 };
+	int			 fds[SD_MAX_FDS], nfds, i, rc;
+
+	if ((nfds = sd_listen_fds()) < 0)
+		fatalx("malformed LISTEN_FDS/LISTEN_PID from the service "
+		    "manager");
+	for (i = 0; i < nfds; i++)
+		fds[i] = SD_LISTEN_FDS_START + i;
+	if ((rc = store_writer_start(d->loop, cfg->db_path,
+	    cfg->max_pending_writes, 1, &d->writer)) != STORE_OK)
+		fatalx("store %s: %s", cfg->db_path, store_strerror(rc));
+	if (mailer_start(d->loop, cfg, d->writer, &d->mailer, &dg) != 0)
+		fatalx("mail: cannot start (see above)");
+	if (intake_new(d->loop, d->cur, d->writer, d->mailer,
+	    &d->intake) != 0)
+		fatalx("out of memory");
+	if (http_server_start(d->loop, cfg, intake_handler(d->intake), fds,
+	    (size_t)nfds, &d->http) != HTTP_OK)
+		fatalx("cannot listen (see above)");
+	intake_set_http(d->intake, d->http);
+	start_signals(d);
+	start_timers(d);
+	log_info("intaked %s ready: %zu form(s), %zu recipient(s), store %s",
+	    INTAKED_VERSION, cfg->nforms, d->boot->nrcpts, cfg->db_path);
+	sd_notify("READY=1");
+}
+
+/* intaked -t: everything start-up would load, and nothing started. */
+static int
+check_config(const char *path)
+{
+	struct snapshot	*s;
+	struct diag	 dg = { 0 };
+
+	if (snapshot_load(path, &s, &dg) == SNAPSHOT_OK) {
+		mailer_check(s->cfg, &dg);
+		snapshot_unref(s);
+	}
+	if (dg.count) {
+		fprintf(stderr, "%s: %u problem(s)\n", path, dg.count);
+		return 1;
+	}
+	printf("%s: configuration OK\n", path);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct daemon	d = { 0 };
+	struct diag	dg = { 0 };
+	int		ch, test = 0, debug = 0;
+
+	d.config_path = DEFAULT_CONFIG;
+	while ((ch = getopt_long(argc, argv, "c:dth", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': d.config_path = optarg; break;
+		case 'd': debug = 1; break;
+		case 't': test = 1; break;
+		case 'V': printf("intaked %s\n", INTAKED_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("intaked", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (sodium_init() < 0)
+		fatalx("libsodium failed to initialise");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("libcurl failed to initialise");
+	if (test)
+		return check_config(d.config_path);
+	if (snapshot_load(d.config_path, &d.boot, &dg) != SNAPSHOT_OK)
+		fatalx("%s: %u problem(s); not starting", d.config_path,
+		    dg.count);
+	if (!debug)
+		log_setlevel(d.boot->cfg->log_level);
+	d.cur = snapshot_ref(d.boot);
+	d.loop = uv_default_loop();
+	start(&d);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	intake_free(d.intake);
+	snapshot_unref(d.cur);
+	snapshot_unref(d.boot);
+	uv_loop_close(d.loop);
+	curl_global_cleanup();
+	return 0;
+}

@@ -1,0 +1,155 @@
+#ifndef INTAKE_STORE_H
+#define INTAKE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "buf.h"
+
+/*
+ * The durable store: one SQLite database (WAL, synchronous=FULL, schema
+ * versioned by PRAGMA user_version, file 0600 in a 0700 directory).
+ * Inquiries are stored as age ciphertext next to metadata that needs no key
+ * (id, form, received_at, size, notification state). The outbox holds the
+ * notifications of an inquiry and commits in the same transaction.
+ *
+ * Two ways in:
+ *  - struct store: a connection used by one thread at a time (intakectl,
+ *    the writer thread). Plain blocking calls.
+ *  - struct store_writer: the daemon's. One writer thread owns a
+ *    connection; the libuv loop hands it jobs and is called back (through
+ *    uv_async) after COMMIT. No SQLite call ever runs on the loop thread.
+ */
+
+#define STORE_ID_LEN	36	/* UUID text, without NUL */
+#define STORE_FORM_MAX	64
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_EIO = -1,		/* SQLite could not read/commit: disk full,
+				   read-only, corrupt, locked past timeout */
+	STORE_ENOTFOUND = -2,
+	STORE_EBUSY = -3,	/* writer queue full: answer 503 now */
+	STORE_ENOMEM = -4,
+	STORE_EVERSION = -5,	/* database is from a newer intaked */
+	STORE_ECLOSED = -6,	/* writer is stopping */
+	STORE_EINVAL = -7,
+};
+
+#define STORE_RDONLY	0x1	/* open read-only (intakectl list/show/cat) */
+#define STORE_CREATE	0x2	/* create file and directories if missing */
+
+struct store;
+
+struct store_meta {
+	char		id[STORE_ID_LEN + 1];
+	char		form[STORE_FORM_MAX + 1];
+	int64_t		received_at_ms;
+	uint64_t	size;		/* ciphertext bytes */
+	unsigned	outbox_queued;	/* notifications still to send */
+	unsigned	outbox_failed;
+	unsigned	outbox_sent;
+};
+
+struct store_filter {
+	int64_t		since_ms;	/* 0 = no lower bound */
+	int64_t		until_ms;	/* 0 = no upper bound */
+	const char	*form;		/* NULL = any */
+	uint64_t	limit;		/* 0 = no limit */
+};
+
+struct store_stats {
+	uint64_t	inquiries;
+	uint64_t	bytes;
+	int64_t		oldest_ms, newest_ms;
+	uint64_t	outbox_queued, outbox_sent, outbox_failed;
+};
+
+/* A notification queued with its inquiry. The mailer defines the blob. */
+struct store_outbox {
+	const char		*kind;		/* "notify", "ack" */
+	const unsigned char	*msg;		/* spool-encrypted message */
+	size_t			 msglen;
+};
+
+/*
+ * An inquiry on its way to disk. The caller fills the first block and keeps
+ * the job and everything it points to alive until done() runs. done() runs
+ * on the loop thread with STORE_OK only after COMMIT returned.
+ */
+struct store_job {
+	char			 id[STORE_ID_LEN + 1];
+	const char		*form;
+	int64_t			 received_at_ms;
+	const unsigned char	*ct;		/* age file */
+	size_t			 ctlen;
+	const struct store_outbox *outbox;
+	size_t			 noutbox;
+	void			(*done)(struct store_job *, int result);
+	void			*arg;
+
+	/* private to the store */
+	int			 result;
+	struct store_job	*next;
+};
+
+/*
+ * A function to run on the writer thread with its connection (mailer
+ * outbox work, retention purge). done runs on the loop thread.
+ */
+struct store_call {
+	int			(*fn)(struct store *, void *arg);
+	void			(*done)(struct store_call *, int result);
+	void			*arg;
+
+	/* private */
+	int			 result;
+	struct store_call	*next;
+};
+
+const char	*store_strerror(int);
+
+int	store_open(const char *path, int flags, struct store **out);
+void	store_close(struct store *);
+/* Inserts every job (and its outbox rows) in one transaction. */
+int	store_insert(struct store *, struct store_job *const *jobs, size_t n);
+/* Calls cb for each match, newest first; a non-zero return from cb stops. */
+int	store_list(struct store *, const struct store_filter *,
+	    int (*cb)(void *, const struct store_meta *), void *arg);
+int	store_get(struct store *, const char *id, struct store_meta *,
+	    struct buf *ct);
+/* Erasure: the inquiry and its outbox rows (secure_delete on). */
+int	store_delete(struct store *, const char *id);
+int	store_purge(struct store *, int64_t before_ms, uint64_t *removed);
+int	store_stats(struct store *, struct store_stats *);
+/* 0 when PRAGMA integrity_check says ok. */
+int	store_integrity(struct store *);
+/* The underlying handle, for the mailer's outbox queries. */
+struct sqlite3 *store_db(struct store *);
+
+struct store_writer;
+
+/*
+ * Opens path (creating it) and starts the writer thread. At most
+ * max_pending jobs wait at once; beyond that submit fails with STORE_EBUSY.
+ * group_commit 0 commits each job in its own transaction (for the bench).
+ */
+int	store_writer_start(uv_loop_t *, const char *path, unsigned max_pending,
+	    int group_commit, struct store_writer **out);
+/* Returns STORE_OK (done will run) or an error (done will never run). */
+int	store_writer_submit(struct store_writer *, struct store_job *);
+int	store_writer_call(struct store_writer *, struct store_call *);
+/* 0 after the last commit failed, until one succeeds again. */
+int	store_writer_healthy(const struct store_writer *);
+/* Number of jobs waiting or being committed. */
+unsigned store_writer_pending(const struct store_writer *);
+/*
+ * Finishes every queued job (their done callbacks run), stops the thread,
+ * closes the connection, and calls cb(arg) once its uv handles are closed.
+ * Frees the writer.
+ */
+void	store_writer_stop(struct store_writer *, void (*cb)(void *), void *arg);
+
+#endif

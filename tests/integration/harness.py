@@ -1,0 +1,278 @@
+"""Helpers for integration tests: start the built intaked for real on
+loopback with a fresh state directory and a real age key, and talk to it
+over real sockets. Every wait is bounded."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("INTAKE_BUILD", "build"))
+INTAKED = os.path.join(BUILD, "intaked")
+INTAKECTL = os.path.join(BUILD, "intakectl")
+SCHEMA = os.path.join(ROOT, "config", "forms", "consultation.schema.json")
+
+VALID = {
+    "name": "Test Patient",
+    "email": "patient@example.com",
+    "phone": "+91 00000 00000",
+    "country": "India",
+    "condition": "liver-cirrhosis",
+    "message": "Line one.\nLine two.",
+    "contact_time": "morning",
+    "consent": "on",
+}
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise TestFailure("%s: expected %r, got %r" % (what, b, a))
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(fn, timeout=10.0, step=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    raise TestFailure("timed out waiting for %s" % what)
+
+
+def urlencode(d):
+    from urllib.parse import quote_plus
+    parts = []
+    for k, v in d.items():
+        vals = v if isinstance(v, list) else [v]
+        for x in vals:
+            parts.append(quote_plus(k) + "=" + quote_plus(x))
+    return "&".join(parts)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body.decode())
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:200])
+
+
+def read_response(sock, buf=b"", head=False):
+    """Reads one HTTP/1.1 response (Content-Length framed) from sock.
+    Returns (Response, leftover bytes)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise TestFailure("connection closed before a response: %r"
+                              % buf[:200])
+        buf += chunk
+    head_bytes, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head_bytes.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = 0 if head or status in (100, 204) else \
+        int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise TestFailure("connection closed mid-body")
+        rest += chunk
+    return Response(status, headers, rest[:n]), rest[n:]
+
+
+class Daemon:
+    """One intaked with its own state directory, key and config."""
+
+    def __init__(self, extra="", form_extra="", limits="", listen=None,
+                 mail=None, start=True, env=None, crypto=None):
+        self.dir = tempfile.mkdtemp(prefix="intaked-it-")
+        self.port = free_port()
+        self.key = os.path.join(self.dir, "staff.key")
+        subprocess.run(["age-keygen", "-o", self.key], check=True,
+                       capture_output=True, timeout=10)
+        pub = subprocess.run(["age-keygen", "-y", self.key], check=True,
+                             capture_output=True, timeout=10)
+        self.recipient = pub.stdout.decode().strip()
+        with open(os.path.join(self.dir, "staff.recipients"), "w") as f:
+            f.write("# staff key for tests\n%s\n" % self.recipient)
+        self.db = os.path.join(self.dir, "state", "intake.db")
+        self.maildir = os.path.join(self.dir, "mail")
+        self.listen = listen or ["127.0.0.1:%d" % self.port]
+        mail = mail if mail is not None else (
+            "transport = maildir\nmaildir = %s\nfrom = intaked@example.com\n"
+            "to = staff@example.com\ncontent = summary\n" % self.maildir)
+        crypto = crypto if crypto is not None else \
+            "recipients_file = staff.recipients\n"
+        self.config = os.path.join(self.dir, "intaked.conf")
+        with open(self.config, "w") as f:
+            f.write("[server]\n")
+            for l in self.listen:
+                f.write("listen = %s\n" % l)
+            f.write("templates = %s/templates\n%s\n" % (ROOT, extra))
+            f.write("[limits]\n%s\n" % limits)
+            f.write("[storage]\npath = %s\n" % self.db)
+            f.write("[crypto]\n%s\n" % crypto)
+            f.write("[mail]\n%s\n" % mail)
+            f.write("[form consultation]\nschema = %s\nhoneypot = website\n"
+                    "reply_to = email\n%s\n" % (SCHEMA, form_extra))
+        self.proc = None
+        self.env = env
+        self.logpath = os.path.join(self.dir, "intaked.log")
+        if start:
+            self.start()
+
+    def start(self, argv_prefix=None, wait=True):
+        self.log = open(self.logpath, "ab")
+        env = dict(os.environ)
+        env.update(self.env or {})
+        argv = (argv_prefix or []) + [INTAKED, "-c", self.config]
+        self.proc = subprocess.Popen(argv, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self):
+        def up():
+            if self.proc.poll() is not None:
+                raise TestFailure("intaked exited with %s:\n%s" %
+                                  (self.proc.returncode, self.logtext()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, 15, what="intaked to listen")
+
+    def logtext(self):
+        try:
+            with open(self.logpath, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise TestFailure("intaked did not stop within %ss" % timeout)
+        self.log.close()
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self.proc:
+            self.log.close()
+
+    def close(self):
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            print("---- intaked log ----\n" + self.logtext()[-4000:])
+        self.close()
+
+    # ---- talking to it ----
+
+    def connect(self, timeout=10):
+        s = socket.create_connection(("127.0.0.1", self.port),
+                                     timeout=timeout)
+        s.settimeout(timeout)
+        return s
+
+    def raw(self, data, timeout=10, head=False):
+        """Sends raw bytes on a new connection, returns the response."""
+        s = self.connect(timeout)
+        try:
+            s.sendall(data)
+            r, _ = read_response(s, head=head)
+            return r
+        finally:
+            s.close()
+
+    def request(self, method, path, body=b"", headers=None, timeout=10):
+        if isinstance(body, str):
+            body = body.encode()
+        h = {"Host": "localhost", "Connection": "close"}
+        if body or method == "POST":
+            h["Content-Length"] = str(len(body))
+        h.update(headers or {})
+        head = "%s %s HTTP/1.1\r\n" % (method, path)
+        head += "".join("%s: %s\r\n" % kv for kv in h.items() if
+                        kv[1] is not None)
+        return self.raw(head.encode() + b"\r\n" + body, timeout,
+                        head=(method == "HEAD"))
+
+    def post_form(self, fields, form="consultation", headers=None):
+        h = {"Content-Type": "application/x-www-form-urlencoded"}
+        h.update(headers or {})
+        return self.request("POST", "/forms/" + form, urlencode(fields), h)
+
+    def post_json(self, doc, form="consultation", headers=None):
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        body = doc if isinstance(doc, (str, bytes)) else json.dumps(doc)
+        return self.request("POST", "/forms/" + form, body, h)
+
+    def ctl(self, *args, check_rc=True, input=None, timeout=30):
+        p = subprocess.run([INTAKECTL, "-c", self.config] + list(args),
+                           capture_output=True, input=input,
+                           timeout=timeout)
+        if check_rc and p.returncode != 0:
+            raise TestFailure("intakectl %s failed (%d): %s" %
+                              (" ".join(args), p.returncode,
+                               p.stderr.decode(errors="replace")))
+        return p
+
+    def decrypt_cat(self, inquiry_id):
+        """intakectl cat ID | age -d -i key: the record via the real age."""
+        cat = self.ctl("cat", inquiry_id)
+        p = subprocess.run(["age", "-d", "-i", self.key], input=cat.stdout,
+                           capture_output=True, timeout=30)
+        if p.returncode != 0:
+            raise TestFailure("age -d failed: %s" % p.stderr.decode())
+        return json.loads(p.stdout.decode())

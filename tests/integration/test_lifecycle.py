@@ -1,0 +1,157 @@
+"""Signals, listeners and systemd: SIGTERM drains in-flight requests,
+SIGHUP reloads atomically, Unix and IPv6 listeners, socket activation and
+sd_notify READY=1 under the real systemd-socket-activate."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from harness import (VALID, Daemon, check, eq, free_port, read_response,
+                     wait_until)
+
+
+def valid_body():
+    d = dict(VALID)
+    d["consent"] = True
+    return json.dumps(d).encode()
+
+
+def test_sigterm_finishes_inflight_request_then_exits_0():
+    with Daemon() as d:
+        body = valid_body()
+        s = d.connect()
+        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]))
+        time.sleep(0.2)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        # New connections are refused once listeners close...
+        def refused():
+            try:
+                socket.create_connection(("127.0.0.1", d.port), 0.5).close()
+                return False
+            except OSError:
+                return True
+        wait_until(refused, 5, what="listener to close")
+        # ...but the request in flight completes and is stored.
+        s.sendall(body[10:])
+        r, _ = read_response(s)
+        eq(r.status, 201, "in-flight request answered")
+        eq(r.header("connection"), "close", "and told to close")
+        s.close()
+        eq(d.proc.wait(20), 0, "exit status")
+        check(r.json()["id"] in d.ctl("list").stdout.decode(), "stored")
+
+
+def test_sigterm_idle_exits_promptly():
+    with Daemon() as d:
+        idle = d.connect()
+        t0 = time.monotonic()
+        eq(d.stop(), 0, "exit status")
+        check(time.monotonic() - t0 < 5, "idle connections do not block")
+        idle.close()
+
+
+def test_sighup_reload_applies_good_and_keeps_on_bad():
+    with Daemon() as d:
+        r = d.request("POST", "/forms/consultation", "a", {
+            "Content-Type": "application/x-www-form-urlencoded"})
+        eq(r.status, 422, "no redirect yet")
+        with open(d.config) as f:
+            good = f.read()
+        with open(d.config, "w") as f:
+            f.write(good.replace("honeypot = website",
+                                 "honeypot = website\nredirect = /done"))
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: d.post_form(VALID).status == 303, 10,
+                   what="reload to apply")
+        eq(d.post_form(VALID).header("location"), "/done", "new redirect")
+        with open(d.config, "w") as f:
+            f.write(good.replace("[limits]", "[limits]\nbogus = 1"))
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "keeping the running configuration" in
+                   d.logtext(), 10, what="reload refusal in the log")
+        check(d.proc.poll() is None, "still running")
+        eq(d.post_form(VALID).header("location"), "/done", "old config kept")
+
+
+def test_unix_socket_listener():
+    with Daemon(start=False) as d:
+        path = os.path.join(d.dir, "intaked.sock")
+        with open(d.config) as f:
+            conf = f.read()
+        with open(d.config, "w") as f:
+            f.write(conf.replace("listen = 127.0.0.1:%d" % d.port,
+                                 "listen = 127.0.0.1:%d\nlisten = unix:%s"
+                                 % (d.port, path)))
+        d.start()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(path)
+        body = valid_body()
+        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"X-Forwarded-For: 203.0.113.5\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        r, _ = read_response(s)
+        s.close()
+        eq(r.status, 201, "over the unix socket")
+        rec = d.decrypt_cat(r.json()["id"])
+        eq(rec["client"]["ip"], "203.0.113.5",
+           "the local proxy's X-Forwarded-For is believed")
+
+
+def test_ipv6_listener():
+    try:
+        port = free_port(socket.AF_INET6, "::1")
+    except OSError:
+        return  # no IPv6 loopback on this machine: nothing to test
+    with Daemon(start=False) as d:
+        with open(d.config) as f:
+            conf = f.read()
+        with open(d.config, "w") as f:
+            f.write(conf.replace("listen = 127.0.0.1:%d" % d.port,
+                                 "listen = 127.0.0.1:%d\nlisten = [::1]:%d"
+                                 % (d.port, port)))
+        d.start()
+        s = socket.create_connection(("::1", port), timeout=10)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        r, _ = read_response(s)
+        s.close()
+        eq(r.status, 200, "over IPv6")
+
+
+def test_socket_activation_and_ready_notification():
+    with Daemon(start=False) as d:
+        nsock = os.path.join(d.dir, "notify.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(nsock)
+        listener.settimeout(15)
+        # The config's own listen address is unused: systemd passes one.
+        port = free_port()
+        d.port = port
+        d.env = {"NOTIFY_SOCKET": nsock}
+        # systemd-socket-activate execs intaked on the first connection
+        # and passes only the environment named with -E.
+        d.start(argv_prefix=["systemd-socket-activate", "-E",
+                             "NOTIFY_SOCKET", "-l", "127.0.0.1:%d" % port],
+                wait=False)
+        d.wait_ready()
+        eq(d.request("GET", "/healthz").status, 200, "serves the socket")
+        msg = listener.recv(4096)
+        check(b"READY=1" in msg, msg)
+        eq(d.request("GET", "/healthz").status, 200, "and keeps serving")
+        eq(d.stop(), 0, "exit status")
+        msgs = []
+        listener.settimeout(2)
+        try:
+            while True:
+                msgs.append(listener.recv(4096))
+        except socket.timeout:
+            pass
+        check(any(b"STOPPING=1" in m for m in msgs), msgs)
+        listener.close()
