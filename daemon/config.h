@@ -43,7 +43,7 @@ struct form_conf {
 
 struct config {
 	char		 *path;		/* the file as given */
-	char		 *dir;		/* its directory, for relative paths */
+	char		 *dir;		/* its directory, absolute */
 
 	/* [server] */
 	char		**listen;	/* "host:port", "[v6]:port", "unix:/path" */
@@ -118,8 +118,9 @@ const struct form_conf	*config_form(const struct config *, const char *name);
 const char		*config_strerror(int);
 
 /*
- * Parses a duration such as "90d", "12h", "30m", "45s" or "1500ms" into
- * milliseconds. Returns 0 or CONFIG_EINVAL. Shared with intakectl purge.
+ * Parses a duration such as "90d", "12h", "30m", "45s", "1500ms" or "1h30m"
+ * into milliseconds (a bare number has no unit and is refused). Returns 0
+ * or CONFIG_EINVAL, leaving *ms alone. Shared with intakectl purge.
  */
 int			 config_parse_duration(const char *, uint64_t *ms);
 

@@ -698,14 +698,18 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	in->inflight++;
 	sub->ack = want_ack(in, &sub->snap->cfg->forms[form], fields,
 	    req->client_ip);
-	if ((sub->plain = record_json(sub, received)) == NULL ||
-	    uv_queue_work(in->loop, &sub->work, work_encrypt,
-	    after_encrypt) != 0) {
-		respond_unavailable(in, in->snap, req, json, form, &sub->hdrs);
+	if ((sub->plain = record_json(sub, received)) == NULL) {
+		respond_unavailable(in, sub->snap, req, json, form, &sub->hdrs);
 		sub_finish(sub);
 		return;
 	}
+	/* Complete before queueing: the work may start at once elsewhere. */
 	sub->plainlen = strlen(sub->plain);
+	if (uv_queue_work(in->loop, &sub->work, work_encrypt,
+	    after_encrypt) != 0) {
+		respond_unavailable(in, sub->snap, req, json, form, &sub->hdrs);
+		sub_finish(sub);
+	}
 }
 
 static void

@@ -276,3 +276,80 @@ class Daemon:
         if p.returncode != 0:
             raise TestFailure("age -d failed: %s" % p.stderr.decode())
         return json.loads(p.stdout.decode())
+
+
+class Smtp:
+    """A real SMTP server: aiosmtpd with the Maildir handler, run by the
+    system interpreter, optionally offering STARTTLS with a fresh cert."""
+
+    def __init__(self, tls=True, port=None):
+        self.dir = tempfile.mkdtemp(prefix="intaked-smtp-")
+        self.out = os.path.join(self.dir, "out")
+        self.port = port or free_port()
+        self.tls = tls
+        self.cert = os.path.join(self.dir, "c.pem")
+        self.keyfile = os.path.join(self.dir, "k.pem")
+        if tls:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                            "-nodes", "-keyout", self.keyfile, "-out",
+                            self.cert, "-days", "2", "-subj", "/CN=localhost",
+                            "-addext",
+                            "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                           check=True, capture_output=True, timeout=60)
+        self.proc = None
+
+    def start(self):
+        argv = ["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+                "127.0.0.1:%d" % self.port]
+        if self.tls:
+            argv += ["--tlscert", self.cert, "--tlskey", self.keyfile]
+        argv += ["-c", "aiosmtpd.handlers.Mailbox", self.out]
+        self.log = open(os.path.join(self.dir, "smtp.log"), "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise TestFailure("aiosmtpd exited")
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, 20, what="aiosmtpd to listen")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.log.close()
+
+    def messages(self):
+        import email
+        import email.policy
+        d = os.path.join(self.out, "new")
+        if not os.path.isdir(d):
+            return []
+        msgs = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                raw = f.read()
+            msgs.append((raw, email.message_from_bytes(
+                raw, policy=email.policy.default)))
+        return msgs
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
