@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +86,6 @@ ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms,
 		b->tokens -= 1.0;
 		return 0;
 	}
-	wait = (1.0 - b->tokens) / rate / 1000.0;
-	return (unsigned)wait + 1;
+	wait = ceil((1.0 - b->tokens) / rate / 1000.0);
+	return wait < 1.0 ? 1 : (unsigned)wait;
 }

@@ -1,0 +1,76 @@
+#include <stdio.h>
+
+#include <check.h>
+#include <sodium.h>
+
+#include "ratelimit.h"
+
+START_TEST(burst_then_refill)
+{
+	struct ratelimit	*rl;
+	int64_t			 t = 1000000;
+
+	ck_assert_int_ge(sodium_init(), 0);
+	ck_assert_ptr_nonnull(rl = ratelimit_new());
+	/* 6 a minute = one per 10 s; burst 2. */
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t, 6, 2), 0);
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t, 6, 2), 0);
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t, 6, 2), 10);
+	/* Another client is unaffected. */
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.2", t, 6, 2), 0);
+	/* 5 s later: half a token, still refused, 5 s to wait. */
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t + 5000, 6, 2), 5);
+	/* 10 s after that: one token. */
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t + 15000, 6, 2), 0);
+	ck_assert_uint_ne(ratelimit_take(rl, "192.0.2.1", t + 15000, 6, 2), 0);
+	/* Refill never exceeds the burst. */
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t + 3600000, 6, 2),
+	    0);
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t + 3600000, 6, 2),
+	    0);
+	ck_assert_uint_ne(ratelimit_take(rl, "192.0.2.1", t + 3600000, 6, 2),
+	    0);
+	ratelimit_free(rl);
+}
+END_TEST
+
+START_TEST(zero_rate_allows_everything)
+{
+	struct ratelimit	*rl = ratelimit_new();
+	int			 i;
+
+	for (i = 0; i < 1000; i++)
+		ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", 1, 0, 1), 0);
+	ratelimit_free(rl);
+}
+END_TEST
+
+START_TEST(flood_of_addresses_is_bounded_and_never_blocks_new_ones)
+{
+	struct ratelimit	*rl = ratelimit_new();
+	char			 key[48];
+	int			 i;
+
+	/* Ten times the table size: memory is fixed, and every new address
+	   gets its full burst (eviction only ever forgives). */
+	for (i = 0; i < RATELIMIT_SLOTS * 10; i++) {
+		snprintf(key, sizeof(key), "198.51.%d.%d", i / 256, i % 256);
+		ck_assert_uint_eq(ratelimit_take(rl, key, 1000 + i, 1, 1), 0);
+	}
+	ratelimit_free(rl);
+}
+END_TEST
+
+Suite *
+ratelimit_suite(void)
+{
+	Suite	*s = suite_create("ratelimit");
+	TCase	*tc = tcase_create("ratelimit");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, burst_then_refill);
+	tcase_add_test(tc, zero_rate_allows_everything);
+	tcase_add_test(tc, flood_of_addresses_is_bounded_and_never_blocks_new_ones);
+	suite_add_tcase(s, tc);
+	return s;
+}
