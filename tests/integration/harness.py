@@ -214,7 +214,22 @@ class Daemon:
     def __exit__(self, *exc):
         if exc[0] is not None:
             print("---- intaked log ----\n" + self.logtext()[-4000:])
-        self.close()
+            self.close()
+            return
+        # A clean stop at the end of every test, so that sanitizer builds
+        # report leaks and errors, and a bad exit fails the test.
+        try:
+            rc = self.stop()
+            log = self.logtext()
+            for bad in ("AddressSanitizer", "LeakSanitizer",
+                        "runtime error:"):
+                if bad in log:
+                    raise TestFailure("sanitizer report:\n" + log[-6000:])
+            if rc not in (0, None):
+                raise TestFailure("intaked exited %s:\n%s" % (rc,
+                                                              log[-4000:]))
+        finally:
+            self.close()
 
     # ---- talking to it ----
 
