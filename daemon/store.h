@@ -111,11 +111,22 @@ struct store_call {
 
 const char	*store_strerror(int);
 
+/*
+ * Opens (STORE_CREATE: creates, migrates) the database. STORE_ENOTFOUND
+ * when the file is missing and STORE_CREATE is not given; STORE_EVERSION
+ * when its schema is newer than ours (or older, read-only).
+ */
 int	store_open(const char *path, int flags, struct store **out);
 void	store_close(struct store *);
-/* Inserts every job (and its outbox rows) in one transaction. */
+/*
+ * Inserts every job (and its outbox rows) in one transaction. A job that
+ * is invalid or whose id exists is skipped with result STORE_EINVAL and
+ * the rest commit (then STORE_EINVAL is returned); any other error rolls
+ * all of them back.
+ */
 int	store_insert(struct store *, struct store_job *const *jobs, size_t n);
-/* Calls cb for each match, newest first; a non-zero return from cb stops. */
+/* Calls cb for each match, newest first; a non-zero return from cb stops.
+   cb must not call store_list itself. */
 int	store_list(struct store *, const struct store_filter *,
 	    int (*cb)(void *, const struct store_meta *), void *arg);
 int	store_get(struct store *, const char *id, struct store_meta *,
@@ -133,8 +144,10 @@ struct store_writer;
 
 /*
  * Opens path (creating it) and starts the writer thread. At most
- * max_pending jobs wait at once; beyond that submit fails with STORE_EBUSY.
- * group_commit 0 commits each job in its own transaction (for the bench).
+ * max_pending (>= 1) jobs wait at once; beyond that submit fails with
+ * STORE_EBUSY. group_commit 0 commits each job in its own transaction
+ * (for the bench). Blocks until the database is open; on failure the
+ * loop's next iteration frees what was made.
  */
 int	store_writer_start(uv_loop_t *, const char *path, unsigned max_pending,
 	    int group_commit, struct store_writer **out);
@@ -143,12 +156,12 @@ int	store_writer_submit(struct store_writer *, struct store_job *);
 int	store_writer_call(struct store_writer *, struct store_call *);
 /* 0 after the last commit failed, until one succeeds again. */
 int	store_writer_healthy(const struct store_writer *);
-/* Number of jobs waiting or being committed. */
+/* Number of jobs submitted whose done callback has not run yet. */
 unsigned store_writer_pending(const struct store_writer *);
 /*
- * Finishes every queued job (their done callbacks run), stops the thread,
- * closes the connection, and calls cb(arg) once its uv handles are closed.
- * Frees the writer.
+ * Finishes every queued job and call (their done callbacks run), stops the
+ * thread, closes the connection, and calls cb(arg) once its uv handles are
+ * closed. Frees the writer. Call once; submits after it get STORE_ECLOSED.
  */
 void	store_writer_stop(struct store_writer *, void (*cb)(void *), void *arg);
 

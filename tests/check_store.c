@@ -1,0 +1,924 @@
+/*
+ * The SQLite store and its writer thread (daemon/store.c).
+ *
+ * The commit-failure test needs a write that really fails although the
+ * tests run as root (where chmod does not stop writes). It lowers
+ * RLIMIT_FSIZE below the size the WAL must grow to: the kernel refuses the
+ * write with EFBIG for root too (SIGXFSZ is ignored), which SQLite sees as
+ * a full disk. Raising the soft limit again is the recovery.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "log.h"
+#include "store.h"
+#include "uuid.h"
+
+static char	tmpdir[64];
+static char	dbpath[PATH_MAX];
+
+static void
+setup(void)
+{
+	ck_assert_int_ge(sodium_init(), 0);
+	log_init("check_store", LOG_LVL_ERR);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(dbpath, sizeof(dbpath), "%s/state/db/intake.db", tmpdir);
+}
+
+static int
+rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void
+teardown(void)
+{
+	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One integer from a query on db. */
+static int64_t
+query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*s;
+	int64_t		 v = -1;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void
+fill_job(struct store_job *j, int64_t ms, const char *form,
+    const unsigned char *ct, size_t ctlen)
+{
+	memset(j, 0, sizeof(*j));
+	uuid_v7(ms, j->id);
+	j->form = form;
+	j->received_at_ms = ms;
+	j->ct = ct;
+	j->ctlen = ctlen;
+}
+
+static const struct store_outbox two_rows[] = {
+	{ "notify", (const unsigned char *)"sealed-notify", 13 },
+	{ "ack", (const unsigned char *)"sealed-ack", 10 },
+};
+
+static unsigned
+file_mode(const char *path)
+{
+	struct stat	sb;
+
+	ck_assert_int_eq(stat(path, &sb), 0);
+	return sb.st_mode & 07777;
+}
+
+START_TEST(test_create_modes)
+{
+	struct store		*st;
+	struct store_job	 j, *jp = &j;
+	char			 p[PATH_MAX + 8];
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), STORE_OK);
+	fill_job(&j, now_ms(), "consultation", (const unsigned char *)"x", 1);
+	ck_assert_int_eq(store_insert(st, &jp, 1), STORE_OK);
+	ck_assert_int_eq(query_int(store_db(st), "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(store_db(st), "PRAGMA synchronous"), 2);
+	ck_assert_int_eq(query_int(store_db(st), "PRAGMA foreign_keys"), 1);
+	ck_assert_int_eq(query_int(store_db(st), "PRAGMA secure_delete"), 1);
+	ck_assert_uint_eq(file_mode(dbpath), 0600);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	ck_assert_uint_eq(file_mode(p), 0600);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	ck_assert_uint_eq(file_mode(p), 0600);
+	snprintf(p, sizeof(p), "%s/state/db", tmpdir);
+	ck_assert_uint_eq(file_mode(p), 0700);
+	snprintf(p, sizeof(p), "%s/state", tmpdir);
+	ck_assert_uint_eq(file_mode(p), 0700);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct store	*st = (struct store *)1;
+	char		 p[PATH_MAX + 16];
+	FILE		*f;
+
+	/* Without STORE_CREATE a missing file is not made. */
+	ck_assert_int_eq(store_open(dbpath, 0, &st), STORE_ENOTFOUND);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st),
+	    STORE_ENOTFOUND);
+	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY | STORE_CREATE, &st),
+	    STORE_EINVAL);
+	/* Not a database. */
+	snprintf(p, sizeof(p), "%s/junk.db", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	fputs("this is not an SQLite database, just some text that is "
+	    "long enough to be looked at as a header, really", f);
+	fclose(f);
+	ck_assert_int_eq(store_open(p, 0, &st), STORE_EIO);
+	ck_assert_ptr_null(st);
+	/* A parent that is a file. */
+	snprintf(p, sizeof(p), "%s/junk.db/sub/x.db", tmpdir);
+	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), STORE_EIO);
+}
+END_TEST
+
+static void
+exec_ok(sqlite3 *db, const char *sql)
+{
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
+/* A version 1 database as the first release would have made it. */
+static void
+make_v1(const char *path)
+{
+	sqlite3	*db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	exec_ok(db, "CREATE TABLE inquiries(id TEXT PRIMARY KEY,"
+	    " form TEXT NOT NULL, received_at INTEGER NOT NULL,"
+	    " size INTEGER NOT NULL, record BLOB NOT NULL);"
+	    "CREATE INDEX inquiries_received ON inquiries(received_at);"
+	    "INSERT INTO inquiries VALUES('0190a1b2-c3d4-7e5f-8a9b-"
+	    "0c1d2e3f4a5b', 'consultation', 1700000000000, 3, x'616765');"
+	    "PRAGMA user_version = 1;");
+	sqlite3_close(db);
+}
+
+START_TEST(test_migrate_v1)
+{
+	struct store		*st;
+	struct store_meta	 m;
+	struct buf		 ct;
+	char			 p[PATH_MAX + 8];
+
+	snprintf(p, sizeof(p), "%s/v1.db", tmpdir);
+	make_v1(p);
+	/* A reader cannot migrate: it refuses instead of misreading. */
+	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), STORE_EVERSION);
+	ck_assert_int_eq(store_open(p, 0, &st), STORE_OK);
+	ck_assert_int_eq(query_int(store_db(st), "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM"
+	    " sqlite_master WHERE name IN ('outbox', 'outbox_due',"
+	    " 'outbox_inquiry')"), 3);
+	buf_init(&ct, 0);
+	ck_assert_int_eq(store_get(st, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+	    &m, &ct), STORE_OK);
+	ck_assert_str_eq(m.form, "consultation");
+	ck_assert_int_eq(m.received_at_ms, 1700000000000LL);
+	ck_assert_uint_eq(m.outbox_queued, 0);
+	ck_assert_uint_eq(ct.len, 3);
+	ck_assert_mem_eq(ct.data, "age", 3);
+	buf_free(&ct);
+	store_close(st);
+	/* Migrated once; a second open is a plain open. */
+	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), STORE_OK);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_newer_version)
+{
+	struct store	*st;
+	sqlite3		*db;
+	char		 p[PATH_MAX + 8];
+
+	snprintf(p, sizeof(p), "%s/v3.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	exec_ok(db, "CREATE TABLE future(x); PRAGMA user_version = 3;");
+	sqlite3_close(db);
+	ck_assert_int_eq(store_open(p, 0, &st), STORE_EVERSION);
+	ck_assert_ptr_null(st);
+	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), STORE_EVERSION);
+	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), STORE_EVERSION);
+	/* Refused without touching it. */
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 3);
+	sqlite3_close(db);
+}
+END_TEST
+
+#define NLIST	10
+#define T0	1790000000000LL
+
+/* Ten inquiries a second apart, forms alternating, outbox rows on the
+   even ones. Returns the store; ids in ids[i] for time T0 + i s. */
+static struct store *
+make_ten(char ids[NLIST][STORE_ID_LEN + 1])
+{
+	struct store		*st;
+	struct store_job	 j[NLIST], *jp[NLIST];
+	static const unsigned char ct[100];
+	int			 i;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), STORE_OK);
+	/* Submitted out of order: the list orders by time, not insertion. */
+	for (i = 0; i < NLIST; i++) {
+		int k = (i * 7) % NLIST;
+
+		fill_job(&j[i], T0 + k * 1000, k % 2 ? "callback" :
+		    "consultation", ct, 10 + (size_t)k);
+		if (k % 2 == 0) {
+			j[i].outbox = two_rows;
+			j[i].noutbox = 2;
+		}
+		jp[i] = &j[i];
+		memcpy(ids[k], j[i].id, sizeof(j[i].id));
+	}
+	ck_assert_int_eq(store_insert(st, jp, NLIST), STORE_OK);
+	return st;
+}
+
+struct collect {
+	struct store_meta	m[NLIST + 1];
+	int			n;
+	int			stop_after;
+};
+
+static int
+collect_cb(void *arg, const struct store_meta *m)
+{
+	struct collect	*c = arg;
+
+	ck_assert_int_lt(c->n, NLIST);
+	c->m[c->n++] = *m;
+	return c->stop_after && c->n >= c->stop_after;
+}
+
+static void
+list(struct store *st, struct store_filter *f, struct collect *c)
+{
+	int	stop = c->stop_after;
+
+	memset(c, 0, sizeof(*c));
+	c->stop_after = stop;
+	ck_assert_int_eq(store_list(st, f, collect_cb, c), STORE_OK);
+}
+
+START_TEST(test_insert_list)
+{
+	char			 ids[NLIST][STORE_ID_LEN + 1];
+	struct store		*st = make_ten(ids);
+	struct store_filter	 f;
+	struct collect		 c = { .stop_after = 0 };
+	int			 i;
+
+	list(st, NULL, &c);
+	ck_assert_int_eq(c.n, NLIST);
+	for (i = 0; i < NLIST; i++) {
+		const struct store_meta *m = &c.m[i];
+		int k = NLIST - 1 - i;
+
+		ck_assert_str_eq(m->id, ids[k]);
+		ck_assert_int_eq(m->received_at_ms, T0 + k * 1000);
+		ck_assert_str_eq(m->form, k % 2 ? "callback" : "consultation");
+		ck_assert_uint_eq(m->size, 10 + (uint64_t)k);
+		ck_assert_uint_eq(m->outbox_queued, k % 2 ? 0 : 2);
+		ck_assert_uint_eq(m->outbox_failed, 0);
+	}
+	/* Bounds are inclusive. */
+	memset(&f, 0, sizeof(f));
+	f.since_ms = T0 + 3000;
+	f.until_ms = T0 + 6000;
+	list(st, &f, &c);
+	ck_assert_int_eq(c.n, 4);
+	ck_assert_str_eq(c.m[0].id, ids[6]);
+	ck_assert_str_eq(c.m[3].id, ids[3]);
+	f.form = "callback";
+	list(st, &f, &c);
+	ck_assert_int_eq(c.n, 2);
+	ck_assert_str_eq(c.m[0].id, ids[5]);
+	ck_assert_str_eq(c.m[1].id, ids[3]);
+	memset(&f, 0, sizeof(f));
+	f.limit = 3;
+	list(st, &f, &c);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_str_eq(c.m[2].id, ids[7]);
+	f.form = "nosuchform";
+	list(st, &f, &c);
+	ck_assert_int_eq(c.n, 0);
+	/* The callback can stop the walk. */
+	c.stop_after = 2;
+	list(st, NULL, &c);
+	ck_assert_int_eq(c.n, 2);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_get)
+{
+	char			 ids[NLIST][STORE_ID_LEN + 1];
+	struct store		*st = make_ten(ids);
+	struct store_meta	 m;
+	struct buf		 ct;
+
+	buf_init(&ct, 0);
+	ck_assert_int_eq(store_get(st, ids[4], &m, &ct), STORE_OK);
+	ck_assert_str_eq(m.id, ids[4]);
+	ck_assert_str_eq(m.form, "consultation");
+	ck_assert_int_eq(m.received_at_ms, T0 + 4000);
+	ck_assert_uint_eq(m.size, 14);
+	ck_assert_uint_eq(ct.len, 14);
+	ck_assert_uint_eq(m.outbox_queued, 2);
+	buf_free(&ct);
+	ck_assert_int_eq(store_get(st, ids[5], NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_get(st, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+	    &m, NULL), STORE_ENOTFOUND);
+	/* A capped buffer that cannot hold the record. */
+	buf_init(&ct, 4);
+	ck_assert_int_eq(store_get(st, ids[4], &m, &ct), STORE_ENOMEM);
+	buf_free(&ct);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_insert_invalid)
+{
+	struct store		*st;
+	struct store_job	 j[4], *jp[4];
+	static const unsigned char ct[8];
+	struct collect		 c = { .stop_after = 0 };
+	int			 i;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), STORE_OK);
+	for (i = 0; i < 4; i++) {
+		fill_job(&j[i], T0 + i, "consultation", ct, sizeof(ct));
+		jp[i] = &j[i];
+	}
+	memcpy(j[1].id, j[0].id, sizeof(j[0].id));	/* duplicate */
+	j[2].form = NULL;				/* invalid */
+	ck_assert_int_eq(store_insert(st, jp, 4), STORE_EINVAL);
+	ck_assert_int_eq(j[0].result, STORE_OK);
+	ck_assert_int_eq(j[1].result, STORE_EINVAL);
+	ck_assert_int_eq(j[2].result, STORE_EINVAL);
+	ck_assert_int_eq(j[3].result, STORE_OK);
+	list(st, NULL, &c);
+	ck_assert_int_eq(c.n, 2);
+	ck_assert_str_eq(c.m[0].id, j[3].id);
+	ck_assert_str_eq(c.m[1].id, j[0].id);
+	store_close(st);
+}
+END_TEST
+
+/* 1 if needle occurs in the file at path (a missing file holds nothing). */
+static int
+file_contains(const char *path, const void *needle, size_t n)
+{
+	FILE	*f;
+	char	*data;
+	long	 len;
+	int	 found;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	data = malloc((size_t)len + 1);
+	ck_assert_ptr_nonnull(data);
+	ck_assert_uint_eq(fread(data, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	found = memmem(data, (size_t)len, needle, n) != NULL;
+	free(data);
+	return found;
+}
+
+static int
+on_disk(const char *marker)
+{
+	char	p[PATH_MAX + 8];
+
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	return file_contains(dbpath, marker, strlen(marker)) ||
+	    file_contains(p, marker, strlen(marker));
+}
+
+START_TEST(test_delete)
+{
+	char			 ids[NLIST][STORE_ID_LEN + 1];
+	struct store		*st = make_ten(ids);
+	struct store_job	 j, *jp = &j;
+	static const char	 marker[] = "FAKE-CIPHERTEXT-MARKER-0000-00000";
+	struct collect		 c = { .stop_after = 0 };
+
+	fill_job(&j, T0 + 500, "consultation", (const unsigned char *)marker,
+	    strlen(marker));
+	j.outbox = two_rows;
+	j.noutbox = 2;
+	ck_assert_int_eq(store_insert(st, &jp, 1), STORE_OK);
+	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM outbox"),
+	    12);
+	ck_assert_int_eq(on_disk(marker), 1);
+
+	ck_assert_int_eq(store_delete(st, j.id), STORE_OK);
+	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), STORE_ENOTFOUND);
+	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM outbox"),
+	    10);
+	/* Erased from the files, not just unlinked from the b-tree. */
+	ck_assert_int_eq(on_disk(marker), 0);
+	ck_assert_int_eq(store_delete(st, j.id), STORE_ENOTFOUND);
+	list(st, NULL, &c);
+	ck_assert_int_eq(c.n, NLIST);
+	ck_assert_int_eq(store_integrity(st), STORE_OK);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_purge_stats)
+{
+	char			 ids[NLIST][STORE_ID_LEN + 1];
+	struct store		*st = make_ten(ids);
+	struct store_stats	 s;
+	struct store_meta	 m;
+	uint64_t		 n = 99;
+	char			 sql[256];
+
+	exec_ok(store_db(st), "UPDATE outbox SET state = 'sent'"
+	    " WHERE kind = 'notify'");
+	snprintf(sql, sizeof(sql), "UPDATE outbox SET state = 'failed'"
+	    " WHERE kind = 'ack' AND inquiry_id = '%s'", ids[0]);
+	exec_ok(store_db(st), sql);
+	ck_assert_int_eq(store_get(st, ids[0], &m, NULL), STORE_OK);
+	ck_assert_uint_eq(m.outbox_queued, 0);
+	ck_assert_uint_eq(m.outbox_failed, 1);
+	ck_assert_uint_eq(m.outbox_sent, 1);
+
+	ck_assert_int_eq(store_stats(st, &s), STORE_OK);
+	ck_assert_uint_eq(s.inquiries, 10);
+	ck_assert_uint_eq(s.bytes, 145);
+	ck_assert_int_eq(s.oldest_ms, T0);
+	ck_assert_int_eq(s.newest_ms, T0 + 9000);
+	ck_assert_uint_eq(s.outbox_queued, 4);
+	ck_assert_uint_eq(s.outbox_sent, 5);
+	ck_assert_uint_eq(s.outbox_failed, 1);
+
+	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), STORE_OK);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(store_get(st, ids[2], NULL, NULL), STORE_ENOTFOUND);
+	ck_assert_int_eq(store_get(st, ids[3], NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_stats(st, &s), STORE_OK);
+	ck_assert_uint_eq(s.inquiries, 7);
+	ck_assert_int_eq(s.oldest_ms, T0 + 3000);
+	ck_assert_uint_eq(s.outbox_queued + s.outbox_sent + s.outbox_failed,
+	    6);
+	ck_assert_uint_eq(s.outbox_failed, 0);
+	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), STORE_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_purge(st, INT64_MAX, &n), STORE_OK);
+	ck_assert_uint_eq(n, 7);
+	ck_assert_int_eq(store_stats(st, &s), STORE_OK);
+	ck_assert_uint_eq(s.inquiries, 0);
+	ck_assert_int_eq(s.oldest_ms, 0);
+	ck_assert_uint_eq(s.outbox_queued + s.outbox_sent, 0);
+	store_close(st);
+}
+END_TEST
+
+/* A reader sees what a writer committed (still in the WAL) and cannot
+   write itself. */
+START_TEST(test_readonly)
+{
+	char			 ids[NLIST][STORE_ID_LEN + 1];
+	struct store		*st = make_ten(ids), *ro;
+	struct store_job	 j, *jp = &j;
+	struct collect		 c = { .stop_after = 0 };
+	uint64_t		 n;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &ro), STORE_OK);
+	list(ro, NULL, &c);
+	ck_assert_int_eq(c.n, NLIST);
+	fill_job(&j, T0 + 20000, "consultation", (const unsigned char *)"x",
+	    1);
+	ck_assert_int_eq(store_insert(st, &jp, 1), STORE_OK);
+	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_delete(ro, j.id), STORE_EIO);
+	ck_assert_int_eq(store_purge(ro, INT64_MAX, &n), STORE_EIO);
+	ck_assert_int_eq(store_insert(ro, &jp, 1), STORE_EIO);
+	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), STORE_OK);
+	store_close(ro);
+	store_close(st);
+}
+END_TEST
+
+/*
+ * Writer tests. The loop runs in the test's thread; a store_call whose fn
+ * blocks on a semaphore holds the writer thread still, so that what is
+ * submitted meanwhile is waiting all at once when it is released. The
+ * same fn counts commits with an SQLite commit hook on the writer's own
+ * connection, which says how many transactions were used.
+ */
+struct wtest {
+	uv_loop_t		 loop;
+	struct store_writer	*w;
+	uv_thread_t		 loop_thread;
+	uv_sem_t		 started, release;
+	int			 block;		/* fn waits on release */
+	int			 commits;	/* by the hook, writer thread */
+	int			 fn_on_loop;
+	int			 call_done, call_result;
+	int			 stopped;
+	int			 ndone, nok, out_of_order, done_on_thread;
+	int			 last_index;
+	int			 done_after_stop;
+	struct store_call	 call;
+};
+
+struct tjob {
+	struct store_job	 job;
+	struct wtest		*t;
+	int			 index;
+	int			 result;
+};
+
+static int
+commit_hook(void *arg)
+{
+	struct wtest	*t = arg;
+
+	t->commits++;
+	return 0;
+}
+
+static int
+hold_fn(struct store *st, void *arg)
+{
+	struct wtest	*t = arg;
+	uv_thread_t	 self = uv_thread_self();
+
+	t->fn_on_loop = uv_thread_equal(&self, &t->loop_thread);
+	sqlite3_commit_hook(store_db(st), commit_hook, t);
+	uv_sem_post(&t->started);
+	if (t->block)
+		uv_sem_wait(&t->release);
+	return 42;
+}
+
+static void
+call_done(struct store_call *c, int result)
+{
+	struct wtest	*t = c->arg;
+
+	t->call_done++;
+	t->call_result = result;
+}
+
+static void
+job_done(struct store_job *j, int result)
+{
+	struct tjob	*tj = (struct tjob *)j;
+	struct wtest	*t = tj->t;
+	uv_thread_t	 self = uv_thread_self();
+
+	if (!uv_thread_equal(&self, &t->loop_thread))
+		t->done_on_thread++;
+	if (tj->index != t->last_index + 1)
+		t->out_of_order++;
+	t->last_index = tj->index;
+	if (t->stopped)
+		t->done_after_stop++;
+	tj->result = result;
+	t->ndone++;
+	t->nok += result == STORE_OK;
+}
+
+static void
+stopped(void *arg)
+{
+	struct wtest	*t = arg;
+
+	t->stopped++;
+}
+
+static void
+wtest_start(struct wtest *t, unsigned max_pending, int group)
+{
+	memset(t, 0, sizeof(*t));
+	t->last_index = -1;
+	t->loop_thread = uv_thread_self();
+	ck_assert_int_eq(uv_loop_init(&t->loop), 0);
+	ck_assert_int_eq(uv_sem_init(&t->started, 0), 0);
+	ck_assert_int_eq(uv_sem_init(&t->release, 0), 0);
+	ck_assert_int_eq(store_writer_start(&t->loop, dbpath, max_pending,
+	    group, &t->w), STORE_OK);
+	ck_assert_int_eq(store_writer_healthy(t->w), 1);
+}
+
+/* Holds the writer thread in hold_fn until wtest_release. */
+static void
+wtest_hold(struct wtest *t)
+{
+	t->block = 1;
+	t->call.fn = hold_fn;
+	t->call.done = call_done;
+	t->call.arg = t;
+	ck_assert_int_eq(store_writer_call(t->w, &t->call), STORE_OK);
+	uv_sem_wait(&t->started);
+}
+
+static void
+wtest_release(struct wtest *t)
+{
+	uv_sem_post(&t->release);
+}
+
+/* Runs the loop until n done callbacks have run in all. */
+static void
+wtest_run_until(struct wtest *t, int n)
+{
+	while (t->ndone < n)
+		uv_run(&t->loop, UV_RUN_ONCE);
+}
+
+static void
+wtest_stop(struct wtest *t)
+{
+	store_writer_stop(t->w, stopped, t);
+	ck_assert_int_eq(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(t->stopped, 1);
+	ck_assert_int_eq(uv_loop_close(&t->loop), 0);
+	uv_sem_destroy(&t->started);
+	uv_sem_destroy(&t->release);
+}
+
+static struct tjob *
+make_jobs(struct wtest *t, int n, size_t ctlen)
+{
+	static unsigned char	 ct[65536];
+	struct tjob		*tj;
+	int			 i;
+
+	ck_assert_uint_le(ctlen, sizeof(ct));
+	tj = calloc((size_t)n, sizeof(*tj));
+	ck_assert_ptr_nonnull(tj);
+	for (i = 0; i < n; i++) {
+		fill_job(&tj[i].job, now_ms(), "consultation", ct, ctlen);
+		tj[i].job.outbox = two_rows;
+		tj[i].job.noutbox = 1;
+		tj[i].job.done = job_done;
+		tj[i].t = t;
+		tj[i].index = i;
+		tj[i].result = 1;
+	}
+	return tj;
+}
+
+static int64_t
+count_rows(const char *sql)
+{
+	struct store	*st;
+	int64_t		 n;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st), STORE_OK);
+	n = query_int(store_db(st), sql);
+	store_close(st);
+	return n;
+}
+
+/* With the writer held, n jobs pile up; released, they commit in
+   `expect` transactions. */
+static void
+group_case(int group, int n, int expect)
+{
+	struct wtest	 t;
+	struct tjob	*tj;
+	int		 i;
+
+	wtest_start(&t, (unsigned)n, group);
+	tj = make_jobs(&t, n, 2048);
+	wtest_hold(&t);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
+		    STORE_OK);
+	ck_assert_uint_eq(store_writer_pending(t.w), (unsigned)n);
+	wtest_release(&t);
+	wtest_run_until(&t, n);
+	ck_assert_int_eq(t.nok, n);
+	ck_assert_int_eq(t.out_of_order, 0);
+	ck_assert_int_eq(t.done_on_thread, 0);
+	ck_assert_int_eq(t.fn_on_loop, 0);
+	ck_assert_uint_eq(store_writer_pending(t.w), 0);
+	wtest_stop(&t);
+	ck_assert_int_eq(t.call_done, 1);
+	ck_assert_int_eq(t.call_result, 42);
+	ck_assert_int_eq(t.commits, expect);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), n);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM outbox"), n);
+	free(tj);
+}
+
+START_TEST(test_writer_group_commit)
+{
+	group_case(1, 200, 1);
+}
+END_TEST
+
+START_TEST(test_writer_per_request)
+{
+	group_case(0, 50, 50);
+}
+END_TEST
+
+START_TEST(test_writer_busy)
+{
+	struct wtest	 t;
+	struct tjob	*tj;
+	int		 i;
+
+	wtest_start(&t, 4, 1);
+	tj = make_jobs(&t, 6, 100);
+	wtest_hold(&t);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
+		    STORE_OK);
+	/* Refused at once, and its done never runs. */
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[4].job), STORE_EBUSY);
+	ck_assert_uint_eq(store_writer_pending(t.w), 4);
+	wtest_release(&t);
+	wtest_run_until(&t, 4);
+	ck_assert_uint_eq(store_writer_pending(t.w), 0);
+	/* Room again. */
+	tj[5].index = 4;
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[5].job), STORE_OK);
+	wtest_run_until(&t, 5);
+	wtest_stop(&t);
+	ck_assert_int_eq(t.ndone, 5);
+	ck_assert_int_eq(t.nok, 5);
+	ck_assert_int_eq(tj[4].result, 1);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), 5);
+	free(tj);
+}
+END_TEST
+
+/* Stop finishes what was queued, then refuses more. */
+START_TEST(test_writer_stop_drains)
+{
+	struct wtest	 t;
+	struct tjob	*tj;
+	struct store_call c = { .fn = hold_fn };
+	int		 i;
+
+	wtest_start(&t, 100, 1);
+	tj = make_jobs(&t, 21, 100);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
+		    STORE_OK);
+	store_writer_stop(t.w, stopped, &t);
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[20].job),
+	    STORE_ECLOSED);
+	c.arg = &t;
+	ck_assert_int_eq(store_writer_call(t.w, &c), STORE_ECLOSED);
+	ck_assert_int_eq(uv_run(&t.loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(t.stopped, 1);
+	ck_assert_int_eq(t.ndone, 20);
+	ck_assert_int_eq(t.nok, 20);
+	ck_assert_int_eq(t.done_after_stop, 0);
+	ck_assert_int_eq(tj[20].result, 1);
+	ck_assert_int_eq(uv_loop_close(&t.loop), 0);
+	uv_sem_destroy(&t.started);
+	uv_sem_destroy(&t.release);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), 20);
+	free(tj);
+}
+END_TEST
+
+START_TEST(test_writer_start_fails)
+{
+	uv_loop_t		 loop;
+	struct store_writer	*w = (struct store_writer *)1;
+	char			 p[PATH_MAX + 16];
+	FILE			*f;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	snprintf(p, sizeof(p), "%s/file", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/file/intake.db", tmpdir);
+	ck_assert_int_eq(store_writer_start(&loop, p, 8, 1, &w), STORE_EIO);
+	ck_assert_ptr_null(w);
+	ck_assert_int_eq(store_writer_start(&loop, dbpath, 0, 1, &w),
+	    STORE_EINVAL);
+	/* The half-made writer is released by the loop; ASan checks that. */
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* Lowers the file size limit to the WAL's current size, so that the next
+   commit cannot append its frames; returns the old limit. */
+static struct rlimit
+limit_wal(void)
+{
+	struct rlimit	old, rl;
+	struct stat	sb;
+	char		p[PATH_MAX + 8];
+
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_int_gt(sb.st_size, 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	return old;
+}
+
+START_TEST(test_writer_commit_fails)
+{
+	struct wtest	 t;
+	struct tjob	*tj;
+	struct rlimit	 old;
+	int		 i, healthy_during;
+
+	signal(SIGXFSZ, SIG_IGN);
+	wtest_start(&t, 16, 1);
+	tj = make_jobs(&t, 8, 16384);
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[0].job), STORE_OK);
+	wtest_run_until(&t, 1);
+	ck_assert_int_eq(tj[0].result, STORE_OK);
+
+	/* No ck_assert while the limit is low: Check writes to a file. */
+	old = limit_wal();
+	for (i = 1; i < 6; i++)
+		store_writer_submit(t.w, &tj[i].job);
+	wtest_run_until(&t, 6);
+	healthy_during = store_writer_healthy(t.w);
+	setrlimit(RLIMIT_FSIZE, &old);
+
+	for (i = 1; i < 6; i++)
+		ck_assert_int_eq(tj[i].result, STORE_EIO);
+	ck_assert_int_eq(healthy_during, 0);
+	ck_assert_uint_eq(store_writer_pending(t.w), 0);
+
+	/* Room again: the next commit succeeds and health comes back. */
+	for (i = 6; i < 8; i++)
+		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
+		    STORE_OK);
+	wtest_run_until(&t, 8);
+	ck_assert_int_eq(tj[6].result, STORE_OK);
+	ck_assert_int_eq(tj[7].result, STORE_OK);
+	ck_assert_int_eq(store_writer_healthy(t.w), 1);
+	wtest_stop(&t);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), 3);
+	free(tj);
+}
+END_TEST
+
+Suite *
+store_suite(void)
+{
+	Suite	*s = suite_create("store");
+	TCase	*tc = tcase_create("store");
+	TCase	*tw = tcase_create("writer");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_create_modes);
+	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_newer_version);
+	tcase_add_test(tc, test_insert_list);
+	tcase_add_test(tc, test_get);
+	tcase_add_test(tc, test_insert_invalid);
+	tcase_add_test(tc, test_delete);
+	tcase_add_test(tc, test_purge_stats);
+	tcase_add_test(tc, test_readonly);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tw, setup, teardown);
+	tcase_set_timeout(tw, 60);
+	tcase_add_test(tw, test_writer_group_commit);
+	tcase_add_test(tw, test_writer_per_request);
+	tcase_add_test(tw, test_writer_busy);
+	tcase_add_test(tw, test_writer_stop_drains);
+	tcase_add_test(tw, test_writer_start_fails);
+	tcase_add_test(tw, test_writer_commit_fails);
+	suite_add_tcase(s, tw);
+	return s;
+}
