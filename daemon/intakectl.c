@@ -760,24 +760,31 @@ export_ndjson(struct store *st, const struct keys *k, const struct idlist *l)
 	return finish_output();
 }
 
-/* One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR
-   or LF, with quotes doubled. */
+/*
+ * One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR
+ * or LF, with quotes doubled. Patient-supplied values (untrusted) that a
+ * spreadsheet would take for a formula (= + - @ tab CR first) get a leading
+ * apostrophe, which spreadsheets hide and which makes them plain text:
+ * staff open these files, and a submitted "=HYPERLINK(...)" must not run.
+ */
 static void
-csv_field(const char *s, int first)
+csv_field(const char *s, int first, int untrusted)
 {
+	int	quote = strpbrk(s, ",\"\r\n") != NULL;
+
 	if (!first)
 		putchar(',');
-	if (strpbrk(s, ",\"\r\n") == NULL) {
-		fputs(s, stdout);
-		return;
-	}
-	putchar('"');
+	if (quote)
+		putchar('"');
+	if (untrusted && *s != '\0' && strchr("=+-@\t\r", *s) != NULL)
+		putchar('\'');
 	for (; *s != '\0'; s++) {
 		if (*s == '"')
 			putchar('"');
 		putchar(*s);
 	}
-	putchar('"');
+	if (quote)
+		putchar('"');
 }
 
 /* Pass one: the union of field names, in order of first appearance, as
@@ -816,13 +823,13 @@ csv_row(const char *id, const json_t *rec, const json_t *cols)
 	const char	*name;
 	char		*text;
 
-	csv_field(id, 1);
-	csv_field(str_or(rec, "form", ""), 0);
-	csv_field(str_or(rec, "received_at", ""), 0);
+	csv_field(id, 1, 0);
+	csv_field(str_or(rec, "form", ""), 0, 0);
+	csv_field(str_or(rec, "received_at", ""), 0, 0);
 	json_object_foreach((json_t *)cols, name, v) {
 		v = json_object_get(fields, name);
 		text = v && !json_is_null(v) ? value_text(v) : NULL;
-		csv_field(text ? text : "", 0);
+		csv_field(text ? text : "", 0, 1);
 		wipe_free(text);
 	}
 	fputs("\r\n", stdout);
@@ -840,11 +847,11 @@ export_csv(struct store *st, const struct keys *k, const struct idlist *l)
 		return fail(EXIT_FAIL, "out of memory");
 	if ((rc = csv_columns(st, k, l, cols)) != EXIT_OK)
 		goto out;
-	csv_field("id", 1);
-	csv_field("form", 0);
-	csv_field("received_at", 0);
+	csv_field("id", 1, 0);
+	csv_field("form", 0, 0);
+	csv_field("received_at", 0, 0);
 	json_object_foreach(cols, name, v)
-		csv_field(name, 0);
+		csv_field(name, 0, 1);
 	fputs("\r\n", stdout);
 	for (i = l->n; i-- > 0; ) {
 		if ((rc = load_record(st, k, l->id[i], &rec)) != EXIT_OK)

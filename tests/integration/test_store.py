@@ -32,7 +32,7 @@ def test_intakectl_list_show_cat_export_while_running():
         a, doc_a = submit(d, name="Ærøskøbing Tester",
                           message="Zeile eins\nstraße zwei\n\tdrei")
         b, _ = submit(d, name="Second, \"Quoted\" Tester")
-        c, _ = submit(d)
+        c, _ = submit(d, message="=HYPERLINK(\"https://x.example\",\"x\")")
         listing = json.loads(d.ctl("list", "--json").stdout)
         eq([x["id"] for x in listing], [c, b, a], "newest first")
         check(all(x["form"] == "consultation" for x in listing), listing)
@@ -62,6 +62,12 @@ def test_intakectl_list_show_cat_export_while_running():
         col = rows[0].index("message")
         check(doc_a["message"] in [r[col] for r in rows[1:]],
               "multi-line csv field round-trips")
+        # Formula-looking values are neutralised for spreadsheets.
+        check("'=HYPERLINK(\"https://x.example\",\"x\")" in
+              [r[col] for r in rows[1:]], "formula neutralised")
+        col = rows[0].index("phone")
+        check(all(r[col] == "'+91 00000 00000" for r in rows[1:]),
+              "leading + neutralised")
 
 
 def test_intakectl_delete_purge_and_errors():
