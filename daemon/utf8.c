@@ -1,0 +1,60 @@
+#include <stddef.h>
+#include <stdint.h>
+
+#include "form.h"
+
+/*
+ * Returns the length (2 to 4) of the well-formed multi-byte sequence at
+ * p[0..n), or 0. Well-formed means the shortest encoding of a Unicode scalar
+ * value: no overlong forms (C0 AF for '/'), no UTF-16 surrogates (ED A0 80)
+ * and nothing past U+10FFFF.
+ */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	uint32_t	cp, min;
+	size_t		len, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1fu;
+		min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = p[0] & 0x0fu;
+		min = 0x800;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07u;
+		min = 0x10000;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+int
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((n = utf8_seq(p + i, len - i)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}

@@ -1,0 +1,1583 @@
+/*
+ * Forms (daemon/form.c, schema.c, utf8.c): schema loading and its
+ * diagnostics, urlencoded and JSON decoding, coercion, every keyword and
+ * every error code. Bad schemas are written to a temporary directory so
+ * that the file:line diagnostics are checked as intaked -t prints them.
+ */
+#include <sys/stat.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+
+#include "buf.h"
+#include "form.h"
+#include "log.h"
+
+#define CONSULTATION	"config/forms/consultation.schema.json"
+
+/* A schema with every keyword, one per line where lines are checked. */
+static const char test_schema[] =
+    "{\n"
+    "  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n"
+    "  \"$id\": \"test.schema.json\",\n"
+    "  \"$comment\": \"every keyword\",\n"
+    "  \"title\": \"Test form\",\n"
+    "  \"description\": \"for the unit tests\",\n"
+    "  \"type\": \"object\",\n"
+    "  \"additionalProperties\": false,\n"
+    "  \"properties\": {\n"
+    "    \"name\": {\"type\": \"string\", \"title\": \"Name\", \"minLength\": 2,"
+    " \"maxLength\": 5, \"default\": \"\", \"examples\": [\"Abc\"]},\n"
+    "    \"code\": {\"type\": \"string\", \"pattern\": \"[A-Z]{3}-[0-9]+\"},\n"
+    "    \"email\": {\"type\": \"string\", \"format\": \"email\"},\n"
+    "    \"day\": {\"type\": \"string\", \"format\": \"date\"},\n"
+    "    \"site\": {\"type\": \"string\", \"format\": \"uri\"},\n"
+    "    \"color\": {\"type\": \"string\", \"enum\": [\"red\", \"green\"]},\n"
+    "    \"fixed\": {\"type\": \"string\", \"const\": \"yes\"},\n"
+    "    \"note\": {\"type\": \"string\", \"x-multiline\": true,"
+    " \"maxLength\": 20},\n"
+    "    \"age\": {\"type\": \"integer\", \"minimum\": 18,"
+    " \"maximum\": 120},\n"
+    "    \"score\": {\"type\": \"number\", \"minimum\": -1.5,"
+    " \"maximum\": 2.5},\n"
+    "    \"level\": {\"type\": \"integer\", \"enum\": [1, 2, 3]},\n"
+    "    \"ratio\": {\"type\": \"number\", \"enum\": [0.5, 1]},\n"
+    "    \"agree\": {\"type\": \"boolean\", \"const\": true},\n"
+    "    \"flag\": {\"type\": \"boolean\"},\n"
+    "    \"tags\": {\"type\": \"array\", \"maxItems\": 2, \"items\":"
+    " {\"type\": \"string\", \"enum\": [\"a\", \"b\", \"c\"]}},\n"
+    "    \"nums\": {\"type\": \"array\", \"items\": {\"type\": \"integer\","
+    " \"maximum\": 10}}\n"
+    "  },\n"
+    "  \"required\": [\"name\", \"agree\"]\n"
+    "}\n";
+
+static const char open_schema[] =
+    "{\"type\": \"object\", \"properties\": {"
+    "\"name\": {\"type\": \"string\"}}}";
+
+static char	tmpdir[64];
+
+static void
+setup(void)
+{
+	log_init("check_form", LOG_LVL_ERR);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_form.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+teardown(void)
+{
+	char	path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/s.json", tmpdir);
+	unlink(path);
+	rmdir(tmpdir);
+}
+
+/* Collects diagnostics, one per line, into the buf at d->arg. */
+static void
+collect(struct diag *d, const char *line)
+{
+	struct buf	*b = d->arg;
+
+	ck_assert_int_eq(buf_printf(b, "%s\n", line), 0);
+}
+
+/* Writes text to tmpdir/s.json and loads it; diagnostics go to out. */
+static int
+load_text(const char *text, size_t len, struct schema **s, struct buf *out)
+{
+	struct diag	 d = { 0, collect, out };
+	char		 path[PATH_MAX];
+	FILE		*f;
+	int		 rc;
+
+	snprintf(path, sizeof(path), "%s/s.json", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+	rc = schema_load(path, s, &d);
+	ck_assert_uint_eq(d.count > 0, rc != 0);
+	return rc;
+}
+
+static struct schema *
+load_ok(const char *text)
+{
+	struct schema	*s;
+	struct buf	 out;
+
+	buf_init(&out, 0);
+	if (load_text(text, strlen(text), &s, &out) != 0)
+		ck_abort_msg("schema did not load: %s", out.data);
+	buf_free(&out);
+	return s;
+}
+
+/* Loads a bad schema and checks the single expected "s.json:LINE: ..."
+   diagnostic starts with want (after the file name). */
+static void
+load_bad(const char *text, const char *want)
+{
+	struct schema	*s = NULL;
+	struct buf	 out;
+	const char	*at;
+
+	buf_init(&out, 0);
+	ck_assert_int_eq(load_text(text, strlen(text), &s, &out),
+	    FORM_ESCHEMA);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(out.data);
+	at = strstr(out.data, "s.json");
+	ck_assert_msg(at && strncmp(at + 6, want, strlen(want)) == 0,
+	    "got \"%s\", want \"s.json%s...\"", out.data, want);
+	buf_free(&out);
+}
+
+static struct schema *
+consultation(void)
+{
+	struct schema	*s;
+	struct diag	 d = { 0, NULL, NULL };
+
+	ck_assert_int_eq(schema_load(CONSULTATION, &s, &d), 0);
+	ck_assert_uint_eq(d.count, 0);
+	return s;
+}
+
+static const struct form_opts opts = { "website", 64, 4096, 8 };
+
+static int
+parse(const struct schema *s, enum form_ctype t, const char *body,
+    struct form_result *r)
+{
+	return form_parse(s, t, body, strlen(body), &opts, r);
+}
+
+static const struct form_error *
+find_err(const struct form_result *r, const char *field, const char *code)
+{
+	size_t	i;
+
+	for (i = 0; i < r->nerrors; i++)
+		if (strcmp(r->errors[i].field, field) == 0 &&
+		    strcmp(r->errors[i].code, code) == 0)
+			return &r->errors[i];
+	return NULL;
+}
+
+/* Parses body, expects exactly one error, with field and code. */
+static void
+one_error(const struct schema *s, enum form_ctype t, const char *body,
+    const char *field, const char *code)
+{
+	struct form_result	r;
+	int			rc;
+
+	rc = parse(s, t, body, &r);
+	ck_assert_msg(r.nerrors == 1 && find_err(&r, field, code),
+	    "body \"%s\": rc %d, %zu errors, first %s/%s (want %s/%s)", body,
+	    rc, r.nerrors, r.nerrors ? r.errors[0].field : "-",
+	    r.nerrors ? r.errors[0].code : "-", field, code);
+	ck_assert_int_eq(rc, strcmp(code, "malformed") == 0 ?
+	    FORM_EMALFORMED : FORM_EINVALID);
+	ck_assert_ptr_null(r.fields);
+	form_result_free(&r);
+}
+
+/* Parses body, expects success, returns the fields (caller decrefs). */
+static json_t *
+ok_fields(const struct schema *s, enum form_ctype t, const char *body)
+{
+	struct form_result	 r;
+	json_t			*f;
+	int			 rc;
+
+	rc = parse(s, t, body, &r);
+	ck_assert_msg(rc == FORM_OK, "body \"%s\": rc %d, first error %s/%s",
+	    body, rc, r.nerrors ? r.errors[0].field : "-",
+	    r.nerrors ? r.errors[0].code : "-");
+	ck_assert_uint_eq(r.nerrors, 0);
+	f = json_incref(r.fields);
+	form_result_free(&r);
+	return f;
+}
+
+/* The minimal valid body of test_schema, plus extra. */
+static void
+valid_with(const struct schema *s, const char *extra, const char *field,
+    const char *want_json)
+{
+	char	 body[1024];
+	json_t	*f, *want;
+
+	snprintf(body, sizeof(body), "name=Abc&agree=on&%s", extra);
+	f = ok_fields(s, FORM_URLENCODED, body);
+	want = json_loads(want_json, JSON_DECODE_ANY, NULL);
+	ck_assert_ptr_nonnull(want);
+	if (json_is_null(want))		/* "null": the field is absent */
+		ck_assert_ptr_null(json_object_get(f, field));
+	else
+		ck_assert_msg(json_equal(json_object_get(f, field), want),
+	    "\"%s\": %s is not %s", extra,
+	    json_dumps(json_object_get(f, field), JSON_ENCODE_ANY), want_json);
+	json_decref(want);
+	json_decref(f);
+}
+
+static void
+invalid_with(const struct schema *s, const char *extra, const char *field,
+    const char *code)
+{
+	char	body[1024];
+
+	snprintf(body, sizeof(body), "name=Abc&agree=on&%s", extra);
+	one_error(s, FORM_URLENCODED, body, field, code);
+}
+
+/* ---- utf8_valid ---- */
+
+START_TEST(utf8_table)
+{
+	static const struct {
+		const char	*s;
+		int		 ok;
+	} t[] = {
+		{ "", 1 }, { "plain", 1 }, { "caf\xc3\xa9", 1 },
+		{ "\xe2\x82\xac", 1 }, { "\xf0\x9f\x98\x80", 1 },
+		{ "\xef\xbf\xbf", 1 }, { "\xf4\x8f\xbf\xbf", 1 },
+		{ "\xed\x9f\xbf", 1 },			/* U+D7FF */
+		{ "\xc0\xaf", 0 }, { "\xc1\xbf", 0 },	/* overlong */
+		{ "\xe0\x80\xaf", 0 }, { "\xf0\x80\x80\xaf", 0 },
+		{ "\xed\xa0\x80", 0 }, { "\xed\xbf\xbf", 0 },	/* surrogates */
+		{ "\xf4\x90\x80\x80", 0 }, { "\xf5\x80\x80\x80", 0 },
+		{ "\xff", 0 }, { "\x80", 0 }, { "\xc3", 0 },
+		{ "\xe2\x82", 0 }, { "a\xc3(", 0 }, { "\xf0\x9f\x98", 0 },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ck_assert_msg(utf8_valid(t[i].s, strlen(t[i].s)) == t[i].ok,
+		    "case %zu", i);
+	/* the length is honoured, not the NUL */
+	ck_assert_int_eq(utf8_valid("a\0b", 3), 1);
+	ck_assert_int_eq(utf8_valid("\xc3\xa9", 1), 0);
+}
+END_TEST
+
+/* ---- the shipped schema ---- */
+
+START_TEST(consultation_loads)
+{
+	struct schema		*s = consultation();
+	const struct form_field	*f;
+	const char		*text;
+	size_t			 n, len;
+	FILE			*fp;
+	char			*file;
+	long			 flen;
+
+	ck_assert_str_eq(schema_title(s), "Free consultation");
+	f = schema_fields(s, &n);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_str_eq(f[0].name, "name");
+	ck_assert_str_eq(f[0].title, "Full name");
+	ck_assert_str_eq(f[0].type, "string");
+	ck_assert_int_eq(f[0].required, 1);
+	ck_assert_int_eq(f[0].min_length, 1);
+	ck_assert_int_eq(f[0].max_length, 100);
+	ck_assert_ptr_null(f[0].options);
+	ck_assert_str_eq(f[1].name, "email");
+	ck_assert_str_eq(f[1].format, "email");
+	ck_assert_int_eq(f[1].max_length, 254);
+	ck_assert_str_eq(f[2].name, "phone");
+	ck_assert_str_eq(f[3].name, "country");
+	ck_assert_str_eq(f[4].name, "condition");
+	ck_assert_ptr_nonnull(f[4].options);
+	ck_assert_str_eq(f[4].options[0], "liver-cirrhosis");
+	ck_assert_str_eq(f[4].options[3], "other");
+	ck_assert_ptr_null(f[4].options[4]);
+	ck_assert_str_eq(f[5].name, "message");
+	ck_assert_int_eq(f[5].multiline, 1);
+	ck_assert_int_eq(f[5].required, 0);
+	ck_assert_int_eq(f[5].min_length, -1);
+	ck_assert_int_eq(f[5].max_length, 5000);
+	ck_assert_str_eq(f[6].name, "contact_time");
+	ck_assert_str_eq(f[6].title, "Preferred contact time");
+	ck_assert_int_eq(f[6].required, 0);
+	ck_assert_str_eq(f[7].name, "consent");
+	ck_assert_str_eq(f[7].type, "boolean");
+	ck_assert_int_eq(f[7].required, 1);
+	ck_assert_ptr_null(f[7].format);
+
+	/* schema_text is the file, byte for byte */
+	ck_assert_ptr_nonnull(fp = fopen(CONSULTATION, "rb"));
+	fseek(fp, 0, SEEK_END);
+	flen = ftell(fp);
+	rewind(fp);
+	ck_assert_ptr_nonnull(file = malloc((size_t)flen));
+	ck_assert_uint_eq(fread(file, 1, (size_t)flen, fp), (size_t)flen);
+	fclose(fp);
+	text = schema_text(s, &len);
+	ck_assert_uint_eq(len, (size_t)flen);
+	ck_assert_int_eq(memcmp(text, file, len), 0);
+	free(file);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(consultation_urlencoded)
+{
+	struct schema	*s = consultation();
+	json_t		*f;
+
+	f = ok_fields(s, FORM_URLENCODED,
+	    "name=Test+Patient+One&email=test.patient%40example.com"
+	    "&phone=%2B91+00000+00000&country=India"
+	    "&condition=liver-cirrhosis"
+	    "&message=Line+one%0D%0ALine+two&contact_time=morning"
+	    "&consent=on&website=");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "name")),
+	    "Test Patient One");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "email")),
+	    "test.patient@example.com");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "phone")),
+	    "+91 00000 00000");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "message")),
+	    "Line one\nLine two");
+	ck_assert(json_is_true(json_object_get(f, "consent")));
+	ck_assert_ptr_null(json_object_get(f, "website"));
+	ck_assert_uint_eq(json_object_size(f), 8);
+	json_decref(f);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(consultation_json)
+{
+	struct schema	*s = consultation();
+	json_t		*f;
+
+	f = ok_fields(s, FORM_JSON,
+	    "{\"name\": \"Test Patient Two\", \"email\": \"t2@example.com\","
+	    " \"phone\": \"+1 (000) 000-0000\", \"country\": \"Kenya\","
+	    " \"condition\": \"other\", \"consent\": true,"
+	    " \"message\": null, \"contact_time\": \"\"}");
+	ck_assert_uint_eq(json_object_size(f), 6);
+	ck_assert_ptr_null(json_object_get(f, "message"));
+	json_decref(f);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(consultation_errors)
+{
+	struct schema		*s = consultation();
+	struct form_result	 r;
+
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "", &r), FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 6);
+	ck_assert_ptr_nonnull(find_err(&r, "name", "required"));
+	ck_assert_str_eq(find_err(&r, "name", "required")->message,
+	    "is required");
+	ck_assert_str_eq(find_err(&r, "consent", "required")->message,
+	    "must be accepted");
+	form_result_free(&r);
+
+	ck_assert_int_eq(parse(s, FORM_URLENCODED,
+	    "name=Tester&email=t%40example.com&phone=0000&country=India"
+	    "&condition=liver-cirrhosis&consent=off", &r), FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 2);
+	ck_assert_ptr_nonnull(find_err(&r, "phone", "pattern"));
+	ck_assert_str_eq(find_err(&r, "consent", "const")->message,
+	    "must be accepted");
+	form_result_free(&r);
+
+	/* a wrong option never echoes what was sent */
+	ck_assert_int_eq(parse(s, FORM_URLENCODED,
+	    "name=Tester&email=t%40example.com&phone=%2B91+00000+00000"
+	    "&country=India&condition=SECRETVALUE&consent=on", &r),
+	    FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_str_eq(r.errors[0].message,
+	    "must be one of the listed options");
+	ck_assert_ptr_null(strstr(r.errors[0].message, "SECRET"));
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+/* ---- keywords ---- */
+
+START_TEST(kw_lengths)
+{
+	struct schema	*s = load_ok(test_schema);
+
+	json_t		*f;
+
+	f = ok_fields(s, FORM_URLENCODED, "agree=on&name=Ab");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "name")), "Ab");
+	json_decref(f);
+	/* five code points, ten bytes */
+	f = ok_fields(s, FORM_URLENCODED,
+	    "agree=on&name=%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "name")),
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	json_decref(f);
+	one_error(s, FORM_URLENCODED,
+	    "agree=on&name=%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9%C3%A9", "name",
+	    "maxLength");
+	one_error(s, FORM_URLENCODED, "agree=on&name=A", "name", "minLength");
+	{
+		struct form_result	r;
+
+		parse(s, FORM_URLENCODED, "agree=on&name=A", &r);
+		ck_assert_str_eq(r.errors[0].message,
+		    "must be at least 2 characters");
+		form_result_free(&r);
+		parse(s, FORM_URLENCODED, "agree=on&name=Abcdef", &r);
+		ck_assert_str_eq(r.errors[0].message,
+		    "must be at most 5 characters");
+		form_result_free(&r);
+	}
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_pattern)
+{
+	struct schema	*s = load_ok(test_schema);
+
+	valid_with(s, "code=ABC-12", "code", "\"ABC-12\"");
+	/* anchored to the whole value */
+	invalid_with(s, "code=XABC-12", "code", "pattern");
+	invalid_with(s, "code=ABC-12x", "code", "pattern");
+	invalid_with(s, "code=abc-1", "code", "pattern");
+	schema_free(s);
+}
+END_TEST
+
+/* "email=" and a 64-byte local part at a domain of first + 129 bytes. */
+static void
+long_email(char *out, size_t size, size_t first)
+{
+	char	local[65], b[64], c[61], d[64];
+
+	memset(local, 'a', 64);
+	local[64] = '\0';
+	memset(b, 'b', first);
+	b[first] = '\0';
+	memset(c, 'c', 60);
+	c[60] = '\0';
+	memset(d, 'd', 63);
+	d[63] = '\0';
+	snprintf(out, size, "email=%s@%s.%s.%s.com", local, b, c, d);
+}
+
+START_TEST(kw_format_email)
+{
+	static const char *const good[] = {
+		"a@example.com", "first.last%40example.com",
+		"x%2Btag@sub.example.co", "o'neil@example.org",
+		"a_b-c@ex-ample.com",
+	};
+	static const char *const bad[] = {
+		"plainaddress", "a@b@example.com", "a@example", ".a@example.com",
+		"a.@example.com", "a..b@example.com", "a@-example.com",
+		"a@example-.com", "a@exa_mple.com", "a@example..com",
+		"a@example.com.", "a@1.2.3.4", "a%20b@example.com",
+		"a@%5B127.0.0.1%5D", "%40example.com", "a@",
+		"%C3%A9@example.com", "a(b)@example.com",
+	};
+	struct schema	*s = load_ok(test_schema);
+	char		 body[600];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(body, sizeof(body), "name=Abc&agree=on&email=%s",
+		    good[i]);
+		json_decref(ok_fields(s, FORM_URLENCODED, body));
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "email=%s", bad[i]);
+		invalid_with(s, body, "email", "format");
+	}
+	/* 254 bytes is the limit: 64 + 1 + 189 */
+	long_email(body, sizeof(body), 60);
+	{
+		json_t	*f;
+		char	 full[700];
+
+		snprintf(full, sizeof(full), "name=Abc&agree=on&%s", body);
+		f = ok_fields(s, FORM_URLENCODED, full);
+		ck_assert_uint_eq(json_string_length(json_object_get(f,
+		    "email")), 254);
+		json_decref(f);
+	}
+	long_email(body, sizeof(body), 61);
+	invalid_with(s, body, "email", "format");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_format_date)
+{
+	static const char *const good[] = {
+		"2024-02-29", "2000-02-29", "1999-12-31", "2023-01-01",
+	};
+	static const char *const bad[] = {
+		"2023-02-29", "1900-02-29", "2024-13-01", "2024-00-10",
+		"2024-04-31", "2024-4-01", "2024-04-1", "24-04-01",
+		"2024/04/01", "2024-04-01T00:00:00Z", "abcd-ef-gh",
+		"2024-01-00",
+	};
+	struct schema	*s = load_ok(test_schema);
+	char		 body[100], want[100];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(body, sizeof(body), "day=%s", good[i]);
+		snprintf(want, sizeof(want), "\"%s\"", good[i]);
+		valid_with(s, body, "day", want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "day=%s", bad[i]);
+		invalid_with(s, body, "day", "format");
+	}
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_format_uri)
+{
+	static const char *const good[] = {
+		"http://example.com", "https://example.com/",
+		"HTTPS://www.example.com:8443/a/b?x=1&y=%2F#frag",
+		"http://example.com?q", "https://sub.example.co.uk/%7Euser",
+	};
+	static const char *const bad[] = {
+		"ftp://example.com", "javascript:alert(1)", "example.com",
+		"http://", "http:///path", "http://exa mple.com",
+		"http://user:pw@example.com/", "http://example.com:/",
+		"http://example.com:1234567/", "http://example.com:80x/",
+		"http://example.com/%zz", "http://example.com/a b",
+		"http://example.com/<x>", "http://localhost/",
+		"//example.com/",
+		"http://example.com/\xc3\xa9",
+	};
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	json_t			*f;
+	char			 body[300];
+	size_t			 i;
+
+	/* JSON bodies carry the bytes as they are, without % decoding */
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(body, sizeof(body), "{\"name\": \"Abc\", \"agree\":"
+		    " true, \"site\": \"%s\"}", good[i]);
+		f = ok_fields(s, FORM_JSON, body);
+		ck_assert_str_eq(json_string_value(json_object_get(f, "site")),
+		    good[i]);
+		json_decref(f);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"name\": \"Abc\", \"agree\":"
+		    " true, \"site\": \"%s\"}", bad[i]);
+		ck_assert_int_eq(parse(s, FORM_JSON, body, &r), FORM_EINVALID);
+		ck_assert_msg(r.nerrors == 1 && find_err(&r, "site", "format"),
+		    "%s", bad[i]);
+		form_result_free(&r);
+	}
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_enum_const)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+
+	valid_with(s, "color=green", "color", "\"green\"");
+	invalid_with(s, "color=blue", "color", "enum");
+	invalid_with(s, "color=Red", "color", "enum");
+	valid_with(s, "fixed=yes", "fixed", "\"yes\"");
+	invalid_with(s, "fixed=no", "fixed", "const");
+	parse(s, FORM_URLENCODED, "name=Abc&agree=on&fixed=no", &r);
+	ck_assert_str_eq(r.errors[0].message,
+	    "does not have the value this form requires");
+	form_result_free(&r);
+	valid_with(s, "level=3", "level", "3");
+	invalid_with(s, "level=4", "level", "enum");
+	/* numbers compare by value: 1 matches 1.0 */
+	valid_with(s, "ratio=1", "ratio", "1.0");
+	valid_with(s, "ratio=0.50", "ratio", "0.5");
+	invalid_with(s, "ratio=0.25", "ratio", "enum");
+	/* boolean const */
+	one_error(s, FORM_URLENCODED, "name=Abc&agree=no", "agree", "const");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_min_max)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+
+	valid_with(s, "age=18", "age", "18");
+	valid_with(s, "age=120", "age", "120");
+	invalid_with(s, "age=17", "age", "minimum");
+	invalid_with(s, "age=121", "age", "maximum");
+	parse(s, FORM_URLENCODED, "name=Abc&agree=on&age=17", &r);
+	ck_assert_str_eq(r.errors[0].message, "must be at least 18");
+	form_result_free(&r);
+	valid_with(s, "score=-1.5", "score", "-1.5");
+	valid_with(s, "score=2.5", "score", "2.5");
+	invalid_with(s, "score=-1.51", "score", "minimum");
+	invalid_with(s, "score=2.6", "score", "maximum");
+	parse(s, FORM_URLENCODED, "name=Abc&agree=on&score=3", &r);
+	ck_assert_str_eq(r.errors[0].message, "must be at most 2.5");
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_arrays)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+
+	valid_with(s, "tags=a&tags=c", "tags", "[\"a\", \"c\"]");
+	valid_with(s, "tags=b", "tags", "[\"b\"]");
+	/* empty selections are dropped, all empty is absent */
+	valid_with(s, "tags=&tags=a&tags=", "tags", "[\"a\"]");
+	valid_with(s, "tags=", "tags", "null");
+	invalid_with(s, "tags=a&tags=b&tags=c", "tags", "maxItems");
+	parse(s, FORM_URLENCODED, "name=Abc&agree=on&tags=a&tags=z", &r);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_str_eq(r.errors[0].code, "enum");
+	ck_assert_str_eq(r.errors[0].message,
+	    "item 2 must be one of the listed options");
+	form_result_free(&r);
+	/* items are coerced to their type */
+	valid_with(s, "nums=1&nums=-2&nums=10", "nums", "[1, -2, 10]");
+	invalid_with(s, "nums=1&nums=x", "nums", "type");
+	invalid_with(s, "nums=11", "nums", "maximum");
+	/* JSON lists */
+	{
+		json_t	*f;
+
+		f = ok_fields(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+		    " \"tags\": [\"a\", \"b\"], \"nums\": []}");
+		ck_assert_uint_eq(json_array_size(json_object_get(f, "tags")),
+		    2);
+		ck_assert_ptr_null(json_object_get(f, "nums"));
+		json_decref(f);
+	}
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"tags\": \"a\"}", "tags", "type");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"tags\": [\"a\", 1]}", "tags", "type");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"tags\": [\"a\", \"b\", \"c\"]}", "tags", "maxItems");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(kw_annotations_ignored)
+{
+	struct schema	*s;
+	json_t		*f;
+
+	/* default/examples/title/description never change validation */
+	s = load_ok("{\"type\": \"object\", \"properties\": {\"a\":"
+	    " {\"type\": \"string\", \"default\": \"x\", \"examples\":"
+	    " [\"y\"], \"title\": \"A\", \"description\": \"d\","
+	    " \"$comment\": \"c\", \"x-multiline\": false}}}");
+	f = ok_fields(s, FORM_URLENCODED, "");
+	ck_assert_uint_eq(json_object_size(f), 0);
+	json_decref(f);
+	schema_free(s);
+}
+END_TEST
+
+/* ---- coercion ---- */
+
+START_TEST(coerce_boolean)
+{
+	static const char *const yes[] = { "on", "true", "1", "yes" };
+	static const char *const no[] = { "off", "false", "0", "no" };
+	static const char *const bad[] = { "On", "TRUE", "y", "2", "maybe",
+		"true+", "%20on" };
+	struct schema	*s = load_ok(test_schema);
+	char		 body[64];
+	size_t		 i;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(body, sizeof(body), "flag=%s", yes[i]);
+		valid_with(s, body, "flag", "true");
+		snprintf(body, sizeof(body), "flag=%s", no[i]);
+		valid_with(s, body, "flag", "false");
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "flag=%s", bad[i]);
+		invalid_with(s, body, "flag", "type");
+	}
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(coerce_integer)
+{
+	static const char *const bad[] = { "%2B20", "20.0", "%2020", "20%20",
+		"-", "2e1", "0x14", "twenty", "9223372036854775808",
+		"-9223372036854775809", "99999999999999999999999" };
+	struct schema	*s = load_ok("{\"type\": \"object\", \"properties\":"
+	    " {\"n\": {\"type\": \"integer\"}}}");
+	char		 body[64];
+	size_t		 i;
+
+	valid_with(s, "n=42", "n", "42");
+	valid_with(s, "n=-7", "n", "-7");
+	valid_with(s, "n=007", "n", "7");
+	valid_with(s, "n=-0", "n", "0");
+	valid_with(s, "n=9223372036854775807", "n", "9223372036854775807");
+	valid_with(s, "n=-9223372036854775808", "n",
+	    "-9223372036854775808");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "n=%s", bad[i]);
+		invalid_with(s, body, "n", "type");
+	}
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(coerce_number)
+{
+	static const char *const bad[] = { "0x10", "inf", "nan", "INF",
+		"1e999", "-1e999", "1.2.3", "e5", "-", ".", "1e", "1e%2B",
+		"%2B1", "1%2C5", "%201", "1f", "--1", "1e5.5" };
+	struct schema	*s = load_ok("{\"type\": \"object\", \"properties\":"
+	    " {\"n\": {\"type\": \"number\"}}}");
+	char		 body[300];
+	size_t		 i;
+
+	valid_with(s, "n=1.5", "n", "1.5");
+	valid_with(s, "n=-0.25", "n", "-0.25");
+	valid_with(s, "n=.5", "n", "0.5");
+	valid_with(s, "n=2.", "n", "2.0");
+	valid_with(s, "n=1e2", "n", "100.0");
+	valid_with(s, "n=1E-2", "n", "0.01");
+	valid_with(s, "n=3e%2B1", "n", "30.0");
+	valid_with(s, "n=7", "n", "7.0");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "n=%s", bad[i]);
+		invalid_with(s, body, "n", "type");
+	}
+	/* an absurdly long number is refused before strtod */
+	memset(body, '1', sizeof(body));
+	memcpy(body, "n=", 2);
+	body[2 + 101] = '\0';
+	invalid_with(s, body, "n", "type");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(json_strict_types)
+{
+	struct schema	*s = load_ok(test_schema);
+	json_t		*f;
+
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"age\": \"20\"}", "age", "type");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"age\": 20.5}", "age", "type");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": \"on\"}",
+	    "agree", "type");
+	one_error(s, FORM_JSON, "{\"name\": 12345, \"agree\": true}",
+	    "name", "type");
+	one_error(s, FORM_JSON, "{\"name\": [\"Abc\"], \"agree\": true}",
+	    "name", "type");
+	/* a nested object where text is expected: an error, not dropped */
+	one_error(s, FORM_JSON, "{\"name\": {\"first\": \"Abc\"},"
+	    " \"agree\": true}", "name", "type");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"score\": \"1\"}", "score", "type");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": 1}",
+	    "agree", "type");
+	/* an integer may be written with a zero fraction */
+	f = ok_fields(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"age\": 20.0, \"score\": 1, \"flag\": false}");
+	ck_assert(json_is_integer(json_object_get(f, "age")));
+	ck_assert_int_eq(json_integer_value(json_object_get(f, "age")), 20);
+	ck_assert(json_is_false(json_object_get(f, "flag")));
+	json_decref(f);
+	schema_free(s);
+}
+END_TEST
+
+/* ---- urlencoded decoding ---- */
+
+START_TEST(url_escapes)
+{
+	struct schema	*s = load_ok(test_schema);
+	json_t		*f;
+
+	f = ok_fields(s, FORM_URLENCODED, "name=A+b%2bc&agree=on");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "name")),
+	    "A b+c");
+	json_decref(f);
+	f = ok_fields(s, FORM_URLENCODED, "na%6De=%41%62%63&agree=on&");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "name")),
+	    "Abc");
+	json_decref(f);
+	/* empty segments are harmless */
+	json_decref(ok_fields(s, FORM_URLENCODED, "&&name=Abc&&agree=on&"));
+	one_error(s, FORM_URLENCODED, "name=Ab%G1&agree=on", "", "malformed");
+	one_error(s, FORM_URLENCODED, "name=Abc&agree=on%", "", "malformed");
+	one_error(s, FORM_URLENCODED, "name=Abc%4&agree=on", "", "malformed");
+	one_error(s, FORM_URLENCODED, "name=Abc&agree=on%4", "", "malformed");
+	one_error(s, FORM_URLENCODED, "n%ZZame=Abc", "", "malformed");
+	/* a malformed body reports only that, even after other errors */
+	one_error(s, FORM_URLENCODED, "bogus=1&name=%", "", "malformed");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(url_utf8)
+{
+	static const char *const bad[] = {
+		"%FF", "%C0%AF", "%C1%BF", "%E0%80%AF", "%ED%A0%80",
+		"%ED%BF%BF", "%F4%90%80%80", "%F8%88%80%80%80", "Ab%C3",
+		"%80", "%C3%28",
+	};
+	struct schema	*s = load_ok(test_schema);
+	char		 body[100];
+	size_t		 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "agree=on&name=%s", bad[i]);
+		one_error(s, FORM_URLENCODED, body, "name", "utf8");
+	}
+	valid_with(s, "note=%F0%9F%98%80", "note", "\"\\ud83d\\ude00\"");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(url_controls)
+{
+	static const char *const bad[] = {
+		"%00", "Ab%00c", "%01", "%1B%5B31m", "%7F", "%C2%85",
+		"%C2%9F", "a%09b",
+	};
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	char			 body[100];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "agree=on&name=%s", bad[i]);
+		one_error(s, FORM_URLENCODED, body, "name", "control");
+	}
+	/* line breaks in a single-line field */
+	one_error(s, FORM_URLENCODED, "agree=on&name=a%0Ab", "name", "control");
+	one_error(s, FORM_URLENCODED, "agree=on&name=a%0D%0Ab", "name",
+	    "control");
+	parse(s, FORM_URLENCODED, "agree=on&name=a%0Db", &r);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_str_eq(r.errors[0].message, "must be a single line");
+	form_result_free(&r);
+	/* multi-line: CRLF and CR become LF, LF and TAB stay */
+	valid_with(s, "note=a%0D%0Ab%0Dc%0Ad%09e", "note",
+	    "\"a\\nb\\nc\\nd\\te\"");
+	valid_with(s, "note=%0D%0A%0D%0A", "note", "\"\\n\\n\"");
+	/* length counts the normalised text: 10 CRLF pairs are 10 chars */
+	valid_with(s, "note=%0D%0A%0D%0A%0D%0A%0D%0A%0D%0A%0D%0A%0D%0A%0D%0A"
+	    "%0D%0A%0D%0Aabcdefghij", "note",
+	    "\"\\n\\n\\n\\n\\n\\n\\n\\n\\n\\nabcdefghij\"");
+	invalid_with(s, "note=a%00b", "note", "control");
+	invalid_with(s, "note=a%0Bb", "note", "control");
+	invalid_with(s, "note=a%C2%85b", "note", "control");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(url_keys)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	char			 body[400];
+
+	invalid_with(s, "bogus=1", "bogus", "additionalProperties");
+	/* once per unknown key */
+	parse(s, FORM_URLENCODED, "name=Abc&agree=on&x=1&x=2&y=3", &r);
+	ck_assert_uint_eq(r.nerrors, 2);
+	ck_assert_str_eq(find_err(&r, "x", "additionalProperties")->message,
+	    "is not a field of this form");
+	ck_assert_ptr_nonnull(find_err(&r, "y", "additionalProperties"));
+	form_result_free(&r);
+	invalid_with(s, "color=red&color=green", "color", "duplicate");
+	/* a repeat counts even when one of them is empty */
+	invalid_with(s, "color=&color=red", "color", "duplicate");
+	one_error(s, FORM_URLENCODED, "=x&name=Abc&agree=on", "",
+	    "malformed");
+	one_error(s, FORM_URLENCODED, "na%FFme=Abc&agree=on", "",
+	    "malformed");
+	one_error(s, FORM_URLENCODED, "na%0Ame=Abc&agree=on", "",
+	    "malformed");
+	memset(body, 'k', sizeof(body));
+	snprintf(body + 129, sizeof(body) - 129, "=1&name=Abc&agree=on");
+	one_error(s, FORM_URLENCODED, body, "", "malformed");
+	/* a key with no '=' has an empty value */
+	one_error(s, FORM_URLENCODED, "name&agree=on", "name", "required");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(url_absent_and_required)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	json_t			*f;
+
+	/* every optional input sent empty, as HTML forms do */
+	f = ok_fields(s, FORM_URLENCODED, "name=Abc&agree=on&code=&email="
+	    "&day=&site=&color=&fixed=&note=&age=&score=&level=&ratio="
+	    "&flag=&tags=&nums=");
+	ck_assert_uint_eq(json_object_size(f), 2);
+	json_decref(f);
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "name=&agree=", &r),
+	    FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 2);
+	ck_assert_ptr_nonnull(find_err(&r, "name", "required"));
+	ck_assert_ptr_nonnull(find_err(&r, "agree", "required"));
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(url_limits)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_opts	 o = { NULL, 4, 8, 8 };
+	struct form_result	 r;
+	const char		*body;
+
+	body = "name=Abc&agree=on&note=123456789";
+	ck_assert_int_eq(form_parse(s, FORM_URLENCODED, body, strlen(body),
+	    &o, &r), FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_ptr_nonnull(find_err(&r, "note", "tooLong"));
+	form_result_free(&r);
+	body = "name=Abc&agree=on&note=12345678";
+	ck_assert_int_eq(form_parse(s, FORM_URLENCODED, body, strlen(body),
+	    &o, &r), FORM_OK);
+	form_result_free(&r);
+	/* the cap is on decoded bytes: %41 is one byte */
+	body = "name=Abc&agree=on&note=%41%41%41%41%41%41%41%41";
+	ck_assert_int_eq(form_parse(s, FORM_URLENCODED, body, strlen(body),
+	    &o, &r), FORM_OK);
+	form_result_free(&r);
+	body = "name=Abc&agree=on&a=1&b=2&c=3";
+	ck_assert_int_eq(form_parse(s, FORM_URLENCODED, body, strlen(body),
+	    &o, &r), FORM_EINVALID);
+	ck_assert_ptr_nonnull(find_err(&r, "", "tooMany"));
+	form_result_free(&r);
+	/* repeats count too */
+	body = "tags=a&tags=a&tags=a&tags=a&tags=a";
+	ck_assert_int_eq(form_parse(s, FORM_URLENCODED, body, strlen(body),
+	    &o, &r), FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_ptr_nonnull(find_err(&r, "", "tooMany"));
+	form_result_free(&r);
+	/* NULL options: the defaults (64 fields) */
+	body = "name=Abc&agree=on";
+	ck_assert_int_eq(form_parse(s, FORM_URLENCODED, body, strlen(body),
+	    NULL, &r), FORM_OK);
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(honeypot)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+
+	ck_assert_int_eq(parse(s, FORM_URLENCODED,
+	    "name=Abc&agree=on&website=http%3A%2F%2Fspam.example", &r),
+	    FORM_OK);
+	ck_assert_int_eq(r.honeypot, 1);
+	ck_assert_ptr_null(json_object_get(r.fields, "website"));
+	form_result_free(&r);
+	ck_assert_int_eq(parse(s, FORM_URLENCODED,
+	    "name=Abc&agree=on&website=", &r), FORM_OK);
+	ck_assert_int_eq(r.honeypot, 0);
+	form_result_free(&r);
+	/* set even when the rest is invalid: callers check it first */
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "website=x", &r),
+	    FORM_EINVALID);
+	ck_assert_int_eq(r.honeypot, 1);
+	form_result_free(&r);
+	ck_assert_int_eq(parse(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\":"
+	    " true, \"website\": \"x\"}", &r), FORM_OK);
+	ck_assert_int_eq(r.honeypot, 1);
+	form_result_free(&r);
+	ck_assert_int_eq(parse(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\":"
+	    " true, \"website\": \"\"}", &r), FORM_OK);
+	ck_assert_int_eq(r.honeypot, 0);
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(all_errors_at_once)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	size_t			 i;
+
+	ck_assert_int_eq(parse(s, FORM_URLENCODED,
+	    "name=A&code=x&email=x&day=x&site=x&color=x&fixed=x&note=%00"
+	    "&age=1&score=9&level=9&ratio=9&agree=off&flag=x&tags=x&nums=99"
+	    "&bogus=1&name=B", &r), FORM_EINVALID);
+	ck_assert_ptr_null(r.fields);
+	ck_assert_ptr_nonnull(find_err(&r, "bogus", "additionalProperties"));
+	ck_assert_ptr_nonnull(find_err(&r, "name", "duplicate"));
+	ck_assert_ptr_nonnull(find_err(&r, "code", "pattern"));
+	ck_assert_ptr_nonnull(find_err(&r, "email", "format"));
+	ck_assert_ptr_nonnull(find_err(&r, "day", "format"));
+	ck_assert_ptr_nonnull(find_err(&r, "site", "format"));
+	ck_assert_ptr_nonnull(find_err(&r, "color", "enum"));
+	ck_assert_ptr_nonnull(find_err(&r, "fixed", "const"));
+	ck_assert_ptr_nonnull(find_err(&r, "note", "control"));
+	ck_assert_ptr_nonnull(find_err(&r, "age", "minimum"));
+	ck_assert_ptr_nonnull(find_err(&r, "score", "maximum"));
+	ck_assert_ptr_nonnull(find_err(&r, "level", "enum"));
+	ck_assert_ptr_nonnull(find_err(&r, "ratio", "enum"));
+	ck_assert_ptr_nonnull(find_err(&r, "agree", "const"));
+	ck_assert_ptr_nonnull(find_err(&r, "flag", "type"));
+	ck_assert_ptr_nonnull(find_err(&r, "tags", "enum"));
+	ck_assert_ptr_nonnull(find_err(&r, "nums", "maximum"));
+	ck_assert_uint_eq(r.nerrors, 17);
+	form_result_free(&r);
+	schema_free(s);
+
+	/* several keywords of one field */
+	s = load_ok("{\"type\": \"object\", \"properties\": {\"code\":"
+	    " {\"type\": \"string\", \"minLength\": 10, \"pattern\":"
+	    " \"[A-Z]+\"}}}");
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "code=qqq", &r),
+	    FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 2);
+	ck_assert_ptr_nonnull(find_err(&r, "code", "minLength"));
+	ck_assert_ptr_nonnull(find_err(&r, "code", "pattern"));
+	for (i = 0; i < r.nerrors; i++)
+		ck_assert_ptr_null(strstr(r.errors[i].message, "qqq"));
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(additional_allowed)
+{
+	struct schema	*s = load_ok(open_schema);
+	json_t		*f;
+
+	f = ok_fields(s, FORM_URLENCODED, "name=A&extra=b+c&empty=");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "extra")),
+	    "b c");
+	ck_assert_ptr_null(json_object_get(f, "empty"));
+	json_decref(f);
+	one_error(s, FORM_URLENCODED, "extra=1&extra=2", "extra", "duplicate");
+	one_error(s, FORM_URLENCODED, "extra=a%0Ab", "extra", "control");
+	one_error(s, FORM_URLENCODED, "extra=%FF", "extra", "utf8");
+	f = ok_fields(s, FORM_JSON, "{\"name\": \"A\", \"n\": 1, \"r\": 1.5,"
+	    " \"b\": true, \"s\": \"t\", \"z\": null}");
+	ck_assert_int_eq(json_integer_value(json_object_get(f, "n")), 1);
+	ck_assert(json_is_true(json_object_get(f, "b")));
+	ck_assert_ptr_null(json_object_get(f, "z"));
+	ck_assert_uint_eq(json_object_size(f), 5);
+	json_decref(f);
+	one_error(s, FORM_JSON, "{\"x\": {\"y\": 1}}", "x", "depth");
+	one_error(s, FORM_JSON, "{\"x\": [1]}", "x", "depth");
+	one_error(s, FORM_JSON, "{\"x\": \"\\u0007\"}", "x", "control");
+	schema_free(s);
+}
+END_TEST
+
+/* ---- JSON decoding ---- */
+
+START_TEST(json_decoding)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	const char		*body;
+	json_t			*f;
+
+	f = ok_fields(s, FORM_JSON, "{\"name\": \"Ab\\u00e9\", \"agree\":"
+	    " true, \"note\": \"a\\r\\nb\\rc\\td\"}");
+	ck_assert_str_eq(json_string_value(json_object_get(f, "note")),
+	    "a\nb\nc\td");
+	json_decref(f);
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"name\": \"Abd\","
+	    " \"agree\": true}", "", "duplicate");
+	one_error(s, FORM_JSON, "[]", "", "malformed");
+	one_error(s, FORM_JSON, "\"name\"", "", "malformed");
+	one_error(s, FORM_JSON, "12", "", "malformed");
+	one_error(s, FORM_JSON, "null", "", "malformed");
+	one_error(s, FORM_JSON, "", "", "malformed");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\",}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"name\": \"Ab\xff\"}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"name\": \"\\ud800\"}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"name\": \"A\\u0000b\"}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\"} {}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"\": 1}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"a\\nb\": 1}", "", "malformed");
+	one_error(s, FORM_JSON, "{\"name\": \"A\\u0001b\", \"agree\": true}",
+	    "name", "control");
+	one_error(s, FORM_JSON, "{\"name\": \"A\\nb\", \"agree\": true}",
+	    "name", "control");
+	one_error(s, FORM_JSON, "{\"name\": \"A\\u0085b\", \"agree\": true}",
+	    "name", "control");
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"bogus\": 1}", "bogus", "additionalProperties");
+	/* the body may arrive with a byte length and no NUL */
+	body = "{\"name\": \"Abc\", \"agree\": true}XYZ";
+	ck_assert_int_eq(form_parse(s, FORM_JSON, body, strlen(body) - 3,
+	    &opts, &r), FORM_OK);
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+/* "{"a":" k '[' k ']' "}" (or only the brackets when !obj). */
+static char *
+nested(size_t k, int obj)
+{
+	char	*p, *q;
+
+	ck_assert_ptr_nonnull(p = malloc(2 * k + 8));
+	q = p;
+	if (obj)
+		q = stpcpy(q, "{\"a\":");
+	memset(q, '[', k);
+	memset(q + k, ']', k);
+	q += 2 * k;
+	strcpy(q, obj ? "}" : "");
+	return p;
+}
+
+static void
+depth_error(const struct schema *s, const char *body,
+    const struct form_opts *o)
+{
+	struct form_result	r;
+
+	ck_assert_int_eq(form_parse(s, FORM_JSON, body, strlen(body), o, &r),
+	    FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_ptr_nonnull(find_err(&r, "", "depth"));
+	ck_assert_str_eq(r.errors[0].message,
+	    "the JSON body is nested too deeply");
+	form_result_free(&r);
+}
+
+START_TEST(json_depth)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_opts	 o = { NULL, 64, 4096, 2 };
+	struct form_result	 r;
+	const char		*body;
+	char			*deep;
+
+	/* depth 2 is enough for the schema's lists */
+	body = "{\"name\": \"Abc\", \"agree\": true, \"tags\": [\"a\"]}";
+	ck_assert_int_eq(form_parse(s, FORM_JSON, body, strlen(body), &o, &r),
+	    FORM_OK);
+	form_result_free(&r);
+	depth_error(s, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"tags\": [[\"a\"]]}", &o);
+	/* within the depth cap, nesting the schema does not allow is a type
+	   error, never dropped */
+	one_error(s, FORM_JSON, "{\"name\": \"Abc\", \"agree\": true,"
+	    " \"tags\": [[\"a\"]]}", "tags", "type");
+	/* the default cap is 8 levels, the top-level object included */
+	deep = nested(7, 1);
+	ck_assert_int_eq(form_parse(s, FORM_JSON, deep, strlen(deep), &opts,
+	    &r), FORM_EINVALID);
+	ck_assert_ptr_nonnull(find_err(&r, "a", "additionalProperties"));
+	ck_assert_ptr_null(find_err(&r, "", "depth"));
+	form_result_free(&r);
+	free(deep);
+	deep = nested(8, 1);
+	depth_error(s, deep, &opts);
+	free(deep);
+	/* deeper than jansson's own parser limit */
+	deep = nested(5000, 1);
+	depth_error(s, deep, &opts);
+	free(deep);
+	deep = nested(5000, 0);
+	depth_error(s, deep, &opts);
+	free(deep);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(json_limits)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_opts	 o = { NULL, 3, 4, 8 };
+	struct form_result	 r;
+	const char		*body;
+
+	body = "{\"name\": \"Abcde\", \"agree\": true}";
+	ck_assert_int_eq(form_parse(s, FORM_JSON, body, strlen(body), &o, &r),
+	    FORM_EINVALID);
+	ck_assert_ptr_nonnull(find_err(&r, "name", "tooLong"));
+	form_result_free(&r);
+	body = "{\"name\": \"Abc\", \"agree\": true, \"a\": 1, \"b\": 2}";
+	ck_assert_int_eq(form_parse(s, FORM_JSON, body, strlen(body), &o, &r),
+	    FORM_EINVALID);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_ptr_nonnull(find_err(&r, "", "tooMany"));
+	form_result_free(&r);
+	body = "{\"name\": \"Abc\", \"agree\": true, \"nums\": [1, 2, 3, 4]}";
+	ck_assert_int_eq(form_parse(s, FORM_JSON, body, strlen(body), &o, &r),
+	    FORM_EINVALID);
+	ck_assert_ptr_nonnull(find_err(&r, "nums", "tooMany"));
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(strerror_codes)
+{
+	ck_assert_str_eq(form_strerror(FORM_OK), "success");
+	ck_assert_str_eq(form_strerror(FORM_EMALFORMED),
+	    "the request body cannot be decoded");
+	ck_assert_str_eq(form_strerror(FORM_ESCHEMA), "bad form schema");
+	ck_assert_str_eq(form_strerror(12345), "unknown error");
+}
+END_TEST
+
+/* ---- schema load errors ---- */
+
+START_TEST(load_syntax)
+{
+	load_bad("{\n  \"type\": \"object\",\n  \"properties\": {,\n}\n",
+	    ":3: ");
+	load_bad("{\n  \"type\": \"object\",\n  \"type\": \"object\"\n}\n",
+	    ":3: duplicate object key");
+	load_bad("", ":1: ");
+	load_bad("[\n]\n", ":1: the schema must be a JSON object");
+}
+END_TEST
+
+START_TEST(load_keywords)
+{
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\n    \"type\": \"string\",\n    \"maxLenght\": 5\n"
+	    "  }\n}\n}\n", ":6: unknown keyword \"maxLenght\"");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\n    \"type\": \"string\",\n\n    \"maxLength\": \"5\"\n"
+	    "  }\n}\n}\n", ":7: \"maxLength\" must be a non-negative integer");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n \"minLength\": -1}}}\n",
+	    ":5: \"minLength\" must be a non-negative integer");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n"
+	    " \"minimum\": 1}}}\n",
+	    ":5: \"minimum\" does not apply to a field of type string");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"integer\",\n"
+	    " \"minimum\": 1.5}}}\n",
+	    ":5: \"minimum\" of an integer field must be a whole number");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n"
+	    " \"format\": \"phone\"}}}\n", ":5: unknown format \"phone\"");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\", \"title\": 5}}}\n",
+	    ":4: \"title\" must be a string");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n\"x-multiline\": \"yes\"}}}\n",
+	    ":5: \"x-multiline\" must be true or false");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"boolean\",\n\"x-multiline\": true}}}\n",
+	    ":5: \"x-multiline\" does not apply");
+	load_bad("{\n\"type\": \"object\",\n\"additionalProperties\": {},\n"
+	    "\"properties\": {}}\n",
+	    ":3: \"additionalProperties\" must be true or false");
+	load_bad("{\n\"type\": \"array\",\n\"properties\": {}}\n",
+	    ":2: the top-level type must be \"object\"");
+	load_bad("{\n\"type\": \"object\",\n\"$id\": \"x\",\n"
+	    "\"minLength\": 1,\n\"properties\": {}}\n",
+	    ":4: \"minLength\" is not supported at the top level");
+	load_bad("{\"type\": \"object\"}\n",
+	    ":1: the schema has no \"properties\"");
+}
+END_TEST
+
+START_TEST(load_fields)
+{
+	/* missing type: the line of the property */
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\"},\n  \"b\": {\n"
+	    "    \"title\": \"B\"\n  }\n}}\n", ":5: missing \"type\"");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\n\"type\": \"object\"}}}\n",
+	    ":5: unsupported type \"object\"");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": [\"string\", \"null\"]}}}\n",
+	    ":4: \"type\" must be a string");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n \"properties\": {}}}}\n",
+	    ":5: \"properties\" is not supported in a property");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"array\", \"items\": {\n"
+	    "    \"type\": \"array\"}}}}\n",
+	    ":5: lists of lists are not supported");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"array\", \"items\": {\n"
+	    "    \"type\": \"string\",\n    \"maxItems\": 3}}}}\n",
+	    ":6: \"maxItems\" is not supported in items");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": 5}}\n", ":4: a field's schema must be an object");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\", \"enum\": [\n    \"x\",\n"
+	    "    3\n  ]}}}\n", ":6: enum values must be string values");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n \"enum\": []}}}\n",
+	    ":5: \"enum\" must list at least one value");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"boolean\",\n \"const\": \"true\"}}}\n",
+	    ":5: \"const\" must be a boolean value");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n \"minLength\": 5,"
+	    " \"maxLength\": 2}}}\n", ":5: minLength is greater than maxLength");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"number\", \"minimum\": 5,\n"
+	    " \"maximum\": 2}}}\n", ":4: minimum is greater than maximum");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\"}},\n\"required\": [\n  \"a\",\n"
+	    "  \"b\"\n]}\n",
+	    ":7: required property \"b\" is not defined in \"properties\"");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"\": {\"type\": \"string\"}}}\n",
+	    ":4: a property name must be 1 to 128 bytes");
+}
+END_TEST
+
+START_TEST(load_patterns)
+{
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\n    \"type\": \"string\",\n"
+	    "    \"pattern\": \"[a-\"\n  }}}\n", ":6: bad pattern: ");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\n    \"type\": \"string\",\n"
+	    "    \"pattern\": \"a{2,1}\"\n  }}}\n", ":6: bad pattern: ");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n"
+	    "    \"pattern\": \"(a)\\\\1\"}}}\n",
+	    ":5: bad pattern: back-references are not supported");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n"
+	    "    \"pattern\": \"a)|(b\"}}}\n",
+	    ":5: bad pattern: unbalanced parenthesis");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n"
+	    "    \"pattern\": \"(ab\"}}}\n",
+	    ":5: bad pattern: unbalanced parenthesis");
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\",\n"
+	    "    \"pattern\": \"ab\\\\\"}}}\n",
+	    ":5: bad pattern: the pattern ends with a backslash");
+}
+END_TEST
+
+START_TEST(load_pattern_brackets)
+{
+	struct schema	*s;
+
+	/* parentheses and ']' inside bracket expressions are literal */
+	s = load_ok("{\"type\": \"object\", \"properties\": {\"a\":"
+	    " {\"type\": \"string\", \"pattern\":"
+	    " \"[]()]+[^])]?[[:digit:]()]*\"}}}");
+	valid_with(s, "a=%5D%28%29x1%29", "a", "\"]()x1)\"");
+	invalid_with(s, "a=x", "a", "pattern");
+	schema_free(s);
+	/* a pattern that already has ^ and $ still works */
+	s = load_ok("{\"type\": \"object\", \"properties\": {\"a\":"
+	    " {\"type\": \"string\", \"pattern\": \"^a|b$\"}}}");
+	valid_with(s, "a=b", "a", "\"b\"");
+	invalid_with(s, "a=ab", "a", "pattern");
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(load_many_errors)
+{
+	struct schema	*s = NULL;
+	struct buf	 out;
+	const char	*text =
+	    "{\n"
+	    "  \"type\": \"object\",\n"
+	    "  \"propertys\": 1,\n"
+	    "  \"properties\": {\n"
+	    "    \"a\": {\n"
+	    "      \"type\": \"string\",\n"
+	    "      \"pattern\": \"(\",\n"
+	    "      \"format\": \"nope\"\n"
+	    "    },\n"
+	    "    \"b\": {\n"
+	    "      \"type\": \"integer\",\n"
+	    "      \"maxLength\": 3\n"
+	    "    }\n"
+	    "  }\n"
+	    "}\n";
+
+	buf_init(&out, 0);
+	ck_assert_int_eq(load_text(text, strlen(text), &s, &out),
+	    FORM_ESCHEMA);
+	ck_assert_ptr_nonnull(strstr(out.data, "s.json:3: unknown keyword"));
+	ck_assert_ptr_nonnull(strstr(out.data, "s.json:7: bad pattern"));
+	ck_assert_ptr_nonnull(strstr(out.data, "s.json:8: unknown format"));
+	ck_assert_ptr_nonnull(strstr(out.data, "s.json:12: \"maxLength\" does"
+	    " not apply to a field of type integer"));
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(load_same_key_elsewhere)
+{
+	/* the line is found along the path, not at the first "pattern" */
+	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
+	    "  \"a\": {\"type\": \"string\", \"pattern\": \"x\"},\n"
+	    "  \"b\": {\"type\": \"string\",\n"
+	    "    \"pattern\": \"(\"}}}\n", ":6: bad pattern");
+	/* a key inside a string value does not confuse the scanner */
+	load_bad("{\n\"type\": \"object\",\n\"description\": \"\\\"c\\\": {\","
+	    "\n\"properties\": {\n"
+	    "  \"c\": {\"type\": \"string\",\n"
+	    "    \"bad\": 1}}}\n", ":6: unknown keyword \"bad\"");
+}
+END_TEST
+
+START_TEST(load_limits)
+{
+	struct schema	*s = NULL;
+	struct buf	 out;
+	struct diag	 d = { 0, collect, &out };
+	char		*big;
+	size_t		 n = 1024 * 1024 + 10;
+
+	buf_init(&out, 0);
+	ck_assert_ptr_nonnull(big = malloc(n));
+	memset(big, ' ', n);
+	memcpy(big, "{\"properties\": {}}", 18);
+	ck_assert_int_eq(load_text(big, n, &s, &out), FORM_ESCHEMA);
+	ck_assert_ptr_nonnull(strstr(out.data, "larger than 1048576 bytes"));
+	ck_assert_ptr_null(s);
+	/* just under the cap loads */
+	buf_reset(&out);
+	ck_assert_int_eq(load_text(big, 1024 * 1024, &s, &out), 0);
+	schema_free(s);
+	free(big);
+	buf_reset(&out);
+	ck_assert_int_eq(schema_load("/nonexistent/x.schema.json", &s, &d),
+	    FORM_ESCHEMA);
+	ck_assert_ptr_nonnull(strstr(out.data, "/nonexistent/x.schema.json: "
+	    "No such file"));
+	buf_free(&out);
+}
+END_TEST
+
+START_TEST(fields_of_test_schema)
+{
+	struct schema		*s = load_ok(test_schema);
+	const struct form_field	*f;
+	size_t			 n;
+
+	f = schema_fields(s, &n);
+	ck_assert_uint_eq(n, 16);
+	ck_assert_str_eq(f[0].title, "Name");
+	ck_assert_str_eq(f[1].title, "code");	/* falls back to the name */
+	ck_assert_str_eq(f[3].format, "date");
+	ck_assert_str_eq(f[4].format, "uri");
+	ck_assert_str_eq(f[5].options[1], "green");
+	ck_assert_str_eq(f[8].type, "integer");
+	ck_assert_str_eq(f[9].type, "number");
+	ck_assert_ptr_null(f[10].options);	/* integer enum */
+	ck_assert_int_eq(f[12].required, 1);
+	ck_assert_str_eq(f[14].type, "array");
+	ck_assert_str_eq(f[14].options[2], "c");
+	ck_assert_ptr_null(f[14].options[3]);
+	ck_assert_str_eq(schema_title(s), "Test form");
+	schema_free(s);
+}
+END_TEST
+
+Suite *
+form_suite(void)
+{
+	Suite	*s = suite_create("form");
+	TCase	*tc;
+
+	tc = tcase_create("schema");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, consultation_loads);
+	tcase_add_test(tc, fields_of_test_schema);
+	tcase_add_test(tc, load_syntax);
+	tcase_add_test(tc, load_keywords);
+	tcase_add_test(tc, load_fields);
+	tcase_add_test(tc, load_patterns);
+	tcase_add_test(tc, load_pattern_brackets);
+	tcase_add_test(tc, load_many_errors);
+	tcase_add_test(tc, load_same_key_elsewhere);
+	tcase_add_test(tc, load_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("validate");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, utf8_table);
+	tcase_add_test(tc, consultation_urlencoded);
+	tcase_add_test(tc, consultation_json);
+	tcase_add_test(tc, consultation_errors);
+	tcase_add_test(tc, kw_lengths);
+	tcase_add_test(tc, kw_pattern);
+	tcase_add_test(tc, kw_format_email);
+	tcase_add_test(tc, kw_format_date);
+	tcase_add_test(tc, kw_format_uri);
+	tcase_add_test(tc, kw_enum_const);
+	tcase_add_test(tc, kw_min_max);
+	tcase_add_test(tc, kw_arrays);
+	tcase_add_test(tc, kw_annotations_ignored);
+	tcase_add_test(tc, coerce_boolean);
+	tcase_add_test(tc, coerce_integer);
+	tcase_add_test(tc, coerce_number);
+	tcase_add_test(tc, json_strict_types);
+	tcase_add_test(tc, url_escapes);
+	tcase_add_test(tc, url_utf8);
+	tcase_add_test(tc, url_controls);
+	tcase_add_test(tc, url_keys);
+	tcase_add_test(tc, url_absent_and_required);
+	tcase_add_test(tc, url_limits);
+	tcase_add_test(tc, honeypot);
+	tcase_add_test(tc, all_errors_at_once);
+	tcase_add_test(tc, additional_allowed);
+	tcase_add_test(tc, json_decoding);
+	tcase_add_test(tc, json_depth);
+	tcase_add_test(tc, json_limits);
+	tcase_add_test(tc, strerror_codes);
+	suite_add_tcase(s, tc);
+	return s;
+}
