@@ -76,17 +76,20 @@ run: deps all
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit check-integration
+	@sh tests/summary.sh check $(BUILD)
 
 check-unit: $(SUITES) all
-	@sh tests/run-unit.sh $(SUITES)
+	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
 
 check-integration: all
-	@INTAKE_BUILD=$(BUILD) /usr/bin/python3 tests/integration/run.py
+	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/integration.result \
+	    /usr/bin/python3 tests/integration/run.py
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    check-unit check-integration
+	@sh tests/summary.sh check-asan build-asan
 
 bench: deps bench-deps all $(BENCHES)
 	@sh bench/run.sh $(BUILD)

@@ -18,5 +18,7 @@ done
 pct=100
 [ "$checks" -gt 0 ] && pct=$(( (checks - fails - errors) * 100 / checks ))
 echo "unit: ${pct}%: Checks: $checks, Failures: $fails, Errors: $errors"
+[ -n "${INTAKE_RESULTS:-}" ] &&
+    echo "$((checks - fails - errors)) $((fails + errors))" > "$INTAKE_RESULTS"
 [ "$checks" -gt 0 ] || status=1
 exit $status

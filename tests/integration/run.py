@@ -62,6 +62,9 @@ def main():
     if failures:
         print("failed: " + ", ".join(failures))
     print("integration: %d passed, %d failed" % (passed, failed))
+    if os.environ.get("INTAKE_RESULTS"):
+        with open(os.environ["INTAKE_RESULTS"], "w") as f:
+            f.write("%d %d\n" % (passed, failed))
     return 1 if failed or passed == 0 else 0
 
 
