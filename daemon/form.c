@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "form.h"
+#include "schema.h"
 #include "log.h"
 
 #define KEY_MAX			128	/* bytes in a field name */

@@ -1,7 +1,6 @@
 #ifndef INTAKE_FORM_H
 #define INTAKE_FORM_H
 
-#include <regex.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -145,55 +144,5 @@ const char	*form_strerror(int);
  * above U+10FFFF), else 0. Shared with the template and mail code.
  */
 int		 utf8_valid(const char *p, size_t len);
-
-/*
- * Internals shared by schema.c (loading) and form.c (validation); no other
- * module uses them.
- */
-enum schema_type {
-	SCHEMA_STRING,
-	SCHEMA_INTEGER,
-	SCHEMA_NUMBER,
-	SCHEMA_BOOLEAN,
-	SCHEMA_ARRAY,
-};
-
-enum schema_format {
-	SCHEMA_FMT_NONE,
-	SCHEMA_FMT_EMAIL,
-	SCHEMA_FMT_DATE,
-	SCHEMA_FMT_URI,
-};
-
-struct schema_node {
-	enum schema_type	 type;
-	int			 multiline;
-	long long		 min_length, max_length;	/* -1: absent */
-	regex_t			*pattern;	/* anchored, or NULL */
-	enum schema_format	 format;
-	const json_t		*enumv;		/* array, or NULL; in doc */
-	const json_t		*constv;	/* or NULL; in doc */
-	int			 has_min, has_max;
-	json_int_t		 imin, imax;	/* integer fields */
-	double			 dmin, dmax;	/* number fields */
-	long long		 max_items;	/* -1: absent */
-	struct schema_node	*items;		/* arrays only */
-};
-
-struct schema_prop {
-	const char		*name;		/* in doc */
-	int			 required;
-	struct schema_node	 node;
-};
-
-struct schema {
-	char			*text;		/* the file, NUL-terminated */
-	size_t			 len;
-	json_t			*doc;
-	struct schema_prop	*props;		/* in file order */
-	size_t			 nprops;
-	int			 additional;	/* unknown keys allowed */
-	struct form_field	*fields;	/* nprops of them */
-};
 
 #endif

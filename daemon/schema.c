@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "form.h"
+#include "schema.h"
 #include "log.h"
 
 #define SCHEMA_MAX_BYTES	(1024 * 1024)
