@@ -580,6 +580,7 @@ work_encrypt(uv_work_t *w)
 	inq.id = sub->job.id;
 	inq.form = &sub->snap->cfg->forms[sub->form];
 	inq.form_title = form_title(sub->snap, sub->form);
+	inq.schema = sub->snap->schemas[sub->form];
 	inq.received_at_ms = sub->job.received_at_ms;
 	inq.fields = sub->fields;
 	inq.record = (const unsigned char *)sub->ct.data;

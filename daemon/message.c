@@ -1,0 +1,992 @@
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "buf.h"
+#include "message.h"
+#include "template.h"
+#include "uuid.h"
+
+/*
+ * Everything is appended through a "sticky" writer: the first buffer error
+ * is kept and later writes do nothing, so composing code reads as a list of
+ * puts with one check at the end.
+ */
+struct out {
+	struct buf	*b;
+	int		 err;	/* BUF_* of the first failure */
+};
+
+#define LINE_MAX_HDR	78	/* RFC 5322 recommended header line length */
+#define WORD_BYTES	45	/* bytes per encoded word: 60 base64 chars */
+#define QP_COLS		75	/* + "=" of a soft break = 76 */
+#define B64_IN		57	/* bytes per 76-column base64 line */
+#define LOCAL_MAX	64
+#define NAME_FIELD_MAX	200	/* bytes of a display name we keep */
+
+static const struct tmpl_var field_vars[] = {
+	{ "name", NULL }, { "label", NULL }, { "value", NULL }, { NULL, NULL }
+};
+
+/* The variables promised to notify.txt and notify.html. */
+static const struct tmpl_var notify_vars[] = {
+	{ "id", NULL }, { "form", NULL }, { "title", NULL },
+	{ "received_at", NULL }, { "full", NULL }, { "summary", NULL },
+	{ "sealed", NULL }, { "fields", field_vars }, { "intakectl", NULL },
+	{ NULL, NULL }
+};
+
+static const struct tmpl_var ack_vars[] = {
+	{ "name", NULL }, { "title", NULL }, { NULL, NULL }
+};
+
+static const struct tmpl_var subject_vars[] = {
+	{ "id", NULL }, { "form", NULL }, { "title", NULL }, { NULL, NULL }
+};
+
+const char *
+message_strerror(int e)
+{
+	switch (e) {
+	case MESSAGE_OK:	return "ok";
+	case MESSAGE_ENOMEM:	return "out of memory";
+	case MESSAGE_EINVAL:	return "invalid address or argument";
+	case MESSAGE_ETOOBIG:	return "message too large";
+	default:		return "unknown message error";
+	}
+}
+
+static void
+putn(struct out *o, const void *p, size_t n)
+{
+	if (o->err == BUF_OK)
+		o->err = buf_append(o->b, p, n);
+}
+
+static void
+put(struct out *o, const char *s)
+{
+	putn(o, s, strlen(s));
+}
+
+static void putf(struct out *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Short formatted pieces only (header fragments); longer is a bug. */
+static void
+putf(struct out *o, const char *fmt, ...)
+{
+	char	s[1024];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(s, sizeof(s), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(s)) {
+		if (o->err == BUF_OK)
+			o->err = BUF_ETOOBIG;
+		return;
+	}
+	putn(o, s, (size_t)n);
+}
+
+static int
+out_result(const struct out *o)
+{
+	switch (o->err) {
+	case BUF_OK:		return MESSAGE_OK;
+	case BUF_ETOOBIG:	return MESSAGE_ETOOBIG;
+	default:		return MESSAGE_ENOMEM;
+	}
+}
+
+static int
+tmpl_result(int r)
+{
+	switch (r) {
+	case TMPL_OK:		return MESSAGE_OK;
+	case TMPL_ETOOBIG:	return MESSAGE_ETOOBIG;
+	default:		return MESSAGE_ENOMEM;
+	}
+}
+
+/* Drops what was appended past mark, wiping it: it may hold fields. */
+static void
+rewind_wipe(struct buf *b, size_t mark)
+{
+	if (b->data == NULL)
+		return;
+	sodium_memzero(b->data + mark, b->cap - mark);
+	b->len = mark;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		need, i;
+	uint32_t	cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	if (n < need)
+		return 0;
+	for (i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3fu);
+	}
+	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return need;
+}
+
+/*
+ * Copies s into o with each control character (CR and LF included) turned
+ * into a space, each byte that does not start valid UTF-8 into '?', and
+ * runs of spaces and the outer spaces removed. This is the only way a
+ * value reaches a header.
+ */
+static void
+sanitize(struct out *o, const char *s, size_t max)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n = strlen(s), i = 0, k, start = o->b->len;
+	int			 space = 1;
+
+	if (n > max)
+		n = max;
+	while (i < n) {
+		if (p[i] < 0x20 || p[i] == 0x7f || p[i] == ' ') {
+			if (!space)
+				putn(o, " ", 1);
+			space = 1;
+			i++;
+			continue;
+		}
+		space = 0;
+		if ((k = utf8_len(p + i, n - i)) == 0) {
+			putn(o, "?", 1);
+			i++;
+			continue;
+		}
+		putn(o, p + i, k);
+		i += k;
+	}
+	if (o->err == BUF_OK && o->b->len > start &&
+	    o->b->data[o->b->len - 1] == ' ')
+		o->b->data[--o->b->len] = '\0';
+}
+
+/* 1 if s[0..n) may stand in a header as is: printable ASCII, no "=?". */
+static int
+plain_ascii(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return memmem(s, n, "=?", 2) == NULL;
+}
+
+/* Dot-atom text: letters, digits and RFC 5322 atext specials. */
+static int
+atext(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* 1 if s is a phrase of atext words (RFC 5322 3.2.3) and spaces. */
+static int
+plain_phrase(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && !atext(s[i]))
+			return 0;
+	return memmem(s, n, "=?", 2) == NULL;
+}
+
+/*
+ * Appends s[0..n) (sanitized UTF-8) as RFC 2047 "B" encoded words,
+ * never splitting a character, separated by a folding CRLF SP so each
+ * header line stays within 78 columns; col is where the first word
+ * starts. A word holds at most WORD_BYTES bytes (72 columns).
+ */
+static void
+put_words(struct out *o, const char *s, size_t n, size_t col)
+{
+	char	b64[sodium_base64_ENCODED_LEN(WORD_BYTES,
+		    sodium_base64_VARIANT_ORIGINAL)];
+	size_t	i = 0, take, k, max;
+
+	/* 12 columns of "=?UTF-8?B?" "?=", 4 per 3 bytes. */
+	max = col + 12 + 8 <= LINE_MAX_HDR ? (LINE_MAX_HDR - col - 12) / 4 * 3 :
+	    WORD_BYTES;
+	if (max > WORD_BYTES)
+		max = WORD_BYTES;
+	while (i < n) {
+		take = 0;
+		while (i + take < n) {
+			k = utf8_len((const unsigned char *)s + i + take,
+			    n - i - take);
+			if (k == 0)
+				k = 1;	/* cannot happen after sanitize */
+			if (take + k > max && take > 0)
+				break;
+			take += k;
+		}
+		sodium_bin2base64(b64, sizeof(b64),
+		    (const unsigned char *)s + i, take,
+		    sodium_base64_VARIANT_ORIGINAL);
+		if (i > 0)
+			put(o, "\r\n ");
+		putf(o, "=?UTF-8?B?%s?=", b64);
+		i += take;
+		max = WORD_BYTES;
+	}
+}
+
+/* "Name: value" CRLF with the value sanitized and encoded as needed. */
+static void
+put_header(struct out *o, const char *name, const char *value)
+{
+	struct buf	v;
+	struct out	vo = { &v, BUF_OK };
+
+	buf_init(&v, 4096);
+	sanitize(&vo, value, 2048);
+	if (vo.err != BUF_OK) {
+		if (o->err == BUF_OK)
+			o->err = vo.err;
+		buf_free(&v);
+		return;
+	}
+	putf(o, "%s: ", name);
+	if (v.len == 0)
+		;
+	else if (plain_ascii(v.data, v.len) &&
+	    strlen(name) + 2 + v.len <= LINE_MAX_HDR)
+		putn(o, v.data, v.len);
+	else
+		put_words(o, v.data, v.len, strlen(name) + 2);
+	put(o, "\r\n");
+	buf_free(&v);
+}
+
+int
+message_header(struct buf *b, const char *name, const char *value)
+{
+	struct out	o = { b, BUF_OK };
+
+	put_header(&o, name, value);
+	return out_result(&o);
+}
+
+/*
+ * "Name: display <addr>" CRLF. addr must already be valid; the display
+ * name is sanitized and encoded unless it is a short plain phrase.
+ */
+static void
+put_addr_header(struct out *o, const char *name, const char *display,
+    const char *addr)
+{
+	struct buf	v;
+	struct out	vo = { &v, BUF_OK };
+
+	buf_init(&v, 4096);
+	if (display)
+		sanitize(&vo, display, NAME_FIELD_MAX);
+	putf(o, "%s: ", name);
+	if (vo.err == BUF_OK && v.len > 0) {
+		if (plain_phrase(v.data, v.len) && strlen(name) + 2 + v.len +
+		    strlen(addr) + 3 <= LINE_MAX_HDR)
+			putn(o, v.data, v.len);
+		else {
+			put_words(o, v.data, v.len, strlen(name) + 2);
+			put(o, "\r\n");
+		}
+		put(o, " ");
+	}
+	putf(o, "<%s>\r\n", addr);
+	buf_free(&v);
+}
+
+/* "To: a," CRLF " b" CRLF: one address per line. */
+static void
+put_addr_list(struct out *o, const char *name, char *const *addr, size_t n)
+{
+	size_t	i;
+
+	putf(o, "%s: ", name);
+	for (i = 0; i < n; i++)
+		putf(o, "%s<%s>%s", i ? " " : "", addr[i],
+		    i + 1 < n ? ",\r\n" : "\r\n");
+}
+
+static int
+local_valid(const char *s, size_t n)
+{
+	size_t	i;
+
+	if (n == 0 || n > LOCAL_MAX || s[0] == '.' || s[n - 1] == '.')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.' && s[i + 1] == '.')
+			return 0;
+		if (s[i] != '.' && !atext(s[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* A host name: dot-separated labels of letters, digits and inner '-'. */
+static int
+domain_valid(const char *s, size_t n)
+{
+	size_t	i, label = 0, labels = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return 0;
+			labels++;
+			label = 0;
+			continue;
+		}
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] == '-' && label > 0)))
+			return 0;
+		label++;
+	}
+	return labels >= 1;
+}
+
+/*
+ * Deliberately narrower than RFC 5322: a dot-atom local part and a host
+ * name, ASCII only, no quoted strings, comments or IP literals. Every
+ * address that passes is safe in a header and in an SMTP command.
+ */
+int
+message_addr_valid(const char *s)
+{
+	const char	*at;
+	size_t		 n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > MESSAGE_ADDR_MAX)
+		return 0;
+	if ((at = strchr(s, '@')) == NULL || strchr(at + 1, '@') != NULL)
+		return 0;
+	return local_valid(s, (size_t)(at - s)) &&
+	    domain_valid(at + 1, n - (size_t)(at - s) - 1);
+}
+
+const char *
+message_field_addr(const json_t *fields, const char *field)
+{
+	const json_t	*v;
+
+	if (fields == NULL || field == NULL ||
+	    (v = json_object_get(fields, field)) == NULL ||
+	    !json_is_string(v) || !message_addr_valid(json_string_value(v)))
+		return NULL;
+	return json_string_value(v);
+}
+
+/* 1 when the text ahead of i (after a space) ends the line. */
+static int
+at_line_end(const char *t, size_t i, size_t len)
+{
+	return i + 1 == len || t[i + 1] == '\n' ||
+	    (t[i + 1] == '\r' && i + 2 < len && t[i + 2] == '\n');
+}
+
+/*
+ * Quoted-printable (RFC 2045 6.7): LF or CRLF become CRLF hard breaks,
+ * soft breaks keep lines at 76 columns, '=' and non-printable bytes are
+ * escaped, as are trailing whitespace and a '.' opening a line (so no
+ * transport ever sees a lone "." line). The output ends with CRLF.
+ */
+static void
+put_qp(struct out *o, const char *t, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	size_t			 i, col = 0, tl;
+	unsigned char		 c;
+	char			 tok[3];
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)t[i];
+		if (c == '\n' || (c == '\r' && i + 1 < len && t[i + 1] == '\n')) {
+			put(o, "\r\n");
+			col = 0;
+			i += c == '\r';
+			continue;
+		}
+		tl = 1;
+		if (!((c >= 33 && c <= 126 && c != '=') ||
+		    ((c == ' ' || c == '\t') && !at_line_end(t, i, len))))
+			tl = 3;
+		if (col + tl > QP_COLS) {
+			put(o, "=\r\n");
+			col = 0;
+		}
+		if (c == '.' && col == 0)
+			tl = 3;
+		tok[0] = (char)c;
+		if (tl == 3) {
+			tok[0] = '=';
+			tok[1] = hex[c >> 4];
+			tok[2] = hex[c & 15];
+		}
+		putn(o, tok, tl);
+		col += tl;
+	}
+	if (col > 0)
+		put(o, "\r\n");
+}
+
+int
+message_qp(struct buf *b, const char *t, size_t len)
+{
+	struct out	o = { b, BUF_OK };
+
+	put_qp(&o, t, len);
+	return out_result(&o);
+}
+
+static void
+put_base64(struct out *o, const void *p, size_t len)
+{
+	char			 line[sodium_base64_ENCODED_LEN(B64_IN,
+				     sodium_base64_VARIANT_ORIGINAL)];
+	const unsigned char	*s = p;
+	size_t			 i, take;
+
+	for (i = 0; i < len && o->err == BUF_OK; i += take) {
+		take = len - i < B64_IN ? len - i : B64_IN;
+		sodium_bin2base64(line, sizeof(line), s + i, take,
+		    sodium_base64_VARIANT_ORIGINAL);
+		put(o, line);
+		put(o, "\r\n");
+	}
+}
+
+int
+message_base64(struct buf *b, const void *p, size_t len)
+{
+	struct out	o = { b, BUF_OK };
+
+	put_base64(&o, p, len);
+	return out_result(&o);
+}
+
+/* RFC 5322 date in UTC with English names (no locale involved). */
+static void
+put_date(struct out *o, int64_t ms)
+{
+	static const char *const	 day[] = { "Sun", "Mon", "Tue", "Wed",
+					     "Thu", "Fri", "Sat" };
+	static const char *const	 mon[] = { "Jan", "Feb", "Mar", "Apr",
+					     "May", "Jun", "Jul", "Aug", "Sep",
+					     "Oct", "Nov", "Dec" };
+	time_t				 t = (time_t)(ms / 1000);
+	struct tm			 tm;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	putf(o, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
+	    day[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Ids and kinds end up in Message-ID and boundaries: keep them tame. */
+static int
+token_valid(const char *s, size_t max)
+{
+	size_t	n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > max)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* Date, From, To, Subject, Message-ID and the auto-mail markers. */
+static void
+put_common(struct out *o, const char *id, const char *kind,
+    const char *from, char *const *to, size_t nto, const char *subject,
+    int64_t date_ms)
+{
+	put_date(o, date_ms);
+	putf(o, "From: <%s>\r\n", from);
+	put_addr_list(o, "To", to, nto);
+	put_header(o, "Subject", subject);
+	putf(o, "Message-ID: <%s.%s@%s>\r\n", id, kind, strchr(from, '@') + 1);
+	put(o, "Auto-Submitted: auto-generated\r\n");
+	put(o, "X-Auto-Response-Suppress: All\r\n");
+	put(o, "MIME-Version: 1.0\r\n");
+}
+
+/* One leaf part's header lines and body. */
+static void
+put_text_part(struct out *o, const char *subtype, const struct buf *body)
+{
+	putf(o, "Content-Type: text/%s; charset=utf-8\r\n", subtype);
+	put(o, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	put_qp(o, body->data ? body->data : "", body->len);
+}
+
+/*
+ * Human text of one field value: strings as given, booleans as yes/no,
+ * numbers in JSON form, lists joined by ", ". Objects and nulls (no
+ * text) leave v empty.
+ */
+static int
+value_text(const json_t *v, struct buf *s)
+{
+	const json_t	*item;
+	size_t		 i;
+	char		*num;
+	int		 r = BUF_OK;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return buf_append(s, json_string_value(v),
+		    json_string_length(v));
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return buf_puts(s, json_is_true(v) ? "yes" : "no");
+	case JSON_INTEGER:
+	case JSON_REAL:
+		if ((num = json_dumps(v, JSON_ENCODE_ANY)) == NULL)
+			return BUF_ENOMEM;
+		r = buf_puts(s, num);
+		free(num);
+		return r;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, item) {
+			if (r == BUF_OK && i > 0)
+				r = buf_puts(s, ", ");
+			if (r == BUF_OK)
+				r = value_text(item, s);
+		}
+		return r;
+	default:
+		return BUF_OK;
+	}
+}
+
+/*
+ * Keeps a value's text to the lines it may have: a multi-line field keeps
+ * LF (CRLF becomes LF) and tab, any other control character becomes a
+ * space, so a one-line field is one line in the mail too.
+ */
+static void
+flatten(struct buf *s, int multiline)
+{
+	size_t	i, o = 0;
+	char	c;
+
+	for (i = 0; i < s->len; i++) {
+		c = s->data[i];
+		if (multiline && c == '\r' && i + 1 < s->len &&
+		    s->data[i + 1] == '\n')
+			continue;
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			if (!multiline || (c != '\n' && c != '\t'))
+				c = ' ';
+		s->data[o++] = c;
+	}
+	s->len = o;
+	if (s->data)
+		s->data[o] = '\0';
+}
+
+/* Appends {name, label, value} to list unless the value has no text. */
+static int
+add_field(json_t *list, const char *name, const char *label,
+    const json_t *v, int multiline)
+{
+	struct buf	 s;
+	json_t		*item;
+	int		 r;
+
+	buf_init(&s, 0);
+	if ((r = value_text(v, &s)) == BUF_OK)
+		flatten(&s, multiline);
+	if (r != BUF_OK || s.len == 0) {
+		buf_wipe(&s);
+		return r == BUF_ETOOBIG ? MESSAGE_ETOOBIG :
+		    r == BUF_OK ? MESSAGE_OK : MESSAGE_ENOMEM;
+	}
+	item = json_pack("{s:s, s:s, s:s%}", "name", name, "label", label,
+	    "value", s.data, s.len);
+	buf_wipe(&s);
+	if (item == NULL || json_array_append_new(list, item) == -1)
+		return MESSAGE_ENOMEM;
+	return MESSAGE_OK;
+}
+
+/* Was name listed by the schema (so already shown in schema order)? */
+static int
+in_labels(const struct message_notify *n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n->nlabels; i++)
+		if (strcmp(n->labels[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The fields list: schema order and titles first, then any others
+   (validation let their newlines through, so they keep them). */
+static json_t *
+field_list(const struct message_notify *n)
+{
+	const struct form_field	*f;
+	const char		*key;
+	const json_t		*v;
+	json_t			*list;
+	size_t			 i;
+
+	if ((list = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < n->nlabels; i++) {
+		f = &n->labels[i];
+		if ((v = json_object_get(n->fields, f->name)) != NULL &&
+		    add_field(list, f->name, f->title ? f->title : f->name,
+		    v, f->multiline) != MESSAGE_OK)
+			goto fail;
+	}
+	json_object_foreach((json_t *)n->fields, key, v) {
+		if (!in_labels(n, key) &&
+		    add_field(list, key, key, v, 1) != MESSAGE_OK)
+			goto fail;
+	}
+	return list;
+fail:
+	json_decref(list);
+	return NULL;
+}
+
+/* A JSON string of s with control characters as spaces (one line). */
+static json_t *
+one_line(const char *s)
+{
+	struct buf	 b;
+	json_t		*j;
+
+	buf_init(&b, 0);
+	if (buf_puts(&b, s) != BUF_OK) {
+		buf_free(&b);
+		return NULL;
+	}
+	flatten(&b, 0);
+	j = json_stringn(b.data, b.len);
+	buf_free(&b);
+	return j;
+}
+
+/* The template context of notify.txt/notify.html. */
+static json_t *
+notify_context(const struct message_notify *n)
+{
+	char	 when[32], hint[128];
+	json_t	*ctx, *fields, *form, *title;
+
+	rfc3339(n->received_at_ms, when);
+	snprintf(hint, sizeof(hint), "intakectl show %s -i YOUR-KEY", n->id);
+	if (n->content == CONTENT_FULL && n->fields != NULL)
+		fields = field_list(n);
+	else
+		fields = json_array();
+	form = one_line(n->form);
+	title = one_line(n->title);
+	/* json_pack's "o" steals the references even when it fails. */
+	ctx = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:b, s:o, s:s}",
+	    "id", n->id, "form", form, "title", title,
+	    "received_at", when, "full", n->content == CONTENT_FULL,
+	    "summary", n->content == CONTENT_SUMMARY,
+	    "sealed", n->content == CONTENT_SEALED, "fields", fields,
+	    "intakectl", hint);
+	return ctx;
+}
+
+static int
+render_subject(const struct message_notify *n, struct buf *s)
+{
+	json_t	*ctx;
+	int	 r;
+
+	if (n->subject == NULL)
+		return buf_printf(s, "New inquiry: %s (%s)", n->title,
+		    n->id) == BUF_OK ? MESSAGE_OK : MESSAGE_ENOMEM;
+	ctx = json_pack("{s:s, s:s, s:s}", "id", n->id, "form", n->form,
+	    "title", n->title);
+	if (ctx == NULL)
+		return MESSAGE_ENOMEM;
+	r = template_render(n->subject, ctx, s);
+	json_decref(ctx);
+	return tmpl_result(r);
+}
+
+static int
+check_addrs(const char *from, char *const *to, size_t nto)
+{
+	size_t	i;
+
+	if (!message_addr_valid(from) || nto == 0)
+		return MESSAGE_EINVAL;
+	for (i = 0; i < nto; i++)
+		if (!message_addr_valid(to[i]))
+			return MESSAGE_EINVAL;
+	return MESSAGE_OK;
+}
+
+/* The parts below the headers: alternative, or mixed around it. */
+static void
+notify_body(struct out *o, const struct message_notify *n,
+    const struct buf *txt, const struct buf *html)
+{
+	int	mixed = n->content == CONTENT_SEALED;
+
+	if (mixed) {
+		putf(o, "Content-Type: multipart/mixed;\r\n"
+		    " boundary=\"=_intaked-mix-%s\"\r\n\r\n", n->id);
+		put(o, "This is a multi-part message in MIME format.\r\n");
+		putf(o, "\r\n--=_intaked-mix-%s\r\n", n->id);
+	}
+	putf(o, "Content-Type: multipart/alternative;\r\n"
+	    " boundary=\"=_intaked-alt-%s\"\r\n\r\n", n->id);
+	if (!mixed)
+		put(o, "This is a multi-part message in MIME format.\r\n");
+	putf(o, "\r\n--=_intaked-alt-%s\r\n", n->id);
+	put_text_part(o, "plain", txt);
+	putf(o, "\r\n--=_intaked-alt-%s\r\n", n->id);
+	put_text_part(o, "html", html);
+	putf(o, "\r\n--=_intaked-alt-%s--\r\n", n->id);
+	if (!mixed)
+		return;
+	putf(o, "\r\n--=_intaked-mix-%s\r\n", n->id);
+	putf(o, "Content-Type: application/octet-stream;\r\n name=\"%s.age\"\r\n"
+	    "Content-Disposition: attachment;\r\n filename=\"%s.age\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", n->id, n->id);
+	put_base64(o, n->record, n->recordlen);
+	putf(o, "\r\n--=_intaked-mix-%s--\r\n", n->id);
+}
+
+static void
+notify_headers(struct out *o, const struct message_notify *n,
+    const char *subject)
+{
+	const char	*reply, *display = NULL;
+	const json_t	*v;
+
+	put_common(o, n->id, n->kind, n->from, n->to, n->nto, subject,
+	    n->received_at_ms);
+	/* summary and sealed keep personal data out of the mail: the
+	   address and name are fields too. */
+	if (n->content != CONTENT_FULL)
+		return;
+	reply = message_field_addr(n->fields, n->reply_to_field);
+	if (reply == NULL)
+		return;
+	if (n->name_field && (v = json_object_get(n->fields,
+	    n->name_field)) != NULL && json_is_string(v))
+		display = json_string_value(v);
+	put_addr_header(o, "Reply-To", display, reply);
+}
+
+static int
+check_notify(const struct message_notify *n)
+{
+	if (!token_valid(n->id, 64) || !token_valid(n->kind, 15) ||
+	    n->form == NULL || n->title == NULL ||
+	    (n->content == CONTENT_SEALED && n->record == NULL))
+		return MESSAGE_EINVAL;
+	return check_addrs(n->from, n->to, n->nto);
+}
+
+int
+message_notify(const struct message_templates *t,
+    const struct message_notify *n, struct buf *out)
+{
+	struct buf	 subj, txt, html;
+	struct out	 o = { out, BUF_OK };
+	json_t		*ctx = NULL;
+	size_t		 mark = out->len;
+	int		 r;
+
+	if ((r = check_notify(n)) != MESSAGE_OK)
+		return r;
+	buf_init(&subj, 4096);
+	buf_init(&txt, MESSAGE_MAX / 4);
+	buf_init(&html, MESSAGE_MAX / 4);
+	r = MESSAGE_ENOMEM;
+	if ((ctx = notify_context(n)) == NULL)
+		goto out;
+	if ((r = render_subject(n, &subj)) != MESSAGE_OK ||
+	    (r = tmpl_result(template_render(t->notify_txt, ctx, &txt))) ||
+	    (r = tmpl_result(template_render(t->notify_html, ctx, &html))))
+		goto out;
+	notify_headers(&o, n, subj.data ? subj.data : "");
+	notify_body(&o, n, &txt, &html);
+	r = out_result(&o);
+out:
+	if (r != MESSAGE_OK)
+		rewind_wipe(out, mark);
+	json_decref(ctx);
+	buf_wipe(&subj);
+	buf_wipe(&txt);
+	buf_wipe(&html);
+	return r;
+}
+
+/*
+ * Splits a rendered ack.txt: a first line "Subject: …" gives the subject
+ * and one blank line after it is skipped. Without it the subject is a
+ * fixed English line. *body points into text.
+ */
+static void
+split_subject(const struct buf *text, char *subject, size_t len,
+    const char **body, size_t *bodylen)
+{
+	const char	*s = text->data ? text->data : "", *nl, *v;
+	size_t		 n = text->len;
+
+	snprintf(subject, len, "We received your message");
+	*body = s;
+	*bodylen = n;
+	if (n < 8 || strncasecmp(s, "Subject:", 8) != 0 ||
+	    (nl = memchr(s, '\n', n)) == NULL)
+		return;
+	for (v = s + 8; v < nl && (*v == ' ' || *v == '\t'); v++)
+		;
+	snprintf(subject, len, "%.*s", (int)(nl - v), v);
+	nl++;
+	if (nl < s + n && *nl == '\n')
+		nl++;
+	else if (nl + 1 < s + n && nl[0] == '\r' && nl[1] == '\n')
+		nl += 2;
+	*body = nl;
+	*bodylen = n - (size_t)(nl - s);
+}
+
+int
+message_ack(const struct message_templates *t, const struct message_ack *a,
+    struct buf *out)
+{
+	char		 subject[512], *to[1];
+	const char	*body;
+	size_t		 bodylen, mark = out->len;
+	struct buf	 text;
+	struct out	 o = { out, BUF_OK };
+	json_t		*ctx;
+	int		 r;
+
+	if (!token_valid(a->id, 64) || a->title == NULL ||
+	    !message_addr_valid(a->to) || !message_addr_valid(a->from))
+		return MESSAGE_EINVAL;
+	ctx = json_pack("{s:s, s:s}", "name", a->name ? a->name : "",
+	    "title", a->title);
+	if (ctx == NULL)
+		return MESSAGE_ENOMEM;
+	buf_init(&text, 1u << 20);
+	r = tmpl_result(template_render(t->ack_txt, ctx, &text));
+	json_decref(ctx);
+	if (r == MESSAGE_OK) {
+		split_subject(&text, subject, sizeof(subject), &body, &bodylen);
+		to[0] = (char *)a->to;
+		put_common(&o, a->id, "ack", a->from, to, 1, subject,
+		    a->received_at_ms);
+		put(&o, "Content-Type: text/plain; charset=utf-8\r\n");
+		put(&o, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+		put_qp(&o, body, bodylen);
+		if ((r = out_result(&o)) != MESSAGE_OK)
+			rewind_wipe(out, mark);
+	}
+	buf_wipe(&text);
+	return r;
+}
+
+static int
+load_one(const char *dir, const char *file, enum tmpl_mode mode,
+    const struct tmpl_var *vars, struct tmpl **out, struct diag *d)
+{
+	char	path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >=
+	    (int)sizeof(path)) {
+		diag(d, dir, 0, "path too long");
+		return TMPL_EINVAL;
+	}
+	return template_load(path, mode, vars, out, d);
+}
+
+int
+message_templates_load(const char *dir, struct message_templates *t,
+    struct diag *d)
+{
+	int	r1, r2, r3;
+
+	memset(t, 0, sizeof(*t));
+	r1 = load_one(dir, "notify.txt", TMPL_TEXT, notify_vars,
+	    &t->notify_txt, d);
+	r2 = load_one(dir, "notify.html", TMPL_HTML, notify_vars,
+	    &t->notify_html, d);
+	r3 = load_one(dir, "ack.txt", TMPL_TEXT, ack_vars, &t->ack_txt, d);
+	if (r1 == TMPL_OK && r2 == TMPL_OK && r3 == TMPL_OK)
+		return MESSAGE_OK;
+	message_templates_free(t);
+	return r1 == TMPL_ENOMEM || r2 == TMPL_ENOMEM || r3 == TMPL_ENOMEM ?
+	    MESSAGE_ENOMEM : MESSAGE_EINVAL;
+}
+
+void
+message_templates_free(struct message_templates *t)
+{
+	template_free(t->notify_txt);
+	template_free(t->notify_html);
+	template_free(t->ack_txt);
+	memset(t, 0, sizeof(*t));
+}
+
+int
+message_subject_parse(const char *name, const char *text, struct tmpl **out,
+    struct diag *d)
+{
+	int	r;
+
+	r = template_parse(name, text, strlen(text), TMPL_TEXT, subject_vars,
+	    out, d);
+	if (r == TMPL_OK)
+		return MESSAGE_OK;
+	return r == TMPL_ENOMEM ? MESSAGE_ENOMEM : MESSAGE_EINVAL;
+}

@@ -1,0 +1,125 @@
+#ifndef INTAKE_MESSAGE_H
+#define INTAKE_MESSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "config.h"
+#include "form.h"
+#include "log.h"
+#include "template.h"
+
+/*
+ * Composition of the mails intaked sends: RFC 5322 headers (RFC 2047
+ * encoded words for anything not plain ASCII, folded), MIME bodies in UTF-8
+ * with quoted-printable text and base64 attachments, lines of at most 76
+ * characters, CRLF line ends.
+ *
+ * Header safety: no value reaches a header verbatim. Control characters
+ * (CR and LF included) become spaces, anything beyond plain printable ASCII
+ * is sent as an encoded word, and addresses must pass message_addr_valid
+ * (a conservative dot-atom subset), so a form value can never start a
+ * header line of its own.
+ *
+ * Staff notification (message_notify): multipart/alternative of text/plain
+ * (notify.txt) and text/html (notify.html); for content=sealed wrapped in
+ * multipart/mixed with the age record attached as "<id>.age". Reply-To
+ * (the patient's validated address, with the "name" field as display
+ * name) only for content=full: summary and sealed mails carry no field
+ * value anywhere, headers included. The patient's
+ * acknowledgement (message_ack) is a single text/plain part (ack.txt).
+ * Message-ID is <ID.KIND@DOMAIN> (DOMAIN from the From address) and Date is
+ * the inquiry's reception time, so rendering twice gives the same message.
+ */
+
+#define MESSAGE_MAX	(48u << 20)	/* cap on one composed message */
+#define MESSAGE_ADDR_MAX 254		/* RFC 5321 path limit */
+
+enum message_err {
+	MESSAGE_OK = 0,
+	MESSAGE_ENOMEM = -1,
+	MESSAGE_EINVAL = -2,	/* bad address or argument */
+	MESSAGE_ETOOBIG = -3,	/* would exceed MESSAGE_MAX */
+};
+
+/* The templates of a mailer, loaded together (see templates/). */
+struct message_templates {
+	struct tmpl	*notify_txt;
+	struct tmpl	*notify_html;
+	struct tmpl	*ack_txt;
+};
+
+struct message_notify {
+	const char		*id;
+	const char		*kind;		/* "notify": Message-ID part */
+	const char		*form;		/* form name */
+	const char		*title;		/* form title */
+	int64_t			 received_at_ms;
+	const json_t		*fields;	/* object: name -> value */
+	/* Schema fields: order and labels of the listing (NULL: the
+	   object's order, names as labels). */
+	const struct form_field	*labels;
+	size_t			 nlabels;
+	const char		*reply_to_field;	/* or NULL */
+	const char		*name_field;	/* display name for Reply-To */
+	enum mail_content	 content;
+	const unsigned char	*record;	/* content=sealed: age file */
+	size_t			 recordlen;
+	const struct tmpl	*subject;	/* TMPL_TEXT; NULL: default */
+	const char		*from;
+	char *const		*to;
+	size_t			 nto;
+};
+
+struct message_ack {
+	const char		*id;
+	const char		*title;
+	const char		*name;		/* patient's name, or NULL */
+	const char		*to;		/* validated address */
+	const char		*from;
+	int64_t			 received_at_ms;
+};
+
+const char	*message_strerror(int);
+
+/*
+ * Loads notify.txt, notify.html (HTML escaping) and ack.txt from dir with
+ * the variables documented at the top of each file. Problems go to d as
+ * file:line. On failure nothing stays loaded.
+ */
+int	message_templates_load(const char *dir, struct message_templates *,
+	    struct diag *d);
+void	message_templates_free(struct message_templates *);
+/* Parses a form's subject template (TMPL_TEXT; variables id, form,
+   title); name names it in diagnostics. *out owned by the caller. */
+int	message_subject_parse(const char *name, const char *text,
+	    struct tmpl **out, struct diag *d);
+
+/* Appends the staff notification to out (CRLF line ends). */
+int	message_notify(const struct message_templates *,
+	    const struct message_notify *, struct buf *out);
+/* Appends the patient's acknowledgement to out. */
+int	message_ack(const struct message_templates *,
+	    const struct message_ack *, struct buf *out);
+
+/* 1 if s is an address we are willing to put in a header or envelope. */
+int	message_addr_valid(const char *s);
+/* The validated address in fields[field], or NULL (missing or invalid).
+   Points into fields. */
+const char *message_field_addr(const json_t *fields, const char *field);
+
+/*
+ * Building blocks, exported for the tests. message_header appends
+ * "Name: value" CRLF, with value made safe (controls to spaces) and
+ * encoded as RFC 2047 words when it is not short printable ASCII.
+ * message_qp appends text (LF or CRLF line ends) as quoted-printable.
+ * message_base64 appends base64 in 76-column lines.
+ */
+int	message_header(struct buf *, const char *name, const char *value);
+int	message_qp(struct buf *, const char *text, size_t len);
+int	message_base64(struct buf *, const void *p, size_t len);
+
+#endif

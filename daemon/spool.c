@@ -1,0 +1,270 @@
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "spool.h"
+
+#define KEY_FILE	"spool.key"
+#define AD_MAX		128
+
+struct spool_key {
+	unsigned char	k[SPOOL_KEY_LEN];
+};
+
+const char *
+spool_strerror(int e)
+{
+	switch (e) {
+	case SPOOL_OK:		return "ok";
+	case SPOOL_EIO:		return "spool key I/O error";
+	case SPOOL_EPERM:	return "spool key readable by group or others";
+	case SPOOL_EFORMAT:	return "spool key is not 32 bytes";
+	case SPOOL_ENOMEM:	return "out of memory";
+	case SPOOL_EAUTH:	return "sealed message does not verify";
+	case SPOOL_EINVAL:	return "invalid argument";
+	case SPOOL_ENOENT:	return "no spool key yet";
+	default:		return "unknown spool error";
+	}
+}
+
+/* Writes the directory of db_path (or ".") into dir. 0 or -1 if too long. */
+static int
+key_dir(const char *db_path, char *dir, size_t len)
+{
+	const char	*slash = strrchr(db_path, '/');
+	int		 n;
+
+	if (slash == NULL)
+		n = snprintf(dir, len, ".");
+	else if (slash == db_path)
+		n = snprintf(dir, len, "/");
+	else
+		n = snprintf(dir, len, "%.*s", (int)(slash - db_path), db_path);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Reads exactly SPOOL_KEY_LEN bytes from an open key file after checking
+   that it is a regular file nobody else may read. */
+static int
+read_key(int fd, struct spool_key *key)
+{
+	struct stat	 st;
+	unsigned char	 extra;
+	ssize_t		 n;
+	size_t		 got = 0;
+
+	if (fstat(fd, &st) == -1)
+		return SPOOL_EIO;
+	if (!S_ISREG(st.st_mode))
+		return SPOOL_EFORMAT;
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return SPOOL_EPERM;
+	while (got < SPOOL_KEY_LEN) {
+		n = read(fd, key->k + got, SPOOL_KEY_LEN - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return SPOOL_EIO;
+		if (n == 0)
+			return SPOOL_EFORMAT;
+		got += (size_t)n;
+	}
+	while ((n = read(fd, &extra, 1)) == -1 && errno == EINTR)
+		;
+	if (n != 0)
+		return n == -1 ? SPOOL_EIO : SPOOL_EFORMAT;
+	return SPOOL_OK;
+}
+
+static int
+write_all(int fd, const unsigned char *p, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void
+fsync_dir(const char *dir)
+{
+	int	fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}
+
+/*
+ * Creates the key file without ever exposing a partial key: the bytes go to
+ * a temporary file (mkstemp: 0600) that is fsynced and then linked into
+ * place. link() fails with EEXIST if another process won the race; that
+ * key is then used. Returns SPOOL_OK or SPOOL_EIO (errno set).
+ */
+static int
+create_key(const char *dir, const char *path)
+{
+	char		 tmp[PATH_MAX];
+	unsigned char	 k[SPOOL_KEY_LEN];
+	int		 fd, r = SPOOL_EIO, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/.spool.key.XXXXXX", dir) >=
+	    (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return SPOOL_EIO;
+	}
+	if ((fd = mkstemp(tmp)) == -1)
+		return SPOOL_EIO;
+	randombytes_buf(k, sizeof(k));
+	if (fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
+	    write_all(fd, k, sizeof(k)) == 0 && fsync(fd) == 0 &&
+	    (link(tmp, path) == 0 || errno == EEXIST))
+		r = SPOOL_OK;
+	saved = errno;
+	sodium_memzero(k, sizeof(k));
+	close(fd);
+	unlink(tmp);
+	if (r == SPOOL_OK)
+		fsync_dir(dir);
+	errno = saved;
+	return r;
+}
+
+int
+spool_key_load(const char *db_path, int create, struct spool_key **out,
+    struct diag *d)
+{
+	char			 dir[PATH_MAX], path[PATH_MAX];
+	struct spool_key	*key;
+	int			 fd, r;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return SPOOL_ENOMEM;
+	if (key_dir(db_path, dir, sizeof(dir)) == -1 ||
+	    snprintf(path, sizeof(path), "%s/" KEY_FILE, dir) >=
+	    (int)sizeof(path)) {
+		diag(d, db_path, 0, "path too long for the spool key");
+		return SPOOL_EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && !create)
+		return SPOOL_ENOENT;
+	if (fd == -1 && errno == ENOENT) {
+		if (create_key(dir, path) != SPOOL_OK) {
+			diag(d, path, 0, "cannot create spool key: %s",
+			    strerror(errno));
+			return SPOOL_EIO;
+		}
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd == -1) {
+		diag(d, path, 0, "cannot open spool key: %s", strerror(errno));
+		return SPOOL_EIO;
+	}
+	if ((key = sodium_malloc(sizeof(*key))) == NULL) {
+		close(fd);
+		return SPOOL_ENOMEM;
+	}
+	r = read_key(fd, key);
+	close(fd);
+	if (r != SPOOL_OK) {
+		diag(d, path, 0, "%s", spool_strerror(r));
+		sodium_free(key);
+		return r;
+	}
+	*out = key;
+	return SPOOL_OK;
+}
+
+void
+spool_key_free(struct spool_key *key)
+{
+	if (key)
+		sodium_free(key);	/* wipes before unmapping */
+}
+
+/* AD = id NUL kind: the separator keeps ("ab","c") apart from ("a","bc"). */
+static int
+make_ad(const char *id, const char *kind, unsigned char *ad, size_t *adlen)
+{
+	size_t	il = strlen(id), kl = strlen(kind);
+
+	if (il + 1 + kl > AD_MAX)
+		return SPOOL_EINVAL;
+	memcpy(ad, id, il);
+	ad[il] = '\0';
+	memcpy(ad + il + 1, kind, kl);
+	*adlen = il + 1 + kl;
+	return SPOOL_OK;
+}
+
+int
+spool_seal(const struct spool_key *key, const char *id, const char *kind,
+    const void *pt, size_t ptlen, unsigned char **out, size_t *outlen)
+{
+	unsigned char		 ad[AD_MAX], *blob;
+	size_t			 adlen;
+	unsigned long long	 clen;
+
+	*out = NULL;
+	*outlen = 0;
+	if (ptlen > SPOOL_MAX || make_ad(id, kind, ad, &adlen) != SPOOL_OK)
+		return SPOOL_EINVAL;
+	if ((blob = malloc(ptlen + SPOOL_OVERHEAD)) == NULL)
+		return SPOOL_ENOMEM;
+	randombytes_buf(blob, SPOOL_NONCE_LEN);
+	crypto_aead_chacha20poly1305_ietf_encrypt(blob + SPOOL_NONCE_LEN,
+	    &clen, pt, ptlen, ad, adlen, NULL, blob, key->k);
+	*out = blob;
+	*outlen = SPOOL_NONCE_LEN + (size_t)clen;
+	return SPOOL_OK;
+}
+
+int
+spool_open(const struct spool_key *key, const char *id, const char *kind,
+    const unsigned char *blob, size_t bloblen, struct buf *out)
+{
+	unsigned char		 ad[AD_MAX], *pt;
+	size_t			 adlen, ptmax, oldlen = out->len;
+	unsigned long long	 ptlen;
+
+	if (make_ad(id, kind, ad, &adlen) != SPOOL_OK)
+		return SPOOL_EINVAL;
+	if (bloblen < SPOOL_OVERHEAD || bloblen - SPOOL_OVERHEAD > SPOOL_MAX)
+		return SPOOL_EAUTH;
+	ptmax = bloblen - SPOOL_OVERHEAD;
+	/* Reserve room (the ciphertext is a placeholder), then decrypt
+	   straight into the buffer: no second plaintext copy to wipe. */
+	if (buf_append(out, blob + SPOOL_NONCE_LEN, ptmax) != BUF_OK)
+		return SPOOL_ENOMEM;
+	pt = (unsigned char *)out->data + oldlen;
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL,
+	    blob + SPOOL_NONCE_LEN, bloblen - SPOOL_NONCE_LEN, ad, adlen,
+	    blob, key->k) != 0) {
+		sodium_memzero(pt, ptmax);
+		out->len = oldlen;
+		out->data[oldlen] = '\0';
+		return SPOOL_EAUTH;
+	}
+	out->len = oldlen + (size_t)ptlen;
+	out->data[out->len] = '\0';
+	return SPOOL_OK;
+}
