@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "age.h"
+#include "fsutil.h"
 
 #define INTRO		"age-encryption.org/v1"
 #define X25519_INFO	"age-encryption.org/v1/X25519"
@@ -1158,24 +1159,6 @@ age_identities_free(struct age_identity *ids, size_t n)
 		sodium_free(ids);
 }
 
-/* Writes all of p to fd: 0 or -1 with errno set. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The age-keygen file text for id, into text (at most size bytes). */
 static int
 identity_text(const struct age_identity *id, char *text, size_t size)
@@ -1208,7 +1191,7 @@ write_new_file(const char *path, const char *text, size_t len)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1)
 		return errno == EEXIST ? AGE_EEXIST : AGE_EIO;
-	if (write_all(fd, text, len) == -1 || fsync(fd) == -1) {
+	if (fs_write_all(fd, text, len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(path);
@@ -1237,7 +1220,7 @@ age_identity_file_write(const char *path, const struct age_identity *id)
 	if (strcmp(path, "-") == 0) {
 		/* Keep order with anything the caller printed with stdio. */
 		rc = fflush(stdout) == EOF ||
-		    write_all(STDOUT_FILENO, text, (size_t)len) == -1 ?
+		    fs_write_all(STDOUT_FILENO, text, (size_t)len) == -1 ?
 		    AGE_EIO : AGE_OK;
 	} else
 		rc = write_new_file(path, text, (size_t)len);

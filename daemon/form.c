@@ -16,8 +16,9 @@
 #include <jansson.h>
 
 #include "form.h"
-#include "schema.h"
 #include "log.h"
+#include "schema.h"
+#include "utf8.h"
 
 #define KEY_MAX			128	/* bytes in a field name */
 #define ERRORS_MAX		256

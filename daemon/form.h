@@ -139,10 +139,5 @@ int		 form_parse(const struct schema *s, enum form_ctype ctype,
 void		 form_result_free(struct form_result *);
 const char	*form_strerror(int);
 
-/*
- * 1 if p[0..len) is valid UTF-8 (no overlongs, surrogates or code points
- * above U+10FFFF), else 0. Shared with the template and mail code.
- */
-int		 utf8_valid(const char *p, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define CLIENT_STR_MAX	512	/* user agent, referer kept in the record */

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "config.h"
 #include "form.h"
+#include "fsutil.h"
 #include "log.h"
 #include "mailer.h"
 #include "message.h"
@@ -1369,34 +1370,6 @@ crlf_to_lf(char *p, size_t len)
 	return o;
 }
 
-static int
-write_file(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
-fsync_path(const char *dir)
-{
-	int	fd, r;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
 /* Writes the file tmp fully to disk and closes it. 0 or -1 (errno,
    s->step). */
 static int
@@ -1413,7 +1386,7 @@ write_tmp(struct send *s, const char *dir, const char *tmp)
 	if (fd == -1)
 		return -1;
 	s->step = "write";
-	if (write_file(fd, s->msg.data + s->body, len) == 0) {
+	if (fs_write_all(fd, s->msg.data + s->body, len) == 0) {
 		s->step = "fsync";
 		if (fsync(fd) == 0) {
 			s->step = "close";
@@ -1459,7 +1432,7 @@ maildir_work(uv_work_t *w)
 		return;
 	}
 	s->step = "fsync";
-	if (fsync_path(newdir) == -1)
+	if (fs_fsync_dir(newdir) == -1)
 		s->err = errno;
 }
 

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "message.h"
 #include "template.h"
+#include "utf8.h"
 #include "uuid.h"
 
 /*
@@ -129,36 +130,6 @@ rewind_wipe(struct buf *b, size_t mark)
 	b->len = mark;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t		need, i;
-	uint32_t	cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2, cp = s[0] & 0x1fu;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3, cp = s[0] & 0x0fu;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4, cp = s[0] & 0x07u;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need;
-}
-
 /*
  * Copies s into o with each control character (CR and LF included) turned
  * into a space, each byte that does not start valid UTF-8 into '?', and
@@ -183,7 +154,7 @@ sanitize(struct out *o, const char *s, size_t max)
 			continue;
 		}
 		space = 0;
-		if ((k = utf8_len(p + i, n - i)) == 0) {
+		if ((k = utf8_seqlen(p + i, n - i)) == 0) {
 			putn(o, "?", 1);
 			i++;
 			continue;
@@ -250,7 +221,7 @@ put_words(struct out *o, const char *s, size_t n, size_t col)
 	while (i < n) {
 		take = 0;
 		while (i + take < n) {
-			k = utf8_len((const unsigned char *)s + i + take,
+			k = utf8_seqlen((const unsigned char *)s + i + take,
 			    n - i - take);
 			if (k == 0)
 				k = 1;	/* cannot happen after sanitize */

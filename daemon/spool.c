@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "fsutil.h"
 #include "spool.h"
 
 #define KEY_FILE	"spool.key"
@@ -84,34 +85,6 @@ read_key(int fd, struct spool_key *key)
 	return SPOOL_OK;
 }
 
-static int
-write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static void
-fsync_dir(const char *dir)
-{
-	int	fd;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return;
-	(void)fsync(fd);
-	close(fd);
-}
-
 /*
  * Creates the key file without ever exposing a partial key: the bytes go to
  * a temporary file (mkstemp: 0600) that is fsynced and then linked into
@@ -134,7 +107,7 @@ create_key(const char *dir, const char *path)
 		return SPOOL_EIO;
 	randombytes_buf(k, sizeof(k));
 	if (fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
-	    write_all(fd, k, sizeof(k)) == 0 && fsync(fd) == 0 &&
+	    fs_write_all(fd, k, sizeof(k)) == 0 && fsync(fd) == 0 &&
 	    (link(tmp, path) == 0 || errno == EEXIST))
 		r = SPOOL_OK;
 	saved = errno;
@@ -142,7 +115,7 @@ create_key(const char *dir, const char *path)
 	close(fd);
 	unlink(tmp);
 	if (r == SPOOL_OK)
-		fsync_dir(dir);
+		(void)fs_fsync_dir(dir);
 	errno = saved;
 	return r;
 }

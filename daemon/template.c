@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "log.h"
 #include "template.h"
+#include "utf8.h"
 
 /*
  * A template is parsed once into a flat array of nodes. Text and names live
@@ -117,37 +118,6 @@ perr(struct parser *p, int line, const char *fmt, ...)
 	diag(p->d, p->file, line, "%s", msg);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t		need, i;
-	uint32_t	cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		need = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		need = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		need = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < need)
-		return 0;
-	for (i = 1; i < need; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, UTF-16 surrogates and values past U+10FFFF. */
-	if ((need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return need;
-}
-
 /* Checks that the whole text is UTF-8 without NUL bytes; reports the line. */
 static int
 check_text(struct parser *p)
@@ -160,7 +130,7 @@ check_text(struct parser *p)
 			perr(p, line_at(p, i), "NUL byte in template");
 			return -1;
 		}
-		if ((n = utf8_seq(s + i, p->len - i)) == 0) {
+		if ((n = utf8_seqlen(s + i, p->len - i)) == 0) {
 			perr(p, line_at(p, i), "invalid UTF-8");
 			return -1;
 		}

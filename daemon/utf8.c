@@ -1,20 +1,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "form.h"
+#include "utf8.h"
 
-/*
- * Returns the length (2 to 4) of the well-formed multi-byte sequence at
- * p[0..n), or 0. Well-formed means the shortest encoding of a Unicode scalar
- * value: no overlong forms (C0 AF for '/'), no UTF-16 surrogates (ED A0 80)
- * and nothing past U+10FFFF.
- */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
+size_t
+utf8_seqlen(const unsigned char *p, size_t n)
 {
 	uint32_t	cp, min;
 	size_t		len, i;
 
+	if (p[0] < 0x80)
+		return 1;
 	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		len = 2;
 		cp = p[0] & 0x1fu;
@@ -48,11 +44,7 @@ utf8_valid(const char *s, size_t len)
 	size_t			 i = 0, n;
 
 	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((n = utf8_seq(p + i, len - i)) == 0)
+		if ((n = utf8_seqlen(p + i, len - i)) == 0)
 			return 0;
 		i += n;
 	}

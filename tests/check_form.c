@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "form.h"
 #include "log.h"
+#include "utf8.h"
 
 #define CONSULTATION	"config/forms/consultation.schema.json"
 

@@ -14,6 +14,7 @@
 #include "form.h"
 #include "message.h"
 #include "template.h"
+#include "utf8.h"
 
 #define ID	"01890a5d-ac96-774b-bcce-b302099a8057"
 #define WHEN	1790000000123LL		/* 2026-09-21T... UTC */

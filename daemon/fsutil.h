@@ -1,0 +1,14 @@
+#ifndef INTAKE_FSUTIL_H
+#define INTAKE_FSUTIL_H
+
+#include <stddef.h>
+
+/* The two file operations every durable writer here needs. Both return 0,
+   or -1 with errno set. */
+
+/* Writes all len bytes of p to fd, retrying short writes and EINTR. */
+int	fs_write_all(int fd, const void *p, size_t len);
+/* fsyncs the directory at path, so a create or rename in it is durable. */
+int	fs_fsync_dir(const char *path);
+
+#endif
