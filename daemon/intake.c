@@ -131,15 +131,34 @@ wants_json(const struct http_req *req)
 	    !strstr(acc, "text/html");
 }
 
+/* The label people see for field name: its schema title, else the name. */
+static const char *
+field_label(const struct snapshot *s, int form, const char *name)
+{
+	const struct form_field	*f;
+	size_t			 i, n;
+
+	if (form < 0)
+		return name;
+	f = schema_fields(s->schemas[form], &n);
+	for (i = 0; i < n; i++)
+		if (strcmp(f[i].name, name) == 0 && f[i].title)
+			return f[i].title;
+	return name;
+}
+
+/* JSON clients get field names; people (labels != NULL) get labels. */
 static json_t *
-errors_json(const struct form_error *errs, size_t n)
+errors_json(const struct snapshot *labels, int form,
+    const struct form_error *errs, size_t n)
 {
 	json_t	*arr = json_array();
 	size_t	 i;
 
 	for (i = 0; arr && i < n; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
-		    "field", errs[i].field, "code", errs[i].code,
+		    "field", labels ? field_label(labels, form, errs[i].field) :
+		    errs[i].field, "code", errs[i].code,
 		    "message", errs[i].message));
 	return arr;
 }
@@ -193,18 +212,22 @@ respond_error(struct intake *in, const struct snapshot *s,
 	if (json) {
 		if (nerrs)
 			doc = json_pack("{s:o}", "errors",
-			    errors_json(errs, nerrs));
+			    errors_json(NULL, form, errs, nerrs));
 		else
 			doc = json_pack("{s:s}", "error", message);
 		respond_json(in, req, status, h, doc);
 		return;
 	}
 	snprintf(code, sizeof(code), "%d", status);
+	/* The Back button keeps what the patient typed; a fresh form would
+	   lose a long message, so the page says so. */
 	respond_html(in, req, status, h, s->error, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:o}", "form", form_name(s, form),
+	    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "form", form_name(s, form),
 	    "title", form_title(s, form), "status", code,
 	    "reason", http_reason(status), "message", message,
-	    "errors", errors_json(errs, nerrs)));
+	    "errors", errors_json(s, form, errs, nerrs),
+	    "hint", nerrs ? "Please use your browser's Back button to correct "
+	    "these answers: what you typed is kept." : ""));
 }
 
 /* ---- routing ---- */
@@ -750,8 +773,8 @@ post_form(struct intake *in, struct http_req *req, int form)
 		res.fields = NULL;
 	} else if (rc == FORM_EINVALID) {
 		in->m.submissions[SUB_INVALID]++;
-		respond_error(in, in->snap, req, json, form, 422, "please correct the "
-		    "highlighted fields", res.errors, res.nerrors, &h);
+		respond_error(in, in->snap, req, json, form, 422, "Some answers "
+		    "need correcting:", res.errors, res.nerrors, &h);
 	} else if (rc == FORM_EMALFORMED) {
 		in->m.submissions[SUB_MALFORMED]++;
 		respond_error(in, in->snap, req, json, form, 400, res.nerrors ?

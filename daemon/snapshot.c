@@ -24,7 +24,7 @@ const struct tmpl_var snapshot_thanks_vars[] = {
 const struct tmpl_var snapshot_error_vars[] = {
 	{ "form", NULL }, { "title", NULL }, { "status", NULL },
 	{ "reason", NULL }, { "message", NULL },
-	{ "errors", error_item_vars }, { NULL, NULL }
+	{ "errors", error_item_vars }, { "hint", NULL }, { NULL, NULL }
 };
 const struct tmpl_var snapshot_form_vars[] = {
 	{ "form", NULL }, { "title", NULL }, { "action", NULL },

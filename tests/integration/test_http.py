@@ -103,7 +103,10 @@ def test_422_html_error_page():
         r = d.post_form(bad)
         eq(r.status, 422, "status")
         check(r.header("content-type").startswith("text/html"), "html")
-        check("email" in r.body.decode(), "names the field")
+        page = r.body.decode()
+        check("Email address" in page, "names the field by its label")
+        check("Back button" in page, "tells how to keep what was typed")
+        check("nope" not in page, "does not echo the value")
 
 
 def test_422_invalid_and_overlong_utf8():
