@@ -16,7 +16,8 @@ BENCH_DEBS = wrk nginx-light
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
 	   -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS	?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Idaemon
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Idaemon \
+	   -DINTAKE_DATADIR='"$(PREFIX)/share/intaked"'
 ALL_CFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -MMD -MP \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN)
 LDLIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
@@ -107,7 +108,9 @@ install: all
 	install -m 644 templates/* $(DESTDIR)$(PREFIX)/share/intaked/templates/
 	install -m 644 config/forms/*.schema.json $(DESTDIR)$(SYSCONFDIR)/intaked/forms/
 	test -f $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf || \
-	    install -m 644 config/intaked.conf $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf
+	    { sed 's|^# templates = .*|templates = $(PREFIX)/share/intaked/templates|' \
+	    config/intaked.conf > $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf && \
+	    chmod 644 $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf; }
 	sed 's|@PREFIX@|$(PREFIX)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/intaked.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/intaked.service
 	install -m 644 systemd/intaked.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/

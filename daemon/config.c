@@ -30,6 +30,11 @@
 
 #include "age.h"
 #include "config.h"
+
+/* Where `make install` puts the templates; the Makefile passes its PREFIX. */
+#ifndef INTAKE_DATADIR
+#define INTAKE_DATADIR "/usr/local/share/intaked"
+#endif
 #include "log.h"
 
 #define LIST_MAX	256	/* values one list key may collect */
@@ -186,7 +191,7 @@ static const struct key keys[] = {
 	  .off = offsetof(struct config, trusted_proxies),
 	  .noff = offsetof(struct config, ntrusted_proxies) },
 	{ .sect = S_SERVER, .name = "templates", .type = T_PATH,
-	  .def = "/usr/local/share/intaked/templates",
+	  .def = INTAKE_DATADIR "/templates",
 	  .off = offsetof(struct config, templates) },
 	{ .sect = S_SERVER, .name = "log_level", .type = T_ENUM,
 	  .def = "info", .enums = log_levels,

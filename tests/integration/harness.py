@@ -117,7 +117,7 @@ class Daemon:
     """One intaked with its own state directory, key and config."""
 
     def __init__(self, extra="", form_extra="", limits="", listen=None,
-                 mail=None, start=True, env=None, crypto=None):
+                 mail=None, start=True, env=None, crypto=None, storage=""):
         self.dir = tempfile.mkdtemp(prefix="intaked-it-")
         self.port = free_port()
         self.key = os.path.join(self.dir, "staff.key")
@@ -143,7 +143,7 @@ class Daemon:
                 f.write("listen = %s\n" % l)
             f.write("templates = %s/templates\n%s\n" % (ROOT, extra))
             f.write("[limits]\n%s\n" % limits)
-            f.write("[storage]\npath = %s\n" % self.db)
+            f.write("[storage]\npath = %s\n%s\n" % (self.db, storage))
             f.write("[crypto]\n%s\n" % crypto)
             f.write("[mail]\n%s\n" % mail)
             f.write("[form consultation]\nschema = %s\nhoneypot = website\n"

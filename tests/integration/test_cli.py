@@ -6,7 +6,9 @@ import re
 import shutil
 import subprocess
 
-from harness import INTAKED, ROOT, SCHEMA, Daemon, check, eq
+import json
+
+from harness import INTAKED, ROOT, SCHEMA, VALID, Daemon, check, eq
 
 
 def run(*args):
@@ -122,3 +124,86 @@ def test_daemon_refuses_to_start_on_bad_config():
                            timeout=20)
         check(p.returncode != 0, "refuses")
         check(b"header_bytes" in p.stderr, p.stderr)
+
+
+def test_intakectl_keygen_works_with_age_and_the_daemon():
+    from harness import INTAKECTL
+    with Daemon(start=False) as d:
+        key = os.path.join(d.dir, "staff2.key")
+        p = subprocess.run([INTAKECTL, "keygen", "-o", key],
+                           capture_output=True, timeout=20)
+        eq(p.returncode, 0, "keygen: %s" % p.stderr)
+        recipient = p.stdout.decode().strip()
+        check(re.match(r"^age1[02-9ac-hj-np-z]{58}$", recipient), recipient)
+        eq(os.stat(key).st_mode & 0o777, 0o600, "identity file mode")
+        with open(key, "rb") as f:
+            before = f.read()
+        check(b"# public key: " + recipient.encode() in before, "header")
+        p = subprocess.run([INTAKECTL, "keygen", "-o", key],
+                           capture_output=True, timeout=20)
+        check(p.returncode != 0, "refuses to overwrite")
+        with open(key, "rb") as f:
+            eq(f.read(), before, "identity untouched")
+        # The reference age tool accepts both halves.
+        enc = subprocess.run(["age", "-r", recipient], input=b"hello",
+                             capture_output=True, timeout=20)
+        dec = subprocess.run(["age", "-d", "-i", key], input=enc.stdout,
+                             capture_output=True, timeout=20)
+        eq(dec.stdout, b"hello", "age -r / age -d -i")
+        # And the daemon encrypts records for it.
+        with open(d.config) as f:
+            conf = f.read()
+        with open(d.config, "w") as f:
+            f.write(conf.replace("recipients_file = staff.recipients",
+                                 "recipients = %s" % recipient))
+        d.start()
+        doc = dict(VALID)
+        doc["consent"] = True
+        r = d.post_json(doc)
+        eq(r.status, 201, "submit")
+        cat = d.ctl("cat", r.json()["id"]).stdout
+        dec = subprocess.run(["age", "-d", "-i", key], input=cat,
+                             capture_output=True, timeout=20)
+        eq(json.loads(dec.stdout)["fields"]["name"], VALID["name"],
+           "record decrypts with the keygen identity")
+        p = d.ctl("show", r.json()["id"], "-i", d.key, check_rc=False)
+        check(p.returncode != 0, "the old staff key no longer matches")
+
+
+def test_make_install_gives_a_working_config_and_verified_units():
+    import tempfile
+    root = tempfile.mkdtemp(prefix="intaked-install-")
+    try:
+        prefix, etc = root + "/usr", root + "/etc"
+        p = subprocess.run(["make", "-s", "install", "PREFIX=" + prefix,
+                            "SYSCONFDIR=" + etc,
+                            "BUILD=" + os.path.relpath(
+                                os.path.dirname(INTAKED), ROOT)],
+                           cwd=ROOT, capture_output=True, timeout=300)
+        eq(p.returncode, 0, "make install: %s" % p.stderr.decode())
+        for f in ("sbin/intaked", "bin/intakectl",
+                  "share/intaked/templates/notify.txt",
+                  "lib/systemd/system/intaked.service",
+                  "lib/systemd/system/intaked.socket"):
+            check(os.path.exists(os.path.join(prefix, f)), f)
+        conf = os.path.join(etc, "intaked", "intaked.conf")
+        p = subprocess.run([os.path.join(prefix, "sbin/intaked"), "-t", "-c",
+                            conf], capture_output=True, timeout=20)
+        eq(p.returncode, 0, "installed config: %s" % p.stderr.decode())
+        unit = os.path.join(prefix, "lib/systemd/system/intaked.service")
+        with open(unit) as f:
+            text = f.read()
+        check("@PREFIX@" not in text and prefix + "/sbin/intaked" in text,
+              "paths substituted")
+        p = subprocess.run(["systemd-analyze", "verify", unit,
+                            unit.replace(".service", ".socket")],
+                           capture_output=True, timeout=60)
+        eq(p.returncode, 0, "verify: %s" % p.stderr.decode())
+        p = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                            unit], capture_output=True, timeout=60)
+        m = re.search(rb"Overall exposure level for intaked.service: "
+                      rb"([0-9.]+)", p.stdout + p.stderr)
+        check(m, p.stdout)
+        check(float(m.group(1)) <= 1.5, "exposure %s" % m.group(1))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
