@@ -207,11 +207,23 @@ client_ip(struct http_conn *c)
 	const char	*xff;
 	char		 tmp[512], *p, *tok;
 	char		 found[48] = "";
+	size_t		 len;
 
 	snprintf(c->req.client_ip, sizeof(c->req.client_ip), "%s", c->peer);
 	if (!c->trusted || (xff = http_req_header(&c->req,
 	    "x-forwarded-for")) == NULL)
 		return;
+	/* The entries we can trust are the last ones (our proxies append), so
+	   an over-long header keeps its tail, never its head: a client must
+	   not be able to push the real entry out of view. A token cut in two
+	   at the front is dropped. */
+	len = strlen(xff);
+	if (len >= sizeof(tmp)) {
+		xff += len - (sizeof(tmp) - 1);
+		if ((xff = strchr(xff, ',')) == NULL)
+			return;
+		xff++;
+	}
 	snprintf(tmp, sizeof(tmp), "%s", xff);
 	for (;;) {
 		p = strrchr(tmp, ',');
@@ -312,8 +324,7 @@ hdr_piece(struct http_conn *c, const char *at, size_t len, int is_value)
 {
 	struct http_req	*r = &c->req;
 
-	if (is_value != r->last_was_value || r->nhdr == 0 ||
-	    (!is_value && r->hdroff[r->nhdr - 1][1] != 0)) {
+	if (is_value != r->last_was_value || r->nhdr == 0) {
 		if (!is_value) {
 			if (r->nhdr == HTTP_MAX_HEADERS)
 				return -1;

@@ -410,3 +410,17 @@ def test_unicode_and_multiline_round_trip():
         rec = d.decrypt_cat(r.json()["id"])
         eq(rec["fields"]["name"], doc["name"], "name")
         eq(rec["fields"]["message"], "Line one.\nLine two.", "CRLF to LF")
+
+
+def test_long_forwarded_for_keeps_the_trusted_tail():
+    # A client pads X-Forwarded-For so that the entry our proxy appended
+    # would fall off the end of a fixed buffer; the tail must still count.
+    with Daemon(extra="trusted_proxies = 127.0.0.1/32") as d:
+        for pad in (60, 61, 62, 63, 64, 65):
+            spoof = ", ".join("198.51.100.%d" % (i % 250)
+                              for i in range(pad))
+            r = d.post_json(valid_json(), headers={
+                "X-Forwarded-For": spoof + ", 203.0.113.7"})
+            eq(r.status, 201, "status")
+            eq(d.decrypt_cat(r.json()["id"])["client"]["ip"], "203.0.113.7",
+               "client ip with %d padding entries" % pad)
