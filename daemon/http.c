@@ -440,8 +440,14 @@ on_headers_complete(http_parser *p)
 		c->inflight = 1;
 		c->state = CONN_HANDLING;
 		c->close_after = 1;	/* in case it answers now */
-		if (c->srv->h.headers(r, c->srv->h.arg))
-			return -1;	/* answered; the body is never read */
+		if (c->srv->h.headers(r, c->srv->h.arg)) {
+			/* Answered; the body is never read. Stop reading as
+			   fail() does: the parser is dead, so bytes would pile
+			   up in rbuf until ENOBUFS closed the connection under
+			   the answer. The linger drain discards them instead. */
+			uv_read_stop(&c->h.stream);
+			return -1;
+		}
 		c->close_after = was;
 		c->inflight = 0;
 	}
@@ -671,9 +677,12 @@ http_respond(struct http_req *req, int status, const char *ctype,
 			return HTTP_EINVAL;
 	c->inflight = 0;
 	if (c->state == CONN_CLOSED) {
-		/* The peer left while we worked; the close callback ran
-		   without freeing because the request was in flight. */
-		conn_free(c);
+		/* Closed while the handler had the request (shutdown's drain
+		   timer). If the close callbacks already ran they left c to
+		   us; if they are still pending, conn_closed frees c now
+		   that inflight is 0. */
+		if (c->handles == 0)
+			conn_free(c);
 		return HTTP_OK;
 	}
 	if (c->srv->draining)
@@ -850,6 +859,8 @@ on_connection(uv_stream_t *ls, int status)
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warnx("http: out of memory accepting a connection");
+		/* It must be accepted: libuv stops the listener until it is. */
+		conn_reject(l);
 		return;
 	}
 	c->srv = s;

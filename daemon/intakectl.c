@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "age.h"
 #include "buf.h"
@@ -914,6 +915,13 @@ cmd_export(struct ctl *c, int argc, char **argv)
 	    (rc = keys_load(c, &k)) != EXIT_OK ||
 	    (rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
 		goto out;
+	/* One read transaction: the list and every record come from the same
+	   WAL snapshot, so a delete or the daemon's retention purge running
+	   meanwhile cannot make a listed id vanish under the export. */
+	if (sqlite3_exec(store_db(st), "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = fail(EXIT_FAIL, "cannot read the database");
+		goto out;
+	}
 	r = store_list(st, &f, collect_id, &l);
 	if (r != STORE_OK || l.oom) {
 		rc = fail(EXIT_FAIL, "cannot list: %s",

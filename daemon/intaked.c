@@ -62,7 +62,13 @@ usage(FILE *f)
 static void
 store_stopped(void *arg)
 {
-	(void)arg;
+	struct daemon *d = arg;
+
+	/* Closed last: closing a uv_signal restores the default action,
+	   and SIGHUP's (and SIGTERM's) is to die in the middle of the drain. */
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
 	log_info("stopped");
 }
 
@@ -102,9 +108,6 @@ stop(struct daemon *d)
 	d->stopping = 1;
 	log_info("stopping: finishing requests in flight");
 	sd_notify("STOPPING=1");
-	uv_close((uv_handle_t *)&d->sigterm, NULL);
-	uv_close((uv_handle_t *)&d->sigint, NULL);
-	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->retention, NULL);
 	http_server_shutdown(d->http, http_stopped, d);
@@ -143,7 +146,9 @@ on_signal(uv_signal_t *h, int signum)
 {
 	struct daemon *d = h->data;
 
-	if (signum == SIGHUP)
+	if (d->stopping)
+		log_info("already stopping; signal %d ignored", signum);
+	else if (signum == SIGHUP)
 		reload(d);
 	else
 		stop(d);

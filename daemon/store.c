@@ -515,6 +515,9 @@ store_insert(struct store *st, struct store_job *const *jobs, size_t n)
 		return first;
 fail:
 	rollback(st);
+	/* Nothing was kept: no job may still say it was. */
+	for (i = 0; i < n; i++)
+		jobs[i]->result = r;
 	return r;
 }
 

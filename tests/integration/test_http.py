@@ -424,3 +424,24 @@ def test_long_forwarded_for_keeps_the_trusted_tail():
             eq(r.status, 201, "status")
             eq(d.decrypt_cat(r.json()["id"])["client"]["ip"], "203.0.113.7",
                "client ip with %d padding entries" % pad)
+
+
+def test_early_answer_survives_a_large_body_in_flight():
+    # 404/415 are decided from the headers; a client already sending a
+    # large body must still read the answer, not a connection reset.
+    with Daemon() as d:
+        for path, ctype, status in ((b"/forms/nope", b"application/json", 404),
+                                    (b"/forms/consultation", b"text/plain",
+                                     415)):
+            for _ in range(3):
+                s = d.connect()
+                n = 900000
+                s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s"
+                          b"\r\nContent-Length: %d\r\n\r\n" % (path, ctype, n))
+                try:
+                    s.sendall(b"a" * n)
+                except OSError:
+                    pass    # the server may stop draining: the answer counts
+                r, _ = read_response(s)
+                eq(r.status, status, "answer before the body")
+                s.close()

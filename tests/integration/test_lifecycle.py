@@ -47,6 +47,27 @@ def test_sigterm_finishes_inflight_request_then_exits_0():
         check(r.json()["id"] in d.ctl("list").stdout.decode(), "stored")
 
 
+def test_signals_during_the_drain_do_not_kill_it():
+    with Daemon() as d:
+        body = valid_body()
+        s = d.connect()
+        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]))
+        time.sleep(0.2)
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            d.proc.send_signal(sig)
+        time.sleep(0.2)
+        check(d.proc.poll() is None, "still draining")
+        s.sendall(body[10:])
+        r, _ = read_response(s)
+        eq(r.status, 201, "in-flight request answered")
+        s.close()
+        eq(d.proc.wait(20), 0, "clean exit")
+
+
 def test_sigterm_idle_exits_promptly():
     with Daemon() as d:
         idle = d.connect()
