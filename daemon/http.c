@@ -632,6 +632,17 @@ write_cb(uv_write_t *w, int status)
 	conn_resume(c);
 }
 
+/* The current time as an HTTP Date (IMF-fixdate). */
+static void
+http_date(char *out, size_t len)
+{
+	time_t		now = time(NULL);
+	struct tm	tm;
+
+	gmtime_r(&now, &tm);
+	strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
 static int
 value_ok(const char *v)
 {
@@ -643,13 +654,10 @@ format_head(struct http_conn *c, int status, const char *ctype,
     const struct http_hdr *hdrs, size_t nhdrs, size_t len)
 {
 	char		date[64];
-	time_t		now = time(NULL);
-	struct tm	tm;
 	size_t		i;
 	int		rc = 0;
 
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	http_date(date, sizeof(date));
 	rc |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Length: %zu\r\nConnection: %s\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
@@ -808,7 +816,7 @@ reject_written(uv_write_t *w, int status)
 {
 	(void)status;
 	uv_close((uv_handle_t *)w->handle, reject_closed);
-	free(w);
+	free(w->data);
 }
 
 /*
@@ -818,11 +826,13 @@ reject_written(uv_write_t *w, int status)
 static void
 conn_reject(struct listener *l)
 {
-	static char	 msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-	uv_buf_t	 b = { msg, sizeof(msg) - 1 };
+	struct reject {
+		uv_write_t	w;
+		char		msg[256];
+	}		*rj;
+	char		 date[64];
 	uv_stream_t	*st;
-	uv_write_t	*w;
+	uv_buf_t	 b;
 
 	st = malloc(l->is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
 	if (st == NULL)
@@ -834,12 +844,19 @@ conn_reject(struct listener *l)
 	st->data = l->srv;
 	l->srv->nrejects++;
 	if (uv_accept(&l->h.stream, st) != 0 ||
-	    (w = malloc(sizeof(*w))) == NULL) {
+	    (rj = malloc(sizeof(*rj))) == NULL) {
 		uv_close((uv_handle_t *)st, reject_closed);
 		return;
 	}
-	if (uv_write(w, st, &b, 1, reject_written) != 0) {
-		free(w);
+	http_date(date, sizeof(date));
+	b = uv_buf_init(rj->msg, (unsigned)snprintf(rj->msg, sizeof(rj->msg),
+	    "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
+	    "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n"
+	    "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
+	    "\r\n", date));
+	rj->w.data = rj;
+	if (uv_write(&rj->w, st, &b, 1, reject_written) != 0) {
+		free(rj);
 		uv_close((uv_handle_t *)st, reject_closed);
 	}
 }

@@ -371,6 +371,7 @@ def test_connection_cap():
         eq(r.status, 503, "over the cap")
         check(r.header("retry-after") is not None, "Retry-After")
         eq(r.header("connection"), "close", "closed")
+        common_headers(r)
         a.close()
         wait_until(lambda: d.request("GET", "/healthz").status == 200, 5,
                    what="a slot to free up")
