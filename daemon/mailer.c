@@ -262,6 +262,9 @@ check_settings(const struct config *cfg, struct diag *d)
 		diag(d, f, 0, "[mail] from: not a valid address");
 	if (cfg->nto == 0)
 		diag(d, f, 0, "[mail] to: at least one address is needed");
+	if (cfg->nto > ENVELOPE_MAX)
+		diag(d, f, 0, "[mail] to: at most %d addresses (a longer "
+		    "envelope could never be sent)", ENVELOPE_MAX);
 	for (i = 0; i < cfg->nto; i++)
 		if (!message_addr_valid(cfg->to[i]))
 			diag(d, f, 0, "[mail] to: not a valid address (#%zu)",
@@ -549,11 +552,12 @@ ack_slot(struct ack_table *t, uint64_t h, int64_t now)
 	for (i = 0; pick == NULL && i < ACK_WAYS; i++)
 		if (set[i].h == 0 || now - set[i].start >= ACK_WINDOW_MS)
 			pick = &set[i];
-	for (i = 0; pick == NULL && i < ACK_WAYS; i++)
-		if (pick == NULL || set[i].start < pick->start)
-			pick = &set[i];
-	if (pick == NULL)
+	if (pick == NULL) {
 		pick = &set[0];
+		for (i = 1; i < ACK_WAYS; i++)
+			if (set[i].start < pick->start)
+				pick = &set[i];
+	}
 	if (pick->h != h || now - pick->start >= ACK_WINDOW_MS) {
 		pick->h = h;
 		pick->start = now;
@@ -744,6 +748,10 @@ record_failed(struct mailer *m, struct record *rec, int result)
 			active_remove(m, s);
 			send_free(s);
 		}
+		rec->list = NULL;
+		/* Outcomes queued meanwhile get their own try (or are
+		   dropped by record_flush when the writer is gone). */
+		record_flush(m);
 	} else {
 		for (tail = &rec->list; *tail; tail = &(*tail)->rnext)
 			;
@@ -1292,6 +1300,9 @@ smtp_setup(struct send *s)
 	bad |= curl_easy_setopt(e, CURLOPT_READDATA, s);
 	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* A timed-out or removed transfer must not join a resolver thread
+	   stuck in getaddrinfo on the loop: detach it instead. */
+	(void)curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);	/* 7.87+ */
 	/* mail_timeout_ms bounds the whole SMTP transaction. */
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
@@ -1323,6 +1334,14 @@ smtp_start(struct send *s, char *const *rcpt, size_t nrcpt)
 	if ((s->easy = curl_easy_init()) == NULL ||
 	    smtp_rcpts(s, rcpt, nrcpt) == -1 || smtp_setup(s) == -1 ||
 	    curl_multi_add_handle(m->multi, s->easy) != CURLM_OK) {
+		/* Not in the multi: abandon_transfers must not take it for
+		   a transfer in flight (it is on its way to record_fn). */
+		if (s->easy)
+			curl_easy_cleanup(s->easy);
+		s->easy = NULL;
+		curl_slist_free_all(s->rcpt);
+		s->rcpt = NULL;
+		buf_wipe(&s->msg);
 		set_outcome(s, OUT_RETRY, "cannot set up the SMTP transfer");
 		complete(s);
 	}
@@ -1739,4 +1758,7 @@ mailer_stop(struct mailer *m, void (*cb)(void *), void *arg)
 	}
 	uv_close((uv_handle_t *)&m->curl_timer, timer_closed);
 	uv_close((uv_handle_t *)&m->wake_timer, timer_closed);
+	/* Outcomes waiting for RECORD_RETRY_MS after a failed batch: the
+	   wake timer that would have flushed them is gone. */
+	record_flush(m);
 }
