@@ -107,6 +107,7 @@ http_reason(int status)
 	case 408: return "Request Timeout";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 417: return "Expectation Failed";
 	case 422: return "Unprocessable Content";
@@ -324,6 +325,11 @@ hdr_piece(struct http_conn *c, const char *at, size_t len, int is_value)
 {
 	struct http_req	*r = &c->req;
 
+	/* Chunked trailers come through these callbacks too, after path and
+	   query already point into hdrbuf: growing it then would move it under
+	   them. Trailers carry nothing we use; http_parser still caps them. */
+	if (c->state != CONN_HEADERS)
+		return 0;
 	if (is_value != r->last_was_value || r->nhdr == 0) {
 		if (!is_value) {
 			if (r->nhdr == HTTP_MAX_HEADERS)
@@ -504,10 +510,22 @@ static const http_parser_settings settings = {
 static int
 parse_error_status(enum http_errno e)
 {
+	if (e == HPE_CB_url)
+		return 414;
 	if (e == HPE_HEADER_OVERFLOW || e == HPE_CB_header_field ||
-	    e == HPE_CB_header_value || e == HPE_CB_url)
+	    e == HPE_CB_header_value)
 		return 431;
 	return 400;
+}
+
+static const char *
+parse_error_message(int status)
+{
+	switch (status) {
+	case 414: return "request URI too long";
+	case 431: return "request header fields too large";
+	default:  return "malformed request";
+	}
 }
 
 /*
@@ -536,9 +554,7 @@ conn_process(struct http_conn *c)
 			if (!c->inflight && c->state != CONN_WRITING &&
 			    c->state != CONN_CLOSED)
 				fail(c, parse_error_status(e),
-				    e == HPE_HEADER_OVERFLOW ?
-				    "request header fields too large" :
-				    "malformed request");
+				    parse_error_message(parse_error_status(e)));
 			return;
 		}
 	}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer target (clang, ASan, UBSan)
 # and runs each for the given number of seconds (default 60). Seeds come from
-# the shipped schemas, templates and the age test vectors.
+# the shipped schemas, templates, the age test vectors and a few requests.
 set -eu
 secs=${1:-60}
 out=build-fuzz
@@ -21,10 +21,24 @@ for f in tests/fuzz/fuzz_*.c; do
 	fuzz_template) cp templates/* "$corpus/" 2>/dev/null || true ;;
 	fuzz_age) for v in ../shared/testdata/age/x25519* ../shared/testdata/age/stream_*; do
 		[ -f "$v" ] && sed '1,/^$/d' "$v" > "$corpus/$(basename "$v")"; done ;;
+	fuzz_http)
+		printf 'GET /form?x=1 HTTP/1.1\r\nHost: example.com\r\n\r\n' > "$corpus/get"
+		printf 'GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\nGET /c?close HTTP/1.0\r\n\r\n' > "$corpus/pipelined"
+		printf 'POST /f HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{"a":1}' > "$corpus/post"
+		printf 'POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\n\r\n' > "$corpus/chunked"
+		{ printf 'POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2400\r\n'
+		  head -c 9216 /dev/zero | tr '\0' a; printf '\r\n0\r\n\r\n'; } > "$corpus/chunked-big"
+		printf 'POST /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc' > "$corpus/expect"
+		printf 'GET / HTTP/1.1\r\nX-Forwarded-For: 192.0.2.7, 127.0.0.1, fd00::1\r\n\r\n' > "$corpus/xff"
+		printf 'POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' > "$corpus/early"
+		printf '~POST /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc' > "$corpus/slow" ;;
 	esac
 	echo "fuzz: running $name for ${secs}s"
-	"$out/$name" -max_total_time="$secs" -print_final_stats=1 \
+	"$out/$name" -max_total_time="$secs" -print_final_stats=1 -timeout=20 \
 	    -max_len=65536 "$corpus" 2>&1 | grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" || true
-	test ! -e crash-* || { echo "fuzz: $name found a crash"; exit 1; }
+	# libFuzzer names its findings crash-, leak-, timeout- or oom-<hash>.
+	for found in crash-* leak-* timeout-* oom-*; do
+		[ -e "$found" ] && { echo "fuzz: $name: $found"; exit 1; }
+	done
 done
 echo "fuzz: all targets ran ${secs}s without a crash"

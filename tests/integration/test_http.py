@@ -446,3 +446,23 @@ def test_early_answer_survives_a_large_body_in_flight():
                 r, _ = read_response(s)
                 eq(r.status, status, "answer before the body")
                 s.close()
+
+
+def test_chunked_trailers_are_ignored_safely():
+    # Trailers arrive through the header callbacks after the path was set;
+    # they must neither move it (this was a use-after-free) nor count.
+    with Daemon() as d:
+        body = json.dumps(valid_json()).encode()
+        trailer = b"X-Trailer: " + b"0123456789" * 40 + b"\r\n"
+        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n%s"
+                  b"\r\n" % (len(body), body, trailer * 3))
+        eq(r.status, 201, "submission with trailers")
+        eq(d.request("GET", "/healthz").status, 200, "still serving")
+
+
+def test_414_for_an_overlong_uri():
+    with Daemon(limits="header_bytes = 4k") as d:
+        r = d.request("GET", "/forms/" + "a" * 6000)
+        eq(r.status, 414, "status")
