@@ -1,3 +1,4 @@
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
@@ -33,7 +34,7 @@
  * handed to two transfers. At most mail_parallel sends are active.
  *
  *   pump ──fetch (writer thread: select due rows, open the seals)──▶
- *   transport (SMTP: curl multi on this loop; Maildir: threadpool) ──▶
+ *   transport (SMTP: curl multi on the mail thread; Maildir: threadpool) ──▶
  *   results ──record (writer thread: one transaction per batch)──▶ freed
  *
  * All SQL runs on the store writer thread through store_writer_call; the
@@ -46,6 +47,7 @@
  */
 
 #define POLL_MS		30000
+#define THREAD_POLL_MS	1000		/* mail thread's longest nap */
 #define RECORD_RETRY_MS	5000
 #define RETRY_BASE_MS	30000
 #define RETRY_MAX_MS	3600000
@@ -69,14 +71,24 @@
 
 enum outcome { OUT_SENT, OUT_RETRY, OUT_FAILED };
 
+/* How the mail thread hands a send back to the loop. */
+enum handback {
+	HB_DONE,		/* finished: rc and code tell how */
+	HB_NOSTART,		/* the multi refused it */
+	HB_ABANDONED,		/* stopping: dropped, its row stays queued */
+};
+
 struct mailer;
 
-struct sock {
-	uv_poll_t	 poll;
+/* A socket curl opened (mail thread), listed so stopping can cut it. */
+struct msock {
 	curl_socket_t	 fd;
-	struct mailer	*m;
-	int		 closing;
-	struct sock	*next;
+	struct msock	*next;
+};
+
+/* A FIFO of sends between the loop and the mail thread (under mu). */
+struct squeue {
+	struct send	*head, **tail;
 };
 
 struct send {
@@ -94,6 +106,11 @@ struct send {
 	size_t			 pos;		/* upload position */
 	CURL			*easy;
 	struct curl_slist	*rcpt;
+	struct send		*qnext;		/* todo / done queue */
+	struct send		*tnext;		/* mail thread: in flight */
+	CURLcode		 rc;		/* mail thread: the result */
+	long			 code;		/* and the server's last code */
+	enum handback		 handback;
 	uv_work_t		 work;		/* Maildir: */
 	char			 name[128];	/* unique file name */
 	int			 err;		/* errno of the failed step */
@@ -139,10 +156,20 @@ struct mailer {
 	struct tmpl			**subjects;	/* per cfg->forms */
 	char				*password;
 	int				 curl_inited;
-	CURLM				*multi;
-	uv_timer_t			 curl_timer;
+	CURLM				*multi;		/* the mail thread's */
+	uv_thread_t			 thread;
+	int				 thread_started, joining;
+	uv_mutex_t			 mu;
+	int				 mu_inited;
+	uv_async_t			 async;		/* thread -> loop */
+	uv_work_t			 join;
+	/* Under mu: the loop <-> mail thread hand-over. */
+	struct squeue			 todo, done;
+	struct msock			*msocks;
+	int				 quit;
+	/* Mail thread only: the sends in the multi. */
+	struct send			*inflight;
 	uv_timer_t			 wake_timer;
-	struct sock			*socks;
 	unsigned			 handles;	/* open uv handles */
 	struct send			*active;
 	unsigned			 nactive;
@@ -1046,159 +1073,318 @@ mailer_counters(const struct mailer *m, struct mailer_counters *c)
 	*c = m->c;
 }
 
-/* ---- SMTP: curl multi on the loop -------------------------------------- */
+/* ---- SMTP: curl multi on the mail thread -------------------------------- */
+
+/*
+ * libcurl 7.88 waits for the reply to the end of DATA (and to QUIT) with
+ * a blocking poll even in multi mode, so no transfer may run on the loop:
+ * a slow relay would freeze HTTP and the systemd watchdog. One mail
+ * thread owns the multi handle (its connection cache gives reuse, at
+ * most parallel connections) and makes every curl call on a transfer:
+ *
+ *   loop: easy handle set up ──todo + curl_multi_wakeup──▶ mail thread:
+ *   add, perform, info_read ──done + uv_async_send──▶ loop: classify,
+ *   complete, as for any transport.
+ *
+ * From mail_enqueue until the loop takes it off the done queue a send
+ * belongs to the mail thread, except s->next and s->row, which only the
+ * loop uses. The queues, the socket list and quit are shared under mu.
+ * The sockets are listed so that stopping can shut them down: a server
+ * that never answers then cannot hold the thread (nor the stop).
+ */
 
 static void
-sock_closed(uv_handle_t *h)
+sq_init(struct squeue *q)
 {
-	struct sock	*k = h->data;
-	struct mailer	*m = k->m;
-
-	free(k);
-	m->handles--;
-	maybe_finish(m);
+	q->head = NULL;
+	q->tail = &q->head;
 }
 
 static void
-sock_close(struct sock *k)
+sq_push(struct squeue *q, struct send *s)
 {
-	struct sock	**pp;
+	s->qnext = NULL;
+	*q->tail = s;
+	q->tail = &s->qnext;
+}
 
-	if (k->closing)
-		return;
-	k->closing = 1;
-	for (pp = &k->m->socks; *pp; pp = &(*pp)->next)
-		if (*pp == k) {
+/* Empties q; returns its sends in order, linked by qnext. */
+static struct send *
+sq_take(struct squeue *q)
+{
+	struct send	*l = q->head;
+
+	sq_init(q);
+	return l;
+}
+
+/* Shuts down every socket curl holds. Caller holds m->mu, which keeps
+   each listed fd open (on_closesocket unlists it before closing). */
+static void
+cut_sockets_locked(struct mailer *m)
+{
+	struct msock	*k;
+
+	for (k = m->msocks; k; k = k->next)
+		shutdown(k->fd, SHUT_RDWR);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION (mail thread): a socket, listed; none once
+   stopping, so no connection can outlive the cut. */
+static curl_socket_t
+on_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct mailer	*m = arg;
+	struct msock	*k;
+	int		 fd, quit;
+
+	(void)purpose;
+	if ((k = malloc(sizeof(*k))) == NULL)
+		return CURL_SOCKET_BAD;
+	if ((fd = socket(a->family, a->socktype | SOCK_CLOEXEC,
+	    a->protocol)) == -1) {
+		free(k);
+		return CURL_SOCKET_BAD;
+	}
+	k->fd = fd;
+	uv_mutex_lock(&m->mu);
+	if (!(quit = m->quit)) {
+		k->next = m->msocks;
+		m->msocks = k;
+	}
+	uv_mutex_unlock(&m->mu);
+	if (quit) {
+		close(fd);
+		free(k);
+		return CURL_SOCKET_BAD;
+	}
+	return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION (mail thread): unlisted, then closed. */
+static int
+on_closesocket(void *arg, curl_socket_t fd)
+{
+	struct mailer	*m = arg;
+	struct msock	**pp, *k;
+
+	uv_mutex_lock(&m->mu);
+	for (pp = &m->msocks; *pp; pp = &(*pp)->next)
+		if ((*pp)->fd == fd) {
+			k = *pp;
 			*pp = k->next;
+			free(k);
 			break;
 		}
-	uv_close((uv_handle_t *)&k->poll, sock_closed);
+	uv_mutex_unlock(&m->mu);
+	return close(fd);
 }
 
-/* Reads the finished transfers: classify, free curl state, complete. */
-static void	classify(struct send *, CURLcode, long);
+/* Mail thread: frees the curl state of s (out of the multi already). */
+static void
+release_easy(struct send *s)
+{
+	curl_easy_cleanup(s->easy);
+	s->easy = NULL;
+	curl_slist_free_all(s->rcpt);
+	s->rcpt = NULL;
+}
+
+/* Mail thread: gives s back to the loop, which takes it in on_mail_done. */
+static void
+hand_back(struct mailer *m, struct send *s, enum handback how)
+{
+	s->handback = how;
+	uv_mutex_lock(&m->mu);
+	sq_push(&m->done, s);
+	uv_mutex_unlock(&m->mu);
+	uv_async_send(&m->async);
+}
+
+/* Mail thread: the sends queued since the last look; *quit: stop now. */
+static struct send *
+take_todo(struct mailer *m, int *quit)
+{
+	struct send	*l;
+
+	uv_mutex_lock(&m->mu);
+	l = sq_take(&m->todo);
+	*quit = m->quit;
+	uv_mutex_unlock(&m->mu);
+	return l;
+}
+
+/* Mail thread: puts the list l (linked by qnext) into the multi; what it
+   refuses goes back at once. */
+static void
+add_new(struct mailer *m, struct send *l)
+{
+	struct send	*s, *next;
+
+	for (s = l; s; s = next) {
+		next = s->qnext;
+		if (curl_multi_add_handle(m->multi, s->easy) != CURLM_OK) {
+			release_easy(s);
+			hand_back(m, s, HB_NOSTART);
+			continue;
+		}
+		s->tnext = m->inflight;
+		m->inflight = s;
+	}
+}
 
 static void
-check_done(struct mailer *m)
+inflight_remove(struct mailer *m, struct send *s)
+{
+	struct send	**pp;
+
+	for (pp = &m->inflight; *pp; pp = &(*pp)->tnext)
+		if (*pp == s) {
+			*pp = s->tnext;
+			return;
+		}
+}
+
+/* Mail thread: hands back each finished transfer with its result. */
+static void
+reap(struct mailer *m)
 {
 	CURLMsg		*msg;
 	struct send	*s;
-	CURLcode	 rc;
-	long		 code;
 	int		 left;
 
 	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		rc = msg->data.result;
 		s = NULL;
-		code = 0;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &s);
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
-		    &code);
+		s->rc = msg->data.result;	/* msg dies with the removal */
+		s->code = 0;
+		curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->code);
 		curl_multi_remove_handle(m->multi, s->easy);
-		curl_easy_cleanup(s->easy);
-		s->easy = NULL;
-		curl_slist_free_all(s->rcpt);
-		s->rcpt = NULL;
-		buf_wipe(&s->msg);
-		classify(s, rc, code);
-		complete(s);
+		release_easy(s);
+		inflight_remove(m, s);
+		hand_back(m, s, HB_DONE);
 	}
 }
 
+/* Mail thread: gives back the list l (linked by qnext) unstarted. */
 static void
-on_poll(uv_poll_t *h, int status, int events)
+abandon_list(struct mailer *m, struct send *l)
 {
-	struct sock	*k = h->data;
-	struct mailer	*m = k->m;
-	int		 flags = 0, running;
+	struct send	*s, *next;
 
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	if (events & UV_READABLE)
-		flags |= CURL_CSELECT_IN;
-	if (events & UV_WRITABLE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(m->multi, k->fd, flags, &running);
-	check_done(m);
-}
-
-static void
-on_curl_timeout(uv_timer_t *t)
-{
-	struct mailer	*m = t->data;
-	int		 running;
-
-	curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(m);
-}
-
-/* CURLMOPT_TIMERFUNCTION: one uv timer; 0 runs on the next iteration,
-   never from inside this callback. */
-static int
-on_curl_timer(CURLM *multi, long ms, void *arg)
-{
-	struct mailer	*m = arg;
-
-	(void)multi;
-	if (m->stopping)
-		return 0;
-	if (ms < 0)
-		uv_timer_stop(&m->curl_timer);
-	else
-		uv_timer_start(&m->curl_timer, on_curl_timeout, (uint64_t)ms,
-		    0);
-	return 0;
-}
-
-static struct sock *
-sock_new(struct mailer *m, curl_socket_t fd)
-{
-	struct sock	*k;
-
-	if ((k = calloc(1, sizeof(*k))) == NULL)
-		return NULL;
-	if (uv_poll_init_socket(m->loop, &k->poll, fd) != 0) {
-		free(k);
-		return NULL;
+	for (s = l; s; s = next) {
+		next = s->qnext;
+		release_easy(s);
+		hand_back(m, s, HB_ABANDONED);
 	}
-	k->poll.data = k;
-	k->fd = fd;
-	k->m = m;
-	k->next = m->socks;
-	m->socks = k;
-	m->handles++;
-	curl_multi_assign(m->multi, fd, k);
-	return k;
 }
 
-/* CURLMOPT_SOCKETFUNCTION: one uv_poll per socket curl uses. */
-static int
-on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+/*
+ * Mail thread, stopping: drops the transfers in flight and frees the
+ * multi without waiting on any server. The sockets are cut first:
+ * removing a transfer runs curl's SMTP done phase, which could send the
+ * final "." of a partial message and wait for the reply, and the cleanup
+ * sends QUIT on cached connections and waits (up to 120 s) for it.
+ */
+static void
+thread_shutdown(struct mailer *m)
+{
+	struct send	*s;
+
+	uv_mutex_lock(&m->mu);
+	cut_sockets_locked(m);
+	uv_mutex_unlock(&m->mu);
+	while ((s = m->inflight) != NULL) {
+		m->inflight = s->tnext;
+		curl_multi_remove_handle(m->multi, s->easy);
+		release_easy(s);
+		hand_back(m, s, HB_ABANDONED);
+	}
+	curl_multi_cleanup(m->multi);
+}
+
+/* The mail thread: runs the transfers until mailer_stop sets quit. */
+static void
+mail_thread(void *arg)
 {
 	struct mailer	*m = arg;
-	struct sock	*k = sockp;
-	int		 events = 0;
+	struct send	*l;
+	int		 quit, running;
 
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (k) {
-			sock_close(k);
-			if (!m->stopping)
-				curl_multi_assign(m->multi, fd, NULL);
+	for (;;) {
+		l = take_todo(m, &quit);
+		if (quit) {
+			abandon_list(m, l);
+			break;
 		}
-		return 0;
+		add_new(m, l);
+		curl_multi_perform(m->multi, &running);
+		reap(m);
+		/* curl's own timeouts shorten the wait; the loop's
+		   curl_multi_wakeup ends it. */
+		if (curl_multi_poll(m->multi, NULL, 0, THREAD_POLL_MS,
+		    NULL) != CURLM_OK)
+			uv_sleep(THREAD_POLL_MS);	/* never spin on an error */
 	}
-	if (m->stopping)
-		return 0;
-	if (k == NULL && (k = sock_new(m, fd)) == NULL)
-		return -1;
-	if (what & CURL_POLL_IN)
-		events |= UV_READABLE;
-	if (what & CURL_POLL_OUT)
-		events |= UV_WRITABLE;
-	return uv_poll_start(&k->poll, events, on_poll) == 0 ? 0 : -1;
+	thread_shutdown(m);
+}
+
+/* Loop: hands s, its easy handle set up, to the mail thread. */
+static void
+mail_enqueue(struct mailer *m, struct send *s)
+{
+	uv_mutex_lock(&m->mu);
+	sq_push(&m->todo, s);
+	/* Under mu: the thread frees the multi only after it saw quit
+	   under mu, so the multi is alive here. */
+	curl_multi_wakeup(m->multi);
+	uv_mutex_unlock(&m->mu);
+}
+
+static void	classify(struct send *, CURLcode, long);
+
+/* Loop: a send back from the mail thread goes the way of any outcome. */
+static void
+take_in(struct mailer *m, struct send *s)
+{
+	buf_wipe(&s->msg);
+	switch (s->handback) {
+	case HB_ABANDONED:	/* the row stays queued */
+		active_remove(m, s);
+		send_free(s);
+		return;
+	case HB_NOSTART:
+		set_outcome(s, OUT_RETRY, "cannot set up the SMTP transfer");
+		break;
+	case HB_DONE:
+		classify(s, s->rc, s->code);
+		break;
+	}
+	complete(s);
+}
+
+/* Loop: takes in what the mail thread handed back. May free m. */
+static void
+take_back(struct mailer *m)
+{
+	struct send	*s, *next;
+
+	uv_mutex_lock(&m->mu);
+	s = sq_take(&m->done);
+	uv_mutex_unlock(&m->mu);
+	for (; s; s = next) {
+		next = s->qnext;
+		take_in(m, s);
+	}
+	maybe_finish(m);
+}
+
+static void
+on_mail_done(uv_async_t *a)
+{
+	take_back(a->data);
 }
 
 static size_t
@@ -1268,6 +1454,22 @@ use_ssl(enum mail_tls tls)
 	}
 }
 
+/* The socket callbacks that list e's sockets for a stop to cut. Curl
+   keeps them with the connection, so a cached one is covered too.
+   Nonzero on failure. */
+static int
+smtp_sockets(CURL *e, struct mailer *m)
+{
+	int	bad = 0;
+
+	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, m);
+	bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
+	    on_closesocket);
+	bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, m);
+	return bad;
+}
+
 /* The easy handle of one message. 0 or -1. */
 static int
 smtp_setup(struct send *s)
@@ -1301,12 +1503,13 @@ smtp_setup(struct send *s)
 	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, s);
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* A timed-out or removed transfer must not join a resolver thread
-	   stuck in getaddrinfo on the loop: detach it instead. */
+	   stuck in getaddrinfo (on the mail thread, which a stop joins):
+	   detach it instead. */
 	(void)curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);	/* 7.87+ */
 	/* mail_timeout_ms bounds the whole SMTP transaction. */
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-	return bad ? -1 : 0;
+	return bad || smtp_sockets(e, s->m) ? -1 : 0;
 }
 
 /* Builds the RCPT list from the spooled envelope. 0 or -1. */
@@ -1326,16 +1529,13 @@ smtp_rcpts(struct send *s, char *const *addr, size_t n)
 	return 0;
 }
 
+/* Sets up the easy handle here (no I/O) and hands the transfer to the
+   mail thread, which runs it and hands it back to take_in. */
 static void
 smtp_start(struct send *s, char *const *rcpt, size_t nrcpt)
 {
-	struct mailer	*m = s->m;
-
 	if ((s->easy = curl_easy_init()) == NULL ||
-	    smtp_rcpts(s, rcpt, nrcpt) == -1 || smtp_setup(s) == -1 ||
-	    curl_multi_add_handle(m->multi, s->easy) != CURLM_OK) {
-		/* Not in the multi: abandon_transfers must not take it for
-		   a transfer in flight (it is on its way to record_fn). */
+	    smtp_rcpts(s, rcpt, nrcpt) == -1 || smtp_setup(s) == -1) {
 		if (s->easy)
 			curl_easy_cleanup(s->easy);
 		s->easy = NULL;
@@ -1344,7 +1544,9 @@ smtp_start(struct send *s, char *const *rcpt, size_t nrcpt)
 		buf_wipe(&s->msg);
 		set_outcome(s, OUT_RETRY, "cannot set up the SMTP transfer");
 		complete(s);
+		return;
 	}
+	mail_enqueue(s->m, s);
 }
 
 /* ---- Maildir: the threadpool writes, the loop records ------------------ */
@@ -1586,10 +1788,6 @@ smtp_init(struct mailer *m)
 	m->curl_inited = 1;
 	if ((m->multi = curl_multi_init()) == NULL)
 		return MAILER_ENOMEM;
-	curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
-	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
 	curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n);
 	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, n);
 	return MAILER_OK;
@@ -1629,13 +1827,20 @@ static void
 mailer_free(struct mailer *m)
 {
 	struct send	*s;
+	struct msock	*k;
 
 	while ((s = m->active) != NULL) {	/* none when stopped cleanly */
 		m->active = s->next;
 		send_free(s);
 	}
-	if (m->multi)
+	if (m->multi)		/* the mail thread never ran */
 		curl_multi_cleanup(m->multi);
+	while ((k = m->msocks) != NULL) {	/* none: curl closed them */
+		m->msocks = k->next;
+		free(k);
+	}
+	if (m->mu_inited)
+		uv_mutex_destroy(&m->mu);
 	if (m->curl_inited)
 		curl_global_cleanup();
 	unload_all(m);
@@ -1668,6 +1873,48 @@ mailer_prepare(struct mailer *m, struct diag *d)
 	return MAILER_OK;
 }
 
+/* Tells the mail thread to stop and wakes it. The cut sockets also end
+   a wait inside curl (the reply to "." in its blocking done phase) at
+   once, instead of after up to [mail] timeout. */
+static void
+tell_quit(struct mailer *m)
+{
+	uv_mutex_lock(&m->mu);
+	m->quit = 1;
+	cut_sockets_locked(m);
+	curl_multi_wakeup(m->multi);	/* alive: see mail_enqueue */
+	uv_mutex_unlock(&m->mu);
+}
+
+/*
+ * SMTP: the mutex, the mail thread and the async handle it wakes the
+ * loop with. MAILER_OK or MAILER_ENOMEM; on failure no thread runs and
+ * no handle is open (mailer_free cleans up).
+ */
+static int
+start_thread(struct mailer *m)
+{
+	if (uv_mutex_init(&m->mu) != 0)
+		return MAILER_ENOMEM;
+	m->mu_inited = 1;
+	sq_init(&m->todo);
+	sq_init(&m->done);
+	/* The thread touches async only to hand back a send, and none is
+	   queued before mailer_start returns. */
+	if (uv_thread_create(&m->thread, mail_thread, m) != 0)
+		return MAILER_ENOMEM;
+	if (uv_async_init(m->loop, &m->async, on_mail_done) != 0) {
+		tell_quit(m);
+		uv_thread_join(&m->thread);
+		m->multi = NULL;	/* the thread freed it */
+		return MAILER_ENOMEM;
+	}
+	m->async.data = m;
+	m->thread_started = 1;
+	m->handles++;
+	return MAILER_OK;
+}
+
 int
 mailer_start(uv_loop_t *loop, const struct config *cfg,
     struct store_writer *sw, struct mailer **out, struct diag *d)
@@ -1687,14 +1934,15 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 	m->record.m = m;
 	randombytes_buf(m->hkey, sizeof(m->hkey));
 	set_host(m);
-	if ((r = mailer_prepare(m, d)) != MAILER_OK) {
+	if ((r = mailer_prepare(m, d)) != MAILER_OK ||
+	    (cfg->transport == MAIL_SMTP && (r = start_thread(m)) !=
+	    MAILER_OK)) {
 		mailer_free(m);
 		return r;
 	}
-	uv_timer_init(loop, &m->curl_timer);
 	uv_timer_init(loop, &m->wake_timer);
-	m->curl_timer.data = m->wake_timer.data = m;
-	m->handles = 2;
+	m->wake_timer.data = m;
+	m->handles++;
 	m->kicked = 1;		/* deliver what the outbox holds */
 	pump(m);
 	*out = m;
@@ -1702,7 +1950,7 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 }
 
 static void
-timer_closed(uv_handle_t *h)
+handle_closed(uv_handle_t *h)
 {
 	struct mailer	*m = h->data;
 
@@ -1717,27 +1965,48 @@ maybe_finish(struct mailer *m)
 	void	(*cb)(void *) = m->stop_cb;
 	void	*arg = m->stop_arg;
 
-	if (!m->stopping || m->handles || m->fetching || m->recording ||
-	    m->nworks || m->results)
+	if (!m->stopping || m->handles || m->joining || m->fetching ||
+	    m->recording || m->nworks || m->results)
 		return;
 	mailer_free(m);
 	if (cb)
 		cb(arg);
 }
 
-/* In-flight SMTP transfers are dropped; their rows stay queued. */
+/* Threadpool: waits for the mail thread, so that even a slow curl
+   cleanup never holds the loop. */
 static void
-abandon_transfers(struct mailer *m)
+join_work(uv_work_t *w)
 {
-	struct send	*s, *next;
+	struct mailer	*m = w->data;
 
-	for (s = m->active; s; s = next) {
-		next = s->next;
-		if (s->easy == NULL)
-			continue;
-		curl_multi_remove_handle(m->multi, s->easy);
-		active_remove(m, s);
-		send_free(s);
+	uv_thread_join(&m->thread);
+}
+
+/* Loop: the mail thread is gone. Takes in its last sends (abandoned, or
+   finished just before the stop: recorded), then closes async. */
+static void
+join_after(uv_work_t *w, int status)
+{
+	struct mailer	*m = w->data;
+
+	(void)status;
+	m->joining = 0;
+	m->thread_started = 0;
+	m->multi = NULL;	/* the thread freed it */
+	take_back(m);		/* async is open: m stays */
+	uv_close((uv_handle_t *)&m->async, handle_closed);
+}
+
+static void
+stop_thread(struct mailer *m)
+{
+	tell_quit(m);
+	m->joining = 1;
+	m->join.data = m;
+	if (uv_queue_work(m->loop, &m->join, join_work, join_after) != 0) {
+		join_work(&m->join);	/* only if the loop is unusable */
+		join_after(&m->join, 0);
 	}
 }
 
@@ -1747,17 +2016,10 @@ mailer_stop(struct mailer *m, void (*cb)(void *), void *arg)
 	m->stopping = 1;
 	m->stop_cb = cb;
 	m->stop_arg = arg;
-	if (m->multi) {
-		abandon_transfers(m);
-		while (m->socks)
-			sock_close(m->socks);
-		/* Closing the cached connections may call on_socket, which
-		   only sees socks already closing. */
-		curl_multi_cleanup(m->multi);
-		m->multi = NULL;
-	}
-	uv_close((uv_handle_t *)&m->curl_timer, timer_closed);
-	uv_close((uv_handle_t *)&m->wake_timer, timer_closed);
+	uv_close((uv_handle_t *)&m->wake_timer, handle_closed);
+	/* In-flight transfers come back abandoned: rows stay queued. */
+	if (m->thread_started)
+		stop_thread(m);
 	/* Outcomes waiting for RECORD_RETRY_MS after a failed batch: the
 	   wake timer that would have flushed them is gone. */
 	record_flush(m);

@@ -16,8 +16,10 @@
  * Staff notifications (and optional patient acknowledgements). Messages are
  * rendered at intake time, while the plaintext exists in memory, sealed with
  * the local spool key and queued in the outbox in the same transaction as
- * the inquiry. The mailer then drives delivery from the libuv loop: libcurl's
- * multi interface for SMTP (uv_poll + uv_timer), or a Maildir; retries with
+ * the inquiry. The mailer drives delivery from the libuv loop: SMTP through
+ * libcurl's multi interface on a dedicated mail thread (libcurl 7.88's SMTP
+ * "done" phase waits for the server's reply with a blocking poll, which must
+ * never happen on the loop), or a Maildir on the threadpool; retries with
  * exponential backoff and jitter; gives up after give_up_after.
  *
  * The first retry waits 30 s (INTAKED_MAIL_RETRY_MS in the environment

@@ -4,19 +4,24 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
-from harness import VALID, Daemon, Smtp, check, eq, wait_until
+from harness import (VALID, Daemon, Smtp, TestFailure, check, eq,
+                     wait_until)
 
 FAST_RETRY = {"INTAKED_MAIL_RETRY_MS": "200"}
+SLOW_SMTP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "slow_smtp.py")
 
 
-def smtp_mail(smtp, content="summary", tls="required", extra=""):
+def smtp_mail(smtp, content="summary", tls="required", extra="",
+              timeout="5s"):
     conf = ("transport = smtp\nurl = smtp://127.0.0.1:%d\ntls = %s\n"
             "from = intaked@example.com\nto = staff@example.com\n"
-            "content = %s\ntimeout = 5s\n%s" % (smtp.port, tls, content,
-                                               extra))
+            "content = %s\ntimeout = %s\n%s" % (smtp.port, tls, content,
+                                               timeout, extra))
     if smtp.tls:
         conf += "ca_file = %s\n" % smtp.cert
     return conf
@@ -166,3 +171,102 @@ def test_maildir_summary_has_no_fields_and_ack_to_patient():
                 if b"To: <patient@example.com>" in f.read():
                     acks.append(n)
         eq(len(acks), 1, "acks are rate limited per address")
+
+
+class SlowSmtp(Smtp):
+    """slow_smtp.py: a plain aiosmtpd into the same Maildir layout, slow
+    to answer the end of DATA (data_delay s) or silent on QUIT."""
+
+    def __init__(self, data_delay=0.0, silent_quit=False):
+        super().__init__(tls=False)
+        self.argv = ["/usr/bin/python3", SLOW_SMTP, str(self.port),
+                     self.out, "--data-delay", str(data_delay)]
+        if silent_quit:
+            self.argv.append("--silent-quit")
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "smtp.log"), "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise TestFailure("slow_smtp.py exited")
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, 20, what="slow_smtp.py to listen")
+        return self
+
+    def said(self, what):
+        with open(os.path.join(self.dir, "smtp.log"), "rb") as f:
+            return what.encode() in f.read()
+
+
+def healthz_times(d, probes=10, every=0.3):
+    """Seconds each of probes GET /healthz took, every s apart."""
+    times = []
+    for _ in range(probes):
+        t0 = time.monotonic()
+        r = d.request("GET", "/healthz", timeout=30)
+        times.append(time.monotonic() - t0)
+        eq(r.status, 200, "healthz")
+        time.sleep(every)
+    return times
+
+
+def test_slow_relay_does_not_block_the_loop():
+    """libcurl waits for the answer to the end of DATA with a blocking
+    poll: on the loop that froze HTTP (and the watchdog) for as long."""
+    with SlowSmtp(data_delay=4) as smtp:
+        smtp.start()
+        with Daemon(mail=smtp_mail(smtp, tls="off", timeout="20s")) as d:
+            inquiry = submit(d)
+            wait_until(lambda: smtp.said("DATA received"), 10,
+                       what="the end of DATA at the relay")
+            times = healthz_times(d)
+            check(max(times) < 0.5, "GET /healthz during the slow send "
+                  "took %s s" % ", ".join("%.2f" % x for x in times))
+            eq(smtp.messages(), [], "the send was in progress throughout")
+            msgs = wait_until(lambda: smtp.messages(), 20,
+                              what="the notification")
+            check(inquiry in msgs[0][1]["Message-ID"], "the inquiry's")
+            wait_until(lambda: "sent" in queue(d, "--all"), 10,
+                       what="the row marked sent")
+
+
+def test_stop_with_silent_relay_is_prompt():
+    """At stop curl says QUIT on its cached connection and waited (up to
+    120 s) for an answer that never comes."""
+    with SlowSmtp(silent_quit=True) as smtp:
+        smtp.start()
+        with Daemon(mail=smtp_mail(smtp, tls="off", timeout="20s")) as d:
+            submit(d)
+            wait_until(lambda: "sent" in queue(d, "--all"), 20,
+                       what="the row marked sent")
+            t0 = time.monotonic()
+            rc = d.stop(timeout=15)
+            took = time.monotonic() - t0
+            eq(rc, 0, "exit status")
+            check(took < 5, "SIGTERM to exit took %.1f s" % took)
+
+
+def test_stop_during_slow_end_of_data_is_prompt():
+    """A stop while the relay sits on the end of DATA abandons the
+    transfer at once (the row stays queued) instead of waiting for it."""
+    with SlowSmtp(data_delay=15) as smtp:
+        smtp.start()
+        with Daemon(mail=smtp_mail(smtp, tls="off", timeout="30s")) as d:
+            inquiry = submit(d)
+            wait_until(lambda: smtp.said("DATA received"), 10,
+                       what="the end of DATA at the relay")
+            t0 = time.monotonic()
+            rc = d.stop(timeout=25)
+            took = time.monotonic() - t0
+            eq(rc, 0, "exit status")
+            check(took < 5, "SIGTERM to exit took %.1f s" % took)
+            out = d.ctl("queue").stdout.decode()
+            check(inquiry in out and "queued" in out, out)
