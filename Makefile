@@ -12,6 +12,7 @@ DEBS	 = build-essential pkg-config libuv1-dev libhttp-parser-dev \
 	   libinih-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
 	   openssl systemd
 BENCH_DEBS = wrk nginx-light
+FUZZ_DEBS = clang libclang-rt-14-dev
 
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
 	   -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
@@ -29,7 +30,7 @@ LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o)
 SUITES	 = $(patsubst tests/check_%.c,$(BUILD)/tests/check_%,$(filter-out tests/check_main.c,$(wildcard tests/check_*.c)))
 BENCHES	 = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
-.PHONY: all deps bench-deps run check check-unit check-integration check-asan \
+.PHONY: all deps bench-deps fuzz-deps run check check-unit check-integration check-asan \
 	install clean bench fuzz
 
 all: $(BUILD)/intaked $(BUILD)/intakectl
@@ -67,6 +68,9 @@ deps:
 bench-deps:
 	@sh tests/deps.sh $(BENCH_DEBS)
 
+fuzz-deps:
+	@sh tests/deps.sh $(FUZZ_DEBS)
+
 # The embedded defaults for trying it out: everything under ./var.
 run: deps all
 	@mkdir -p var && chmod 700 var
@@ -95,7 +99,7 @@ check-asan: deps
 bench: deps bench-deps all $(BENCHES)
 	@sh bench/run.sh $(BUILD)
 
-fuzz:
+fuzz: deps fuzz-deps
 	@sh tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
 install: all

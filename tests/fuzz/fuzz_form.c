@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "form.h"
+#include "utf8.h"
 #include "log.h"
 
 #define SCHEMA	"config/forms/consultation.schema.json"

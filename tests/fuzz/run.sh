@@ -8,7 +8,7 @@ out=build-fuzz
 mkdir -p "$out"
 srcs=$(ls daemon/*.c | grep -v -e intaked.c -e intakectl.c)
 pkgs="libuv jansson libsodium libcurl sqlite3 inih"
-flags="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon $(pkg-config --cflags $pkgs)"
+flags="-g -O1 -Wall -Werror -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lhttp_parser -lpthread -lm"
 for f in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$f" .c)
