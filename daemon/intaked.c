@@ -204,21 +204,6 @@ on_retention(uv_timer_t *t)
 
 /* ---- start ---- */
 
-/* The first purge runs a minute after start; tests shorten that with
-   INTAKED_RETENTION_FIRST_MS so the daily job can be seen working. */
-static uint64_t
-retention_first_ms(void)
-{
-	const char	*v = getenv("INTAKED_RETENTION_FIRST_MS");
-	char		*end;
-	unsigned long	 ms;
-
-	if (v == NULL || *v == '\0')
-		return RETENTION_FIRST_MS;
-	ms = strtoul(v, &end, 10);
-	return *end == '\0' ? ms : RETENTION_FIRST_MS;
-}
-
 static void
 start_timers(struct daemon *d)
 {
@@ -231,8 +216,9 @@ start_timers(struct daemon *d)
 		uv_timer_start(&d->watchdog, on_watchdog, wd / 2000,
 		    wd / 2000);
 	if (d->boot->cfg->retention_s)
-		uv_timer_start(&d->retention, on_retention, retention_first_ms(),
-		    RETENTION_EVERY_MS);
+		uv_timer_start(&d->retention, on_retention, (uint64_t)env_ms(
+		    "INTAKED_RETENTION_FIRST_MS", RETENTION_FIRST_MS,
+		    RETENTION_EVERY_MS), RETENTION_EVERY_MS);
 }
 
 static void

@@ -1807,22 +1807,6 @@ set_host(struct mailer *m)
 			m->host[i] = '_';
 }
 
-static int64_t
-retry_base(void)
-{
-	const char	*s = getenv("INTAKED_MAIL_RETRY_MS");
-	char		*end;
-	unsigned long	 v;
-
-	if (s == NULL || *s == '\0')
-		return RETRY_BASE_MS;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v == 0 || v > RETRY_MAX_MS)
-		return RETRY_BASE_MS;
-	return (int64_t)v;
-}
-
 static void
 mailer_free(struct mailer *m)
 {
@@ -1930,7 +1914,8 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 	m->sw = sw;
 	m->parallel = cfg->mail_parallel ? cfg->mail_parallel : 1;
 	m->results_tail = &m->results;
-	m->retry_base_ms = retry_base();
+	m->retry_base_ms = env_ms("INTAKED_MAIL_RETRY_MS", RETRY_BASE_MS,
+	    RETRY_MAX_MS);
 	m->record.m = m;
 	randombytes_buf(m->hkey, sizeof(m->hkey));
 	set_host(m);

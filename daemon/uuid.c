@@ -1,6 +1,8 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -30,6 +32,22 @@ now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+env_ms(const char *name, int64_t def, int64_t max)
+{
+	const char		*s = getenv(name);
+	char			*end;
+	unsigned long long	 v;
+
+	if (s == NULL || *s == '\0')
+		return def;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0 || v > (unsigned long long)max)
+		return def;
+	return (int64_t)v;
 }
 
 /* A random start for a new millisecond's sequence. Only 11 bits, so at

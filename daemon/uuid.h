@@ -7,6 +7,11 @@
 
 /* Milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t	now_ms(void);
+/*
+ * A duration in milliseconds from environment variable name (decimal,
+ * 1..max), else def. Only tests set these, to shorten timers they watch.
+ */
+int64_t	env_ms(const char *name, int64_t def, int64_t max);
 /* Writes a UUIDv7 (RFC 9562) for unix time ms into out (UUID_STRLEN + 1). */
 void	uuid_v7(int64_t ms, char *out);
 /* 1 if s is a canonical lowercase UUID string. */
