@@ -1405,6 +1405,9 @@ on_read(char *dst, size_t size, size_t nmemb, void *arg)
 static const char *
 curl_reason(CURLcode rc, long code, char *b, size_t len)
 {
+	/* Before the code: 535 alone would not say what to fix. */
+	if (rc == CURLE_LOGIN_DENIED)
+		return "login denied; check username and password";
 	if (code >= 400 && code < 600) {
 		snprintf(b, len, "%ld from server", code);
 		return b;
@@ -1418,8 +1421,6 @@ curl_reason(CURLcode rc, long code, char *b, size_t len)
 		return "cannot resolve server name";
 	case CURLE_OPERATION_TIMEDOUT:
 		return "timed out";
-	case CURLE_LOGIN_DENIED:
-		return "login denied; check username and password";
 	case CURLE_PEER_FAILED_VERIFICATION:
 		return "server certificate not trusted";
 	case CURLE_SSL_CONNECT_ERROR:

@@ -329,6 +329,10 @@ def test_expect_100_continue():
         r, _ = read_response(s)
         eq(r.status, 413, "refused before the body, no 100")
         s.close()
+        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nExpect: 200-ok\r\n"
+                  b"Content-Length: 2\r\n\r\n{}")
+        eq(r.status, 417, "unknown expectation")
 
 
 def test_stalled_client_closed_after_header_timeout_others_served():

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import time
 
-from harness import (VALID, Daemon, Smtp, TestFailure, check, eq,
+from harness import (INTAKED, VALID, Daemon, Smtp, TestFailure, check, eq,
                      wait_until)
 
 FAST_RETRY = {"INTAKED_MAIL_RETRY_MS": "200"}
@@ -177,12 +177,15 @@ class SlowSmtp(Smtp):
     """slow_smtp.py: a plain aiosmtpd into the same Maildir layout, slow
     to answer the end of DATA (data_delay s) or silent on QUIT."""
 
-    def __init__(self, data_delay=0.0, silent_quit=False):
-        super().__init__(tls=False)
+    def __init__(self, data_delay=0.0, silent_quit=False, auth=None):
+        super().__init__(tls=auth is not None)
         self.argv = ["/usr/bin/python3", SLOW_SMTP, str(self.port),
                      self.out, "--data-delay", str(data_delay)]
         if silent_quit:
             self.argv.append("--silent-quit")
+        if auth:
+            self.argv += ["--auth", auth, "--tlscert", self.cert,
+                          "--tlskey", self.keyfile]
 
     def start(self):
         self.log = open(os.path.join(self.dir, "smtp.log"), "ab")
@@ -270,3 +273,59 @@ def test_stop_during_slow_end_of_data_is_prompt():
             check(took < 5, "SIGTERM to exit took %.1f s" % took)
             out = d.ctl("queue").stdout.decode()
             check(inquiry in out and "queued" in out, out)
+
+
+def test_smtp_auth_with_password_file_and_systemd_credential():
+    secret = "example-relay-secret"
+    with SlowSmtp(auth="intaked-relay:" + secret) as smtp:
+        smtp.start()
+        pw = os.path.join(smtp.dir, "smtp-password")
+        with open(pw, "w") as f:
+            f.write(secret + "\n")
+        os.chmod(pw, 0o600)
+        # A password file readable by others is refused at start.
+        os.chmod(pw, 0o644)
+        with Daemon(start=False, mail=smtp_mail(smtp, extra=(
+                "username = intaked-relay\npassword_file = %s\n" % pw))) as d:
+            p = subprocess.run([INTAKED, "-t", "-c", d.config],
+                               capture_output=True, timeout=20)
+            check(p.returncode != 0 and b"password_file" in p.stderr,
+                  p.stderr)
+        os.chmod(pw, 0o600)
+        with Daemon(mail=smtp_mail(smtp, extra=(
+                "username = intaked-relay\npassword_file = %s\n" % pw))) as d:
+            submit(d)
+            wait_until(lambda: len(smtp.messages()) >= 1, 30,
+                       what="delivery with AUTH from password_file")
+            check(d.logtext().find(secret) == -1, "secret never logged")
+        # The systemd credential, no password_file in the config.
+        creds = os.path.join(smtp.dir, "creds")
+        os.mkdir(creds, 0o700)
+        with open(os.path.join(creds, "smtp-password"), "w") as f:
+            f.write(secret)
+        os.chmod(os.path.join(creds, "smtp-password"), 0o600)
+        with Daemon(mail=smtp_mail(smtp, extra="username = intaked-relay\n"),
+                    env={"CREDENTIALS_DIRECTORY": creds}) as d:
+            submit(d)
+            wait_until(lambda: len(smtp.messages()) >= 2, 30,
+                       what="delivery with AUTH from the credential")
+        check(smtp.said("AUTH") and smtp.said("ok"), "server saw AUTH")
+
+
+def test_smtp_auth_refused_keeps_the_notification_queued():
+    with SlowSmtp(auth="intaked-relay:right-secret") as smtp:
+        smtp.start()
+        pw = os.path.join(smtp.dir, "smtp-password")
+        with open(pw, "w") as f:
+            f.write("wrong-secret\n")
+        os.chmod(pw, 0o600)
+        with Daemon(mail=smtp_mail(smtp, extra=(
+                "username = intaked-relay\npassword_file = %s\n" % pw)),
+                env=FAST_RETRY) as d:
+            inquiry = submit(d)
+            wait_until(lambda: "login denied" in queue(d), 30,
+                       what="the refusal in the queue")
+            out = queue(d)
+            check(inquiry in out and "queued" in out, out)
+            eq(smtp.messages(), [], "nothing delivered")
+            check("wrong-secret" not in d.logtext() + out, "no secret shown")
