@@ -61,6 +61,21 @@ def wait_until(fn, timeout=10.0, step=0.02, what="condition"):
     raise TestFailure("timed out waiting for %s" % what)
 
 
+def wait_listening(proc, port, what, timeout=20):
+    """Waits until proc accepts connections on 127.0.0.1:port; fails at
+    once if it exits first."""
+    def up():
+        if proc.poll() is not None:
+            raise TestFailure("%s exited with %s" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port),
+                                     timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    wait_until(up, timeout, what="%s to listen" % what)
+
+
 def urlencode(d):
     from urllib.parse import quote_plus
     parts = []
@@ -165,17 +180,11 @@ class Daemon:
             self.wait_ready()
 
     def wait_ready(self):
-        def up():
-            if self.proc.poll() is not None:
-                raise TestFailure("intaked exited with %s:\n%s" %
-                                  (self.proc.returncode, self.logtext()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port),
-                                         timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_until(up, 15, what="intaked to listen")
+        try:
+            wait_listening(self.proc, self.port, "intaked", 15)
+        except TestFailure:
+            print("---- intaked log ----\n" + self.logtext()[-4000:])
+            raise
 
     def logtext(self):
         try:
@@ -319,20 +328,13 @@ class Smtp:
         if self.tls:
             argv += ["--tlscert", self.cert, "--tlskey", self.keyfile]
         argv += ["-c", "aiosmtpd.handlers.Mailbox", self.out]
+        return self.spawn(argv)
+
+    def spawn(self, argv):
         self.log = open(os.path.join(self.dir, "smtp.log"), "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log,
                                      stderr=subprocess.STDOUT)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise TestFailure("aiosmtpd exited")
-            try:
-                socket.create_connection(("127.0.0.1", self.port),
-                                         timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_until(up, 20, what="aiosmtpd to listen")
+        wait_listening(self.proc, self.port, os.path.basename(argv[1]))
         return self
 
     def stop(self):

@@ -3,7 +3,6 @@ commit answers 503 and reports unhealthy (and recovers), the write path is
 bounded, and the daily retention purge runs by itself."""
 
 import json
-import socket
 import sqlite3
 import subprocess
 import threading

@@ -4,7 +4,6 @@ the connection cap."""
 
 import json
 import re
-import socket
 import time
 
 from harness import (VALID, Daemon, check, eq, read_response, urlencode,

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 
 from harness import (VALID, Daemon, check, eq, free_port, read_response,
@@ -19,16 +18,23 @@ def valid_body():
     return json.dumps(d).encode()
 
 
+def sigterm_with_request_in_flight(d):
+    """Sends the first bytes of a POST, then SIGTERM. Returns the socket
+    and the body, whose rest (body[10:]) the caller sends later."""
+    body = valid_body()
+    s = d.connect()
+    s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]))
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    return s, body
+
+
 def test_sigterm_finishes_inflight_request_then_exits_0():
     with Daemon() as d:
-        body = valid_body()
-        s = d.connect()
-        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]))
-        time.sleep(0.2)
-        d.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
+        s, body = sigterm_with_request_in_flight(d)
         # New connections are refused once listeners close...
         def refused():
             try:
@@ -49,14 +55,7 @@ def test_sigterm_finishes_inflight_request_then_exits_0():
 
 def test_signals_during_the_drain_do_not_kill_it():
     with Daemon() as d:
-        body = valid_body()
-        s = d.connect()
-        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body[:10]))
-        time.sleep(0.2)
-        d.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
+        s, body = sigterm_with_request_in_flight(d)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             d.proc.send_signal(sig)
         time.sleep(0.2)

@@ -4,11 +4,10 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
-from harness import (INTAKED, VALID, Daemon, Smtp, TestFailure, check, eq,
+from harness import (INTAKED, VALID, Daemon, Smtp, check, eq,
                      wait_until)
 
 FAST_RETRY = {"INTAKED_MAIL_RETRY_MS": "200"}
@@ -188,21 +187,7 @@ class SlowSmtp(Smtp):
                           "--tlskey", self.keyfile]
 
     def start(self):
-        self.log = open(os.path.join(self.dir, "smtp.log"), "ab")
-        self.proc = subprocess.Popen(self.argv, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise TestFailure("slow_smtp.py exited")
-            try:
-                socket.create_connection(("127.0.0.1", self.port),
-                                         timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_until(up, 20, what="slow_smtp.py to listen")
-        return self
+        return self.spawn(self.argv)
 
     def said(self, what):
         with open(os.path.join(self.dir, "smtp.log"), "rb") as f:
