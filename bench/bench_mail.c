@@ -203,7 +203,7 @@ job_done(struct store_job *j, int result)
 	struct item	*it = j->arg;
 	struct bench	*b = it->b;
 
-	if (result != STORE_OK)
+	if (result != 0)
 		b->failed++;
 	it->committed = uv_hrtime();
 	b->committed++;
@@ -242,7 +242,7 @@ submit_next(struct bench *b)
 		it->job.noutbox = it->nob;
 		it->job.done = job_done;
 		it->job.arg = it;
-		if (store_writer_submit(b->sw, &it->job) != STORE_OK)
+		if (store_writer_submit(b->sw, &it->job) != 0)
 			fatalx("submit");
 	}
 }
@@ -342,7 +342,7 @@ setup(struct bench *b, unsigned total, unsigned parallel)
 	age_identity_generate(&id);
 	age_identity_recipient(&id, &b->rcpt);
 	buf_init(&b->record, 0);
-	if (age_encrypt(&b->rcpt, 1, "{\"v\":1}", 7, &b->record) != AGE_OK)
+	if (age_encrypt(&b->rcpt, 1, "{\"v\":1}", 7, &b->record) != 0)
 		fatalx("age");
 	b->fields = json_pack("{s:s, s:s, s:s}", "name", "Testy McTestface",
 	    "email", "patient@example.com", "phone", "+91 00000 00000");
@@ -350,7 +350,7 @@ setup(struct bench *b, unsigned total, unsigned parallel)
 		fatal("calloc");
 
 	uv_loop_init(&b->loop);
-	if (store_writer_start(&b->loop, b->db, 256, 1, &b->sw) != STORE_OK)
+	if (store_writer_start(&b->loop, b->db, 256, 1, &b->sw) != 0)
 		fatalx("store_writer_start");
 	if (mailer_start(&b->loop, &b->cfg, b->sw, &b->m, &d) != 0)
 		fatalx("mailer_start");

@@ -43,7 +43,7 @@ submit(struct bench *b, struct store_job *j)
 		return;
 	j->received_at_ms = now_ms();
 	uuid_v7(j->received_at_ms, j->id);
-	if (store_writer_submit(b->w, j) != STORE_OK) {
+	if (store_writer_submit(b->w, j) != 0) {
 		b->failed++;
 		return;
 	}
@@ -56,7 +56,7 @@ job_done(struct store_job *j, int result)
 	struct bench	*b = j->arg;
 
 	b->done++;
-	if (result != STORE_OK)
+	if (result != 0)
 		b->failed++;
 	submit(b, j);
 }
@@ -96,7 +96,7 @@ run(unsigned count, unsigned inflight, int group)
 		return -1;
 	snprintf(path, sizeof(path), "%s/intake.db", dir);
 	if (store_writer_start(&b.loop, path, inflight, group, &b.w) !=
-	    STORE_OK || (b.jobs = calloc(inflight, sizeof(*b.jobs))) == NULL)
+	    0 || (b.jobs = calloc(inflight, sizeof(*b.jobs))) == NULL)
 		return -1;
 	t0 = uv_hrtime();
 	for (i = 0; i < inflight; i++) {

@@ -78,32 +78,6 @@ struct age_enc {
 	unsigned char	 ct[ENC_CHUNK];
 };
 
-const char *
-age_strerror(int err)
-{
-	switch (err) {
-	case AGE_OK:
-		return "success";
-	case AGE_ENOMATCH:
-		return "no identity matches any recipient stanza";
-	case AGE_EHEADER:
-		return "malformed age header";
-	case AGE_EHMAC:
-		return "age header MAC mismatch";
-	case AGE_EPAYLOAD:
-		return "age payload is corrupt or truncated";
-	case AGE_ENOMEM:
-		return "out of memory";
-	case AGE_EINVAL:
-		return "invalid key or argument";
-	case AGE_EIO:
-		return "I/O error";
-	case AGE_EEXIST:
-		return "refusing to overwrite an existing file";
-	default:
-		return "unknown age error";
-	}
-}
 
 /* Wipes b past len (plaintext may be there) and shortens it to len. */
 static void
@@ -274,7 +248,7 @@ bech32_prepare(const char *s, const char *hrp, int upper, char *lc,
 /*
  * Strict Bech32 decoding of exactly 32 bytes under hrp: exact length, one
  * case (upper or lower as asked), the charset, the checksum, and padding
- * bits that are fewer than 5 and all zero. Returns 0 or AGE_EINVAL.
+ * bits that are fewer than 5 and all zero. Returns 0 or ERR_INVAL.
  */
 static int
 bech32_decode(const char *s, const char *hrp, int upper,
@@ -285,7 +259,7 @@ bech32_decode(const char *s, const char *hrp, int upper,
 	const char	*d, *pos;
 	uint32_t	 acc = 0, chk;
 	size_t		 i, o = 0, hl = strlen(hrp);
-	int		 bits = 0, r = AGE_EINVAL;
+	int		 bits = 0, r = ERR_INVAL;
 
 	if (bech32_prepare(s, hrp, upper, lc, hl + 1 + BECH32_DATA +
 	    BECH32_CHECK) == -1)
@@ -306,7 +280,7 @@ bech32_decode(const char *s, const char *hrp, int upper,
 	}
 	if (chk == 1 && bits < 5 && (acc & ((1u << bits) - 1)) == 0) {
 		memcpy(key, tmp, sizeof(tmp));
-		r = AGE_OK;
+		r = 0;
 	}
 out:
 	sodium_memzero(tmp, sizeof(tmp));
@@ -318,11 +292,11 @@ int
 age_identity_generate(struct age_identity *id)
 {
 	if (sodium_init() < 0)
-		return AGE_ENOMEM;
+		return ERR_NOMEM;
 	do
 		randombytes_buf(id->sk, sizeof(id->sk));
 	while (crypto_scalarmult_base(id->pk, id->sk) != 0);
-	return AGE_OK;
+	return 0;
 }
 
 /* Parses age1…; r is written only on success. */
@@ -330,7 +304,7 @@ int
 age_recipient_parse(const char *s, struct age_recipient *r)
 {
 	if (s == NULL)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	return bech32_decode(s, RECIPIENT_HRP, 0, r->pk);
 }
 
@@ -338,7 +312,7 @@ int
 age_recipient_format(const struct age_recipient *r, char *out)
 {
 	bech32_encode(RECIPIENT_HRP, r->pk, 0, out);
-	return AGE_OK;
+	return 0;
 }
 
 /*
@@ -349,12 +323,12 @@ int
 age_identity_parse(const char *s, struct age_identity *id)
 {
 	struct age_identity	t;
-	int			r = AGE_EINVAL;
+	int			r = ERR_INVAL;
 
-	if (s != NULL && bech32_decode(s, IDENTITY_HRP, 1, t.sk) == AGE_OK &&
+	if (s != NULL && bech32_decode(s, IDENTITY_HRP, 1, t.sk) == 0 &&
 	    crypto_scalarmult_base(t.pk, t.sk) == 0) {
 		*id = t;
-		r = AGE_OK;
+		r = 0;
 	}
 	sodium_memzero(&t, sizeof(t));
 	return r;
@@ -364,7 +338,7 @@ int
 age_identity_format(const struct age_identity *id, char *out)
 {
 	bech32_encode(IDENTITY_HRP, id->sk, 1, out);
-	return AGE_OK;
+	return 0;
 }
 
 void
@@ -440,15 +414,15 @@ read_body(struct line_reader *lr, struct stanza *s)
 	s->bodylen = 0;
 	for (;;) {
 		if (read_line(lr, &line, &n) == -1 || n > LINE_COLS)
-			return AGE_EHEADER;
+			return ERR_MALFORMED;
 		if (b64_decode(tmp, sizeof(tmp), line, n, &got) == -1)
-			return AGE_EHEADER;
+			return ERR_MALFORMED;
 		if (s->bodylen < sizeof(s->body))
 			memcpy(s->body + s->bodylen, tmp,
 			    MIN(got, sizeof(s->body) - s->bodylen));
 		s->bodylen += got;
 		if (n < LINE_COLS)
-			return AGE_OK;
+			return 0;
 	}
 }
 
@@ -457,11 +431,11 @@ parse_stanza(struct line_reader *lr, const char *line, size_t n,
     struct stanza *s)
 {
 	if (n < 3 || memcmp(line, "-> ", 3) != 0)
-		return AGE_EHEADER;
+		return ERR_MALFORMED;
 	s->args = line + 3;
 	s->argslen = n - 3;
 	if ((s->nargs = count_args(s->args, s->argslen)) == 0)
-		return AGE_EHEADER;
+		return ERR_MALFORMED;
 	return read_body(lr, s);
 }
 
@@ -472,11 +446,11 @@ parse_mac(const char *line, size_t n, unsigned char mac[MAC_LEN])
 	size_t	got;
 
 	if (n != 4 + B64_32_LEN || memcmp(line, "--- ", 4) != 0)
-		return AGE_EHEADER;
+		return ERR_MALFORMED;
 	if (b64_decode(mac, MAC_LEN, line + 4, B64_32_LEN, &got) == -1 ||
 	    got != MAC_LEN)
-		return AGE_EHEADER;
-	return AGE_OK;
+		return ERR_MALFORMED;
+	return 0;
 }
 
 /*
@@ -494,18 +468,18 @@ parse_header(const unsigned char *ct, size_t ctlen, struct header *h)
 
 	if (read_line(&lr, &line, &n) == -1 || n != strlen(INTRO) ||
 	    memcmp(line, INTRO, n) != 0)
-		return AGE_EHEADER;
+		return ERR_MALFORMED;
 	for (h->nst = 0;; h->nst++) {
 		start = lr.off;
 		if (read_line(&lr, &line, &n) == -1)
-			return AGE_EHEADER;
+			return ERR_MALFORMED;
 		if (n >= 3 && memcmp(line, "---", 3) == 0) {
 			h->maclen = start + 3;
 			h->len = lr.off;
 			return parse_mac(line, n, h->mac);
 		}
 		if (h->nst == AGE_MAX_STANZAS)
-			return AGE_EHEADER;
+			return ERR_MALFORMED;
 		if ((r = parse_stanza(&lr, line, n, &h->st[h->nst])) != 0)
 			return r;
 	}
@@ -514,7 +488,7 @@ parse_header(const unsigned char *ct, size_t ctlen, struct header *h)
 /*
  * Tries one identity on one stanza. Returns 1 with the file key if it
  * unwraps, 0 if the stanza is not for this identity (another type, or the
- * AEAD fails), AGE_EHEADER if it is an X25519 stanza that is malformed or
+ * AEAD fails), ERR_MALFORMED if it is an X25519 stanza that is malformed or
  * yields the all-zero shared secret.
  */
 static int
@@ -525,7 +499,7 @@ unwrap_x25519(const struct age_identity *id, const struct stanza *s,
 	unsigned char			share[32], shared[32], salt[64];
 	unsigned char			key[32];
 	size_t				got;
-	int				r = AGE_EHEADER;
+	int				r = ERR_MALFORMED;
 
 	if (s->argslen < 6 || memcmp(s->args, "X25519", 6) != 0 ||
 	    (s->argslen > 6 && s->args[6] != ' '))
@@ -533,7 +507,7 @@ unwrap_x25519(const struct age_identity *id, const struct stanza *s,
 	if (s->nargs != 2 || s->bodylen != FILE_KEY_LEN + TAG_LEN ||
 	    b64_decode(share, sizeof(share), s->args + 7, s->argslen - 7,
 	    &got) == -1 || got != sizeof(share))
-		return AGE_EHEADER;
+		return ERR_MALFORMED;
 	if (crypto_scalarmult(shared, id->sk, share) != 0)
 		goto out;
 	memcpy(salt, share, 32);
@@ -558,8 +532,8 @@ find_file_key(const struct age_identity *ids, size_t nids,
 	for (i = 0; i < nids; i++)
 		for (j = 0; j < h->nst; j++)
 			if ((r = unwrap_x25519(&ids[i], &h->st[j], fk)) != 0)
-				return r < 0 ? r : AGE_OK;
-	return AGE_ENOMATCH;
+				return r < 0 ? r : 0;
+	return ERR_NOKEY;
 }
 
 /* Compares the header MAC in constant time. */
@@ -572,7 +546,7 @@ check_mac(const unsigned char fk[FILE_KEY_LEN], const unsigned char *ct,
 
 	hkdf(key, NULL, 0, fk, FILE_KEY_LEN, "header");
 	crypto_auth_hmacsha256(mac, ct, h->maclen, key);
-	r = crypto_verify_32(mac, h->mac) == 0 ? AGE_OK : AGE_EHMAC;
+	r = crypto_verify_32(mac, h->mac) == 0 ? 0 : ERR_AUTH;
 	sodium_memzero(key, sizeof(key));
 	return r;
 }
@@ -591,7 +565,7 @@ stream_nonce(unsigned char nonce[12], uint64_t ctr, int last)
 
 /*
  * Opens one chunk c (n >= TAG_LEN bytes) and appends its plaintext to out.
- * Returns 0, AGE_EPAYLOAD (out unchanged) or AGE_ENOMEM.
+ * Returns 0, ERR_PAYLOAD (out unchanged) or ERR_NOMEM.
  */
 static int
 open_chunk(const struct stream *s, int last, const unsigned char *c,
@@ -601,16 +575,16 @@ open_chunk(const struct stream *s, int last, const unsigned char *c,
 	size_t		off = out->len, ptlen = n - TAG_LEN;
 
 	/* Reserve room: the ciphertext is overwritten by the plaintext. */
-	if (buf_append(out, c, ptlen) != BUF_OK)
-		return AGE_ENOMEM;
+	if (buf_append(out, c, ptlen) != 0)
+		return ERR_NOMEM;
 	stream_nonce(nonce, s->ctr, last);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
 	    (unsigned char *)out->data + off, NULL, c, ptlen, c + ptlen,
 	    NULL, 0, nonce, s->key) != 0) {
 		truncate_buf(out, off);
-		return AGE_EPAYLOAD;
+		return ERR_PAYLOAD;
 	}
-	return AGE_OK;
+	return 0;
 }
 
 /*
@@ -630,18 +604,18 @@ stream_open(struct stream *s, const unsigned char *p, size_t len,
 		n = MIN(len, (size_t)ENC_CHUNK);
 		last = n < ENC_CHUNK;
 		if (n < TAG_LEN || (last && n == TAG_LEN && s->ctr > 0))
-			return AGE_EPAYLOAD;
+			return ERR_PAYLOAD;
 		r = open_chunk(s, last, p, n, out);
-		if (r == AGE_EPAYLOAD && !last) {
+		if (r == ERR_PAYLOAD && !last) {
 			last = 1;
 			r = open_chunk(s, last, p, n, out);
 		}
-		if (r != AGE_OK)
+		if (r != 0)
 			return r;
 		p += n;
 		len -= n;
 		if (last)
-			return len == 0 ? AGE_OK : AGE_EPAYLOAD;
+			return len == 0 ? 0 : ERR_PAYLOAD;
 	}
 }
 
@@ -657,25 +631,25 @@ age_decrypt(const struct age_identity *ids, size_t nids, const void *ct,
 	int			 r;
 
 	if (ids == NULL || nids == 0 || out == NULL || (ct == NULL && ctlen))
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	off = out->len;
 	if (sodium_init() < 0 || (h = malloc(sizeof(*h))) == NULL)
-		return AGE_ENOMEM;
-	if (ctlen == 0 || (r = parse_header(c, ctlen, h)) != AGE_OK) {
-		r = AGE_EHEADER;
+		return ERR_NOMEM;
+	if (ctlen == 0 || (r = parse_header(c, ctlen, h)) != 0) {
+		r = ERR_MALFORMED;
 		goto out;
 	}
-	if ((r = find_file_key(ids, nids, h, fk)) != AGE_OK ||
-	    (r = check_mac(fk, c, h)) != AGE_OK)
+	if ((r = find_file_key(ids, nids, h, fk)) != 0 ||
+	    (r = check_mac(fk, c, h)) != 0)
 		goto out;
 	if (ctlen - h->len < NONCE_LEN) {
-		r = AGE_EHEADER;
+		r = ERR_MALFORMED;
 		goto out;
 	}
 	hkdf(s.key, c + h->len, NONCE_LEN, fk, FILE_KEY_LEN, "payload");
 	r = stream_open(&s, c + h->len + NONCE_LEN,
 	    ctlen - h->len - NONCE_LEN, out);
-	if (r == AGE_ENOMEM)
+	if (r == ERR_NOMEM)
 		truncate_buf(out, off);
 out:
 	sodium_memzero(fk, sizeof(fk));
@@ -697,7 +671,7 @@ wrap_x25519(const struct age_recipient *r, const unsigned char *fk,
 	unsigned char			e[32], share[32], shared[32], salt[64];
 	unsigned char			key[32], body[FILE_KEY_LEN + TAG_LEN];
 	char				share64[B64_32_SIZE], body64[B64_32_SIZE];
-	int				rc = AGE_EINVAL;
+	int				rc = ERR_INVAL;
 
 	randombytes_buf(e, sizeof(e));
 	/* A low-order recipient key would give the all-zero secret. */
@@ -714,7 +688,7 @@ wrap_x25519(const struct age_recipient *r, const unsigned char *fk,
 	sodium_bin2base64(body64, sizeof(body64), body, sizeof(body),
 	    B64_VARIANT);
 	rc = buf_printf(out, "-> X25519 %s\n%s\n", share64, body64) ==
-	    BUF_OK ? AGE_OK : AGE_ENOMEM;
+	    0 ? 0 : ERR_NOMEM;
 out:
 	sodium_memzero(e, sizeof(e));
 	sodium_memzero(shared, sizeof(shared));
@@ -732,22 +706,22 @@ write_header(const struct age_recipient *r, size_t nr,
 	size_t		i, off = out->len;
 	int		rc;
 
-	if (buf_puts(out, INTRO "\n") != BUF_OK)
-		return AGE_ENOMEM;
+	if (buf_puts(out, INTRO "\n") != 0)
+		return ERR_NOMEM;
 	for (i = 0; i < nr; i++)
-		if ((rc = wrap_x25519(&r[i], fk, out)) != AGE_OK)
+		if ((rc = wrap_x25519(&r[i], fk, out)) != 0)
 			return rc;
-	if (buf_puts(out, "---") != BUF_OK)
-		return AGE_ENOMEM;
+	if (buf_puts(out, "---") != 0)
+		return ERR_NOMEM;
 	hkdf(key, NULL, 0, fk, FILE_KEY_LEN, "header");
 	crypto_auth_hmacsha256(mac, (const unsigned char *)out->data + off,
 	    out->len - off, key);
 	sodium_memzero(key, sizeof(key));
 	sodium_bin2base64(mac64, sizeof(mac64), mac, sizeof(mac),
 	    B64_VARIANT);
-	if (buf_printf(out, " %s\n", mac64) != BUF_OK)
-		return AGE_ENOMEM;
-	return AGE_OK;
+	if (buf_printf(out, " %s\n", mac64) != 0)
+		return ERR_NOMEM;
+	return 0;
 }
 
 /*
@@ -762,14 +736,14 @@ begin_file(const struct age_recipient *r, size_t nr, struct stream *s,
 	int		rc;
 
 	if (r == NULL || nr == 0 || nr > AGE_MAX_STANZAS)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	if (sodium_init() < 0)
-		return AGE_ENOMEM;
+		return ERR_NOMEM;
 	randombytes_buf(fk, sizeof(fk));
 	randombytes_buf(nonce, sizeof(nonce));
 	rc = write_header(r, nr, fk, out);
-	if (rc == AGE_OK && buf_append(out, nonce, sizeof(nonce)) != BUF_OK)
-		rc = AGE_ENOMEM;
+	if (rc == 0 && buf_append(out, nonce, sizeof(nonce)) != 0)
+		rc = ERR_NOMEM;
 	hkdf(s->key, nonce, sizeof(nonce), fk, sizeof(fk), "payload");
 	s->ctr = 0;
 	sodium_memzero(fk, sizeof(fk));
@@ -789,10 +763,10 @@ seal_chunk(struct stream *s, int last, const unsigned char *pt, size_t n,
 	stream_nonce(nonce, s->ctr, last);
 	crypto_aead_chacha20poly1305_ietf_encrypt(scratch, NULL, pt, n, NULL,
 	    0, NULL, nonce, s->key);
-	if (buf_append(out, scratch, n + TAG_LEN) != BUF_OK)
-		return AGE_ENOMEM;
+	if (buf_append(out, scratch, n + TAG_LEN) != 0)
+		return ERR_NOMEM;
 	s->ctr++;
-	return AGE_OK;
+	return 0;
 }
 
 int
@@ -806,20 +780,20 @@ age_encrypt(const struct age_recipient *r, size_t nr, const void *pt,
 	int			 rc;
 
 	if (out == NULL || (pt == NULL && ptlen))
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	if ((scratch = malloc(MIN(ptlen, AGE_CHUNK) + TAG_LEN)) == NULL)
-		return AGE_ENOMEM;
+		return ERR_NOMEM;
 	off = out->len;
-	if ((rc = begin_file(r, nr, &s, out)) != AGE_OK)
+	if ((rc = begin_file(r, nr, &s, out)) != 0)
 		goto out;
 	do {
 		n = MIN(ptlen, AGE_CHUNK);
 		rc = seal_chunk(&s, n == ptlen, p, n, scratch, out);
 		p += n;
 		ptlen -= n;
-	} while (rc == AGE_OK && ptlen > 0);
+	} while (rc == 0 && ptlen > 0);
 out:
-	if (rc != AGE_OK)
+	if (rc != 0)
 		truncate_buf(out, off);
 	sodium_memzero(&s, sizeof(s));
 	free(scratch);
@@ -846,19 +820,19 @@ age_enc_begin(struct age_enc **ep, const struct age_recipient *r,
 	int		 rc;
 
 	if (ep == NULL || out == NULL)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	*ep = NULL;
 	if ((e = malloc(sizeof(*e))) == NULL)
-		return AGE_ENOMEM;
+		return ERR_NOMEM;
 	e->have = 0;
 	off = out->len;
-	if ((rc = begin_file(r, nr, &e->s, out)) != AGE_OK) {
+	if ((rc = begin_file(r, nr, &e->s, out)) != 0) {
 		truncate_buf(out, off);
 		enc_free(e);
 		return rc;
 	}
 	*ep = e;
-	return AGE_OK;
+	return 0;
 }
 
 /*
@@ -874,11 +848,11 @@ age_enc_update(struct age_enc *e, const void *p, size_t len, struct buf *out)
 	int			 rc;
 
 	if (e == NULL || out == NULL || (p == NULL && len))
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	while (len > 0) {
 		if (e->have == AGE_CHUNK) {
 			rc = seal_chunk(&e->s, 0, e->pt, AGE_CHUNK, e->ct, out);
-			if (rc != AGE_OK)
+			if (rc != 0)
 				return rc;
 			e->have = 0;
 		}
@@ -886,7 +860,7 @@ age_enc_update(struct age_enc *e, const void *p, size_t len, struct buf *out)
 		if (e->have == 0 && len > AGE_CHUNK) {
 			/* Skip the copy: more input follows this chunk. */
 			if ((rc = seal_chunk(&e->s, 0, in, n, e->ct, out)) !=
-			    AGE_OK)
+			    0)
 				return rc;
 		} else {
 			memcpy(e->pt + e->have, in, n);
@@ -895,7 +869,7 @@ age_enc_update(struct age_enc *e, const void *p, size_t len, struct buf *out)
 		in += n;
 		len -= n;
 	}
-	return AGE_OK;
+	return 0;
 }
 
 int
@@ -904,9 +878,9 @@ age_enc_finish(struct age_enc *e, struct buf *out)
 	int	rc;
 
 	if (e == NULL)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	if (out == NULL)
-		rc = AGE_EINVAL;
+		rc = ERR_INVAL;
 	else
 		rc = seal_chunk(&e->s, 1, e->pt, e->have, e->ct, out);
 	enc_free(e);
@@ -951,22 +925,22 @@ keyfile_slurp(struct keyfile *kf, int fd)
 
 	/* One allocation, so no realloc leaves key copies behind. */
 	if ((kf->text = malloc(KEYFILE_MAX + 1)) == NULL)
-		return keyfile_err(kf, AGE_ENOMEM, 0, "out of memory");
+		return keyfile_err(kf, ERR_NOMEM, 0, "out of memory");
 	kf->len = 0;
 	while (kf->len <= KEYFILE_MAX) {
 		n = read(fd, kf->text + kf->len, KEYFILE_MAX + 1 - kf->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			return keyfile_err(kf, AGE_EIO, 0, strerror(errno));
+			return keyfile_err(kf, ERR_IO, 0, strerror(errno));
 		if (n == 0)
 			break;
 		kf->len += (size_t)n;
 	}
 	if (kf->len > KEYFILE_MAX)
-		return keyfile_err(kf, AGE_EINVAL, 0, "file too large");
+		return keyfile_err(kf, ERR_INVAL, 0, "file too large");
 	kf->text[kf->len] = '\0';
-	return AGE_OK;
+	return 0;
 }
 
 static int
@@ -980,7 +954,7 @@ keyfile_open(struct keyfile *kf, const char *path, struct diag *d)
 	kf->lineno = 0;
 	kf->d = d;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return keyfile_err(kf, AGE_EIO, 0, strerror(errno));
+		return keyfile_err(kf, ERR_IO, 0, strerror(errno));
 	rc = keyfile_slurp(kf, fd);
 	close(fd);
 	return rc;
@@ -1029,21 +1003,21 @@ recipients_parse(struct keyfile *kf, struct age_recipient *got,
     size_t *ngot)
 {
 	const char	*line;
-	int		 rc = AGE_OK;
+	int		 rc = 0;
 
 	*ngot = 0;
 	while ((line = keyfile_next(kf)) != NULL) {
 		if (*ngot == AGE_MAX_STANZAS)
-			return keyfile_err(kf, AGE_EINVAL, kf->lineno,
+			return keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "too many recipients");
-		if (age_recipient_parse(line, &got[*ngot]) == AGE_OK)
+		if (age_recipient_parse(line, &got[*ngot]) == 0)
 			(*ngot)++;
 		else
-			rc = keyfile_err(kf, AGE_EINVAL, kf->lineno,
+			rc = keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "invalid recipient: expected an age1… public key");
 	}
-	if (rc == AGE_OK && *ngot == 0)
-		rc = keyfile_err(kf, AGE_EINVAL, 0, "no recipients");
+	if (rc == 0 && *ngot == 0)
+		rc = keyfile_err(kf, ERR_INVAL, 0, "no recipients");
 	return rc;
 }
 
@@ -1055,13 +1029,13 @@ recipients_append(struct keyfile *kf, struct age_recipient **r, size_t *n,
 	struct age_recipient	*all;
 
 	if (*n + ngot > AGE_MAX_STANZAS)
-		return keyfile_err(kf, AGE_EINVAL, 0, "too many recipients");
+		return keyfile_err(kf, ERR_INVAL, 0, "too many recipients");
 	if ((all = realloc(*r, (*n + ngot) * sizeof(*all))) == NULL)
-		return keyfile_err(kf, AGE_ENOMEM, 0, "out of memory");
+		return keyfile_err(kf, ERR_NOMEM, 0, "out of memory");
 	memcpy(all + *n, got, ngot * sizeof(*got));
 	*r = all;
 	*n += ngot;
-	return AGE_OK;
+	return 0;
 }
 
 int
@@ -1075,9 +1049,9 @@ age_recipients_file_read(const char *path, struct age_recipient **r,
 	int			rc;
 
 	if (path == NULL || r == NULL || n == NULL)
-		return AGE_EINVAL;
-	if ((rc = keyfile_open(&kf, path, d ? d : &dummy)) == AGE_OK &&
-	    (rc = recipients_parse(&kf, got, &ngot)) == AGE_OK)
+		return ERR_INVAL;
+	if ((rc = keyfile_open(&kf, path, d ? d : &dummy)) == 0 &&
+	    (rc = recipients_parse(&kf, got, &ngot)) == 0)
 		rc = recipients_append(&kf, r, n, got, ngot);
 	keyfile_close(&kf);
 	return rc;
@@ -1092,14 +1066,14 @@ identities_append(struct age_identity **ids, size_t *n,
 
 	if (*n > SIZE_MAX / sizeof(*all) - ngot ||
 	    (all = sodium_allocarray(*n + ngot, sizeof(*all))) == NULL)
-		return AGE_ENOMEM;
+		return ERR_NOMEM;
 	if (*n > 0)
 		memcpy(all, *ids, *n * sizeof(*all));
 	memcpy(all + *n, got, ngot * sizeof(*all));
 	age_identities_free(*ids, *n);
 	*ids = all;
 	*n += ngot;
-	return AGE_OK;
+	return 0;
 }
 
 /* Parses the identity lines of kf into got (AGE_MAX_STANZAS entries). */
@@ -1107,21 +1081,21 @@ static int
 identities_parse(struct keyfile *kf, struct age_identity *got, size_t *ngot)
 {
 	const char	*line;
-	int		 rc = AGE_OK;
+	int		 rc = 0;
 
 	*ngot = 0;
 	while ((line = keyfile_next(kf)) != NULL) {
 		if (*ngot == AGE_MAX_STANZAS)
-			return keyfile_err(kf, AGE_EINVAL, kf->lineno,
+			return keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "too many identities");
-		if (age_identity_parse(line, &got[*ngot]) == AGE_OK)
+		if (age_identity_parse(line, &got[*ngot]) == 0)
 			(*ngot)++;
 		else
-			rc = keyfile_err(kf, AGE_EINVAL, kf->lineno,
+			rc = keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "invalid identity: expected AGE-SECRET-KEY-1…");
 	}
-	if (rc == AGE_OK && *ngot == 0)
-		rc = keyfile_err(kf, AGE_EINVAL, 0, "no identities");
+	if (rc == 0 && *ngot == 0)
+		rc = keyfile_err(kf, ERR_INVAL, 0, "no identities");
 	return rc;
 }
 
@@ -1136,15 +1110,15 @@ age_identities_file_read(const char *path, struct age_identity **ids,
 	int			 rc;
 
 	if (path == NULL || ids == NULL || n == NULL)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	if (sodium_init() < 0)
-		return AGE_ENOMEM;
+		return ERR_NOMEM;
 	got = sodium_allocarray(AGE_MAX_STANZAS, sizeof(*got));
 	if (got == NULL)
-		return AGE_ENOMEM;
-	if ((rc = keyfile_open(&kf, path, d ? d : &dummy)) == AGE_OK &&
-	    (rc = identities_parse(&kf, got, &ngot)) == AGE_OK &&
-	    (rc = identities_append(ids, n, got, ngot)) != AGE_OK)
+		return ERR_NOMEM;
+	if ((rc = keyfile_open(&kf, path, d ? d : &dummy)) == 0 &&
+	    (rc = identities_parse(&kf, got, &ngot)) == 0 &&
+	    (rc = identities_append(ids, n, got, ngot)) != 0)
 		keyfile_err(&kf, rc, 0, "out of memory");
 	keyfile_close(&kf);
 	sodium_free(got);	/* wipes */
@@ -1190,21 +1164,21 @@ write_new_file(const char *path, const char *text, size_t len)
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd == -1)
-		return errno == EEXIST ? AGE_EEXIST : AGE_EIO;
+		return errno == EEXIST ? ERR_EXIST : ERR_IO;
 	if (fs_write_all(fd, text, len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(path);
 		errno = saved;
-		return AGE_EIO;
+		return ERR_IO;
 	}
 	if (close(fd) == -1) {
 		saved = errno;
 		unlink(path);
 		errno = saved;
-		return AGE_EIO;
+		return ERR_IO;
 	}
-	return AGE_OK;
+	return 0;
 }
 
 int
@@ -1214,14 +1188,14 @@ age_identity_file_write(const char *path, const struct age_identity *id)
 	int	len, rc;
 
 	if (path == NULL || id == NULL)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	if ((len = identity_text(id, text, sizeof(text))) < 0)
-		return AGE_EINVAL;
+		return ERR_INVAL;
 	if (strcmp(path, "-") == 0) {
 		/* Keep order with anything the caller printed with stdio. */
 		rc = fflush(stdout) == EOF ||
 		    fs_write_all(STDOUT_FILENO, text, (size_t)len) == -1 ?
-		    AGE_EIO : AGE_OK;
+		    ERR_IO : 0;
 	} else
 		rc = write_new_file(path, text, (size_t)len);
 	sodium_memzero(text, sizeof(text));

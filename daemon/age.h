@@ -1,6 +1,8 @@
 #ifndef INTAKE_AGE_H
 #define INTAKE_AGE_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 #include "buf.h"
@@ -22,17 +24,6 @@
 #define AGE_MAX_HEADER		65536	/* bytes, up to and including the MAC line */
 #define AGE_MAX_STANZAS		256
 
-enum age_err {
-	AGE_OK = 0,
-	AGE_ENOMATCH = -1,	/* no identity matches any stanza */
-	AGE_EHEADER = -2,	/* malformed header or a bad stanza */
-	AGE_EHMAC = -3,		/* header MAC mismatch */
-	AGE_EPAYLOAD = -4,	/* payload (STREAM) failure */
-	AGE_ENOMEM = -5,
-	AGE_EINVAL = -6,	/* bad key string, bad argument */
-	AGE_EIO = -7,		/* file I/O; errno is set */
-	AGE_EEXIST = -8,	/* refusing to overwrite a file */
-};
 
 struct age_recipient {
 	unsigned char	pk[AGE_KEY_LEN];
@@ -43,7 +34,6 @@ struct age_identity {
 	unsigned char	pk[AGE_KEY_LEN];	/* derived */
 };
 
-const char	*age_strerror(int);
 
 /* Keys. Strings are NUL-terminated; out buffers need STRLEN + 1 bytes. */
 int	age_identity_generate(struct age_identity *);
@@ -77,14 +67,14 @@ void	age_identities_free(struct age_identity *, size_t);
 /*
  * Writes an identity file in age-keygen's format ("# created: …",
  * "# public key: age1…", the key line), mode 0600, never overwriting
- * (AGE_EEXIST). path "-" writes to stdout.
+ * (ERR_EXIST). path "-" writes to stdout.
  */
 int	age_identity_file_write(const char *path, const struct age_identity *);
 
 /*
  * Encrypts pt to every recipient (1 <= nr <= AGE_MAX_STANZAS) and appends
- * the age file to out. Returns AGE_OK, AGE_ENOMEM (also when out's cap is
- * reached; out is then left as it was), AGE_EINVAL (bad argument, or a
+ * the age file to out. Returns 0, ERR_NOMEM (also when out's cap is
+ * reached; out is then left as it was), ERR_INVAL (bad argument, or a
  * recipient that is a low-order point).
  */
 int	age_encrypt(const struct age_recipient *r, size_t nr,
@@ -92,7 +82,7 @@ int	age_encrypt(const struct age_recipient *r, size_t nr,
 
 /*
  * Decrypts an age file with any of ids and appends the plaintext to out.
- * On AGE_EPAYLOAD, out holds the plaintext of the chunks that verified
+ * On ERR_PAYLOAD, out holds the plaintext of the chunks that verified
  * before the failure (what a streaming reader would have released); on any
  * other error out is left as it was. ct must not point into out.
  */

@@ -24,18 +24,18 @@ reserve(struct buf *b, size_t n)
 	char	*p;
 
 	if (n > b->max - b->len)
-		return BUF_ETOOBIG;
+		return ERR_TOOBIG;
 	want = b->len + n + 1;
 	if (want <= b->cap)
-		return BUF_OK;
+		return 0;
 	cap = b->cap ? b->cap : 64;
 	while (cap < want)
 		cap = cap > SIZE_MAX / 4 ? want : cap * 2;
 	if ((p = realloc(b->data, cap)) == NULL)
-		return BUF_ENOMEM;
+		return ERR_NOMEM;
 	b->data = p;
 	b->cap = cap;
-	return BUF_OK;
+	return 0;
 }
 
 int
@@ -43,13 +43,13 @@ buf_append(struct buf *b, const void *p, size_t n)
 {
 	int	r;
 
-	if ((r = reserve(b, n)) != BUF_OK)
+	if ((r = reserve(b, n)) != 0)
 		return r;
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return BUF_OK;
+	return 0;
 }
 
 int
@@ -74,14 +74,14 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0)
-		return BUF_ENOMEM;
-	if ((r = reserve(b, (size_t)n)) != BUF_OK)
+		return ERR_NOMEM;
+	if ((r = reserve(b, (size_t)n)) != 0)
 		return r;
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
-	return BUF_OK;
+	return 0;
 }
 
 void
@@ -113,7 +113,7 @@ buf_steal(struct buf *b, size_t *len)
 {
 	char	*p;
 
-	if (b->data == NULL && buf_append(b, "", 0) != BUF_OK)
+	if (b->data == NULL && buf_append(b, "", 0) != 0)
 		return NULL;
 	p = b->data;
 	if (len)

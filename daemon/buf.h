@@ -1,6 +1,8 @@
 #ifndef INTAKE_BUF_H
 #define INTAKE_BUF_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 /*
@@ -16,11 +18,6 @@ struct buf {
 	size_t	 max;	/* hard limit on len; 0 means SIZE_MAX/2 */
 };
 
-enum buf_err {
-	BUF_OK = 0,
-	BUF_ENOMEM = -1,
-	BUF_ETOOBIG = -2,	/* would exceed max; buffer left unchanged */
-};
 
 void	 buf_init(struct buf *, size_t max);
 int	 buf_append(struct buf *, const void *, size_t);

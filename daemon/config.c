@@ -131,7 +131,7 @@ struct parser {
 	struct keystate	 *ks;		/* one per keys[] */
 	struct keystate	 *fks;		/* NFORMKEYS per form */
 	unsigned	  nerr;
-	int		  err;		/* CONFIG_ENOMEM once memory ran out */
+	int		  err;		/* ERR_NOMEM once memory ran out */
 };
 
 static int	check_listen(struct parser *, const struct key *, char **);
@@ -459,7 +459,7 @@ duration_unit(const char **sp)
 /*
  * A duration is one or more NUMBER UNIT pairs ("90d", "1h30m", "1500ms"),
  * units ms, s, m, h, d. A bare number is refused: seconds or days would be
- * a guess. Stores milliseconds in *ms. Returns 0 or CONFIG_EINVAL.
+ * a guess. Stores milliseconds in *ms. Returns 0 or ERR_CONFIG.
  */
 int
 config_parse_duration(const char *s, uint64_t *ms)
@@ -467,18 +467,18 @@ config_parse_duration(const char *s, uint64_t *ms)
 	uint64_t	total = 0, n, mult;
 
 	if (s == NULL || *s == '\0')
-		return CONFIG_EINVAL;
+		return ERR_CONFIG;
 	while (*s != '\0') {
 		if (scan_digits(&s, &n) == -1)
-			return CONFIG_EINVAL;
+			return ERR_CONFIG;
 		if ((mult = duration_unit(&s)) == 0)
-			return CONFIG_EINVAL;
+			return ERR_CONFIG;
 		if (n > (UINT64_MAX - total) / mult)
-			return CONFIG_EINVAL;
+			return ERR_CONFIG;
 		total += n * mult;
 	}
 	*ms = total;
-	return CONFIG_OK;
+	return 0;
 }
 
 /* Writes v in the unit a person would use for key k, for messages. */
@@ -610,7 +610,7 @@ set_string(struct parser *p, const struct key *k, char **dst, const char *v)
 
 	s = k->type == T_PATH ? resolve(p, v) : strdup(v);
 	if (s == NULL) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return;
 	}
 	if (k->check != NULL && k->check(p, k, &s) != 0) {
@@ -645,7 +645,7 @@ list_add(struct parser *p, const struct key *k, char *base, const char *tok)
 		return;
 	}
 	if ((s = strdup(tok)) == NULL) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return;
 	}
 	if (k->check != NULL && k->check(p, k, &s) != 0) {
@@ -654,7 +654,7 @@ list_add(struct parser *p, const struct key *k, char *base, const char *tok)
 	}
 	if (grow(items, *n, sizeof(**items)) == -1) {
 		free(s);
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return;
 	}
 	(*items)[(*n)++] = s;
@@ -732,7 +732,7 @@ cidr_add(struct parser *p, const struct key *k, char *base, const char *tok)
 		return;
 	}
 	if (grow(items, *n, sizeof(**items)) == -1) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return;
 	}
 	(*items)[(*n)++] = c;
@@ -745,7 +745,7 @@ set_list(struct parser *p, const struct key *k, char *base, const char *v)
 	char	*copy, *tok, *save;
 
 	if ((copy = strdup(v)) == NULL) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return;
 	}
 	for (tok = strtok_r(copy, LISTSEP, &save); tok != NULL && !p->err;
@@ -841,7 +841,7 @@ listen_unix(struct parser *p, const struct key *k, char **v)
 		return -1;
 	}
 	if ((path = resolve(p, *v + 5)) == NULL) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return -1;
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -852,7 +852,7 @@ listen_unix(struct parser *p, const struct key *k, char **v)
 	}
 	if (asprintf(&s, "unix:%s", path) == -1) {
 		free(path);
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return -1;
 	}
 	free(path);
@@ -917,7 +917,7 @@ check_recipient(struct parser *p, const struct key *k, char **v)
 {
 	struct age_recipient	r;
 
-	if (age_recipient_parse(*v, &r) != AGE_OK) {
+	if (age_recipient_parse(*v, &r) != 0) {
 		perr(p, "%s: '%s' is not an age recipient (age1...)", k->name,
 		    *v);
 		return -1;
@@ -938,12 +938,12 @@ check_recipients_file(struct parser *p, const struct key *k, char **v)
 
 	rc = age_recipients_file_read(*v, &r, &n, p->d);
 	free(r);
-	if (rc == AGE_ENOMEM) {
-		p->err = CONFIG_ENOMEM;
+	if (rc == ERR_NOMEM) {
+		p->err = ERR_NOMEM;
 		return -1;
 	}
-	if (rc != AGE_OK) {
-		perr(p, "%s: %s: %s", k->name, *v, age_strerror(rc));
+	if (rc != 0) {
+		perr(p, "%s: %s: %s", k->name, *v, err_str(rc));
 		return -1;
 	}
 	if (n == 0) {
@@ -1060,7 +1060,7 @@ check_attachments(struct parser *p, const struct key *k, char **v)
 	if (strcmp(*v, "none") == 0)
 		return 0;
 	if ((copy = strdup(*v)) == NULL) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return -1;
 	}
 	for (tok = strtok_r(copy, LISTSEP, &save); tok != NULL && ok;
@@ -1236,7 +1236,7 @@ form_begin(struct parser *p, const char *name)
 		return;
 	}
 	if (form_add(p, name) == -1) {
-		p->err = CONFIG_ENOMEM;
+		p->err = ERR_NOMEM;
 		return;
 	}
 	p->sect = S_FORM;
@@ -1508,17 +1508,17 @@ set_paths(struct parser *p, const char *path)
 
 	if ((p->cf->path = strdup(path)) == NULL ||
 	    (copy = strdup(path)) == NULL)
-		return CONFIG_ENOMEM;
+		return ERR_NOMEM;
 	p->cf->dir = realpath(dirname(copy), NULL);
 	free(copy);
 	if (p->cf->dir == NULL) {
 		if (errno == ENOMEM)
-			return CONFIG_ENOMEM;
+			return ERR_NOMEM;
 		perr_at(p, 0, "cannot resolve its directory: %s",
 		    strerror(errno));
-		return CONFIG_EIO;
+		return ERR_IO;
 	}
-	return CONFIG_OK;
+	return 0;
 }
 
 static int
@@ -1528,25 +1528,25 @@ parse(struct parser *p)
 
 	if ((p->fp = fopen(p->cf->path, "r")) == NULL) {
 		perr_at(p, 0, "cannot open: %s", strerror(errno));
-		return CONFIG_EIO;
+		return ERR_IO;
 	}
 	rc = ini_parse_stream(read_line, p, on_key, p);
 	if (ferror(p->fp)) {
 		perr_at(p, 0, "read error after line %d", p->line);
-		return CONFIG_EIO;
+		return ERR_IO;
 	}
 	if (rc == -2 || p->err)
-		return CONFIG_ENOMEM;
+		return ERR_NOMEM;
 	/* Our reader hands inih only lines it accepts; this is a backstop. */
 	if (rc > 0)
 		perr_at(p, rc, "syntax error");
-	return CONFIG_OK;
+	return 0;
 }
 
 /*
  * Loads path into a new snapshot; see config.h. Every problem is reported
- * through d, then CONFIG_EINVAL is returned; CONFIG_EIO when the file
- * cannot be read at all, CONFIG_ENOMEM without memory.
+ * through d, then ERR_CONFIG is returned; ERR_IO when the file
+ * cannot be read at all, ERR_NOMEM without memory.
  */
 int
 config_load(const char *path, struct config **out, struct diag *d)
@@ -1559,26 +1559,26 @@ config_load(const char *path, struct config **out, struct diag *d)
 	p.d = d;
 	if ((p.cf = calloc(1, sizeof(*p.cf))) == NULL ||
 	    (p.ks = calloc(NKEYS, sizeof(*p.ks))) == NULL) {
-		rc = CONFIG_ENOMEM;
+		rc = ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = set_paths(&p, path)) != CONFIG_OK)
+	if ((rc = set_paths(&p, path)) != 0)
 		goto out;
 	apply_defaults(&p, keys, NKEYS, (char *)p.cf);
-	if (!p.err && (rc = parse(&p)) != CONFIG_OK)
+	if (!p.err && (rc = parse(&p)) != 0)
 		goto out;
 	if (!p.err)
 		finish(&p);
 	if (p.err)
 		rc = p.err;
 	else if (p.nerr > 0)
-		rc = CONFIG_EINVAL;
+		rc = ERR_CONFIG;
 out:
 	if (p.fp != NULL)
 		fclose(p.fp);
 	free(p.ks);
 	free(p.fks);
-	if (rc == CONFIG_OK)
+	if (rc == 0)
 		*out = p.cf;
 	else
 		config_free(p.cf);
@@ -1638,19 +1638,3 @@ config_form(const struct config *cf, const char *name)
 	return form_find(cf, name);
 }
 
-const char *
-config_strerror(int err)
-{
-	switch (err) {
-	case CONFIG_OK:
-		return "no error";
-	case CONFIG_EINVAL:
-		return "invalid configuration";
-	case CONFIG_ENOMEM:
-		return "out of memory";
-	case CONFIG_EIO:
-		return "cannot read the configuration file";
-	default:
-		return "unknown config error";
-	}
-}

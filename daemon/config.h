@@ -1,6 +1,8 @@
 #ifndef INTAKE_CONFIG_H
 #define INTAKE_CONFIG_H
 
+#include "err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,12 +99,6 @@ struct config {
 	size_t		  nforms;
 };
 
-enum config_err {
-	CONFIG_OK = 0,
-	CONFIG_EINVAL = -1,	/* problems reported through the diag */
-	CONFIG_ENOMEM = -2,
-	CONFIG_EIO = -3,	/* file cannot be opened; reported too */
-};
 
 /*
  * Parses path into a new snapshot. Every problem (unknown section or key,
@@ -115,12 +111,11 @@ int			 config_load(const char *path, struct config **out,
 			    struct diag *d);
 void			 config_free(struct config *);
 const struct form_conf	*config_form(const struct config *, const char *name);
-const char		*config_strerror(int);
 
 /*
  * Parses a duration such as "90d", "12h", "30m", "45s", "1500ms" or "1h30m"
  * into milliseconds (a bare number has no unit and is refused). Returns 0
- * or CONFIG_EINVAL, leaving *ms alone. Shared with intakectl purge.
+ * or ERR_CONFIG, leaving *ms alone. Shared with intakectl purge.
  */
 int			 config_parse_duration(const char *, uint64_t *ms);
 

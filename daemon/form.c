@@ -146,7 +146,7 @@ malformed(struct ctx *c, const char *msg)
 	free_errors(c->res);
 	c->cap = 0;
 	add_error(c, "", "malformed", msg);
-	return c->nomem ? FORM_ENOMEM : FORM_EMALFORMED;
+	return c->nomem ? ERR_NOMEM : ERR_MALFORMED;
 }
 
 static void
@@ -740,7 +740,7 @@ pct_decode(struct ctx *c, const char *p, const char *end, struct raw *out)
 
 	if ((q = malloc((size_t)(end - p) + 1)) == NULL) {
 		c->nomem = 1;
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	}
 	while (p < end) {
 		if (*p == '+') {
@@ -819,7 +819,7 @@ url_store(struct ctx *c, const char *key, struct raw *val,
 	}
 	if ((nv = realloc(sl->v, (sl->n + 1) * sizeof(*nv))) == NULL) {
 		c->nomem = 1;
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	}
 	sl->v = nv;
 	sl->v[sl->n++] = *val;
@@ -865,7 +865,7 @@ url_split(struct ctx *c, const char *body, size_t len, struct slot *slots,
 			if (++count > c->o.max_fields) {
 				add_error(c, "", "tooMany", "the form has too "
 				    "many fields");
-				return FORM_EINVALID;
+				return ERR_REJECTED;
 			}
 			if ((rc = url_pair(c, p, amp, slots, extras)) != 0)
 				return rc;
@@ -964,7 +964,7 @@ parse_urlencoded(struct ctx *c, const char *body, size_t len,
 	struct slot		*slots;
 	json_t			*extras;
 	size_t			 i, j;
-	int			 rc = FORM_ENOMEM;
+	int			 rc = ERR_NOMEM;
 
 	slots = calloc(s->nprops + 1, sizeof(*slots));
 	extras = json_object();
@@ -1183,13 +1183,13 @@ json_failure(struct ctx *c, const json_error_t *err)
 	switch (json_error_code(err)) {
 	case json_error_out_of_memory:
 		c->nomem = 1;
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	case json_error_duplicate_key:
 		add_error(c, "", "duplicate", "the JSON body repeats a field");
-		return FORM_EINVALID;
+		return ERR_REJECTED;
 	case json_error_stack_overflow:
 		add_error(c, "", "depth", "the JSON body is nested too deeply");
-		return FORM_EINVALID;
+		return ERR_REJECTED;
 	default:
 		return malformed(c, "the body is not valid JSON");
 	}
@@ -1210,10 +1210,10 @@ parse_json(struct ctx *c, const char *body, size_t len, json_t *fields)
 		rc = malformed(c, "the JSON body must be an object");
 	else if (too_deep(doc, 1, c->o.max_json_depth)) {
 		add_error(c, "", "depth", "the JSON body is nested too deeply");
-		rc = FORM_EINVALID;
+		rc = ERR_REJECTED;
 	} else if (json_object_size(doc) > c->o.max_fields) {
 		add_error(c, "", "tooMany", "the form has too many fields");
-		rc = FORM_EINVALID;
+		rc = ERR_REJECTED;
 	} else
 		rc = json_fields(c, doc, fields);
 	json_decref(doc);
@@ -1233,15 +1233,15 @@ form_parse(const struct schema *s, enum form_ctype ctype, const char *body,
 	memset(res, 0, sizeof(*res));
 	ctx_init(&c, s, opts, res);
 	if ((fields = json_object()) == NULL)
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	if (ctype == FORM_JSON)
 		rc = parse_json(&c, body, len, fields);
 	else
 		rc = parse_urlencoded(&c, body, len, fields);
 	if (c.nomem)
-		rc = FORM_ENOMEM;
+		rc = ERR_NOMEM;
 	else if (rc == 0 && res->nerrors > 0)
-		rc = FORM_EINVALID;
+		rc = ERR_REJECTED;
 	if (rc == 0)
 		res->fields = fields;
 	else
@@ -1258,20 +1258,3 @@ form_result_free(struct form_result *res)
 	res->honeypot = 0;
 }
 
-const char *
-form_strerror(int err)
-{
-	switch (err) {
-	case FORM_OK:
-		return "success";
-	case FORM_EINVALID:
-		return "the form data does not satisfy the form's schema";
-	case FORM_EMALFORMED:
-		return "the request body cannot be decoded";
-	case FORM_ENOMEM:
-		return "out of memory";
-	case FORM_ESCHEMA:
-		return "bad form schema";
-	}
-	return "unknown error";
-}

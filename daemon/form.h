@@ -1,6 +1,8 @@
 #ifndef INTAKE_FORM_H
 #define INTAKE_FORM_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 #include <jansson.h>
@@ -58,13 +60,6 @@
 
 struct schema;
 
-enum form_err {
-	FORM_OK = 0,
-	FORM_EINVALID = -1,	/* body decoded but fails the schema: 422 */
-	FORM_EMALFORMED = -2,	/* body cannot be decoded at all: 400 */
-	FORM_ENOMEM = -3,
-	FORM_ESCHEMA = -4,	/* schema file problem, reported via diag */
-};
 
 enum form_ctype {
 	FORM_URLENCODED,
@@ -79,7 +74,7 @@ struct form_error {
 				   maximum, maxItems, additionalProperties,
 				   duplicate, utf8, control, depth, tooMany,
 				   tooLong (over max_field_bytes), malformed
-				   (the FORM_EMALFORMED entry) */
+				   (the ERR_MALFORMED entry) */
 	char	*message;	/* English, safe to show: never echoes the value */
 };
 
@@ -129,15 +124,14 @@ const struct form_field *schema_fields(const struct schema *, size_t *n);
 
 /*
  * Decodes body as ctype and validates it against s. Collects every error,
- * not just the first. Returns FORM_OK (res->fields set), FORM_EINVALID
- * (res->errors set), FORM_EMALFORMED (res->errors has one entry saying
- * why) or FORM_ENOMEM. Always call form_result_free(res) afterwards.
+ * not just the first. Returns 0 (res->fields set), ERR_REJECTED
+ * (res->errors set), ERR_MALFORMED (res->errors has one entry saying
+ * why) or ERR_NOMEM. Always call form_result_free(res) afterwards.
  */
 int		 form_parse(const struct schema *s, enum form_ctype ctype,
 		    const char *body, size_t len, const struct form_opts *opts,
 		    struct form_result *res);
 void		 form_result_free(struct form_result *);
-const char	*form_strerror(int);
 
 
 #endif

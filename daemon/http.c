@@ -334,19 +334,19 @@ hdr_piece(struct http_conn *c, const char *at, size_t len, int is_value)
 		if (!is_value) {
 			if (r->nhdr == HTTP_MAX_HEADERS)
 				return -1;
-			if (buf_putc(&r->hdrbuf, '\0') != BUF_OK)
+			if (buf_putc(&r->hdrbuf, '\0') != 0)
 				return -1;
 			r->hdroff[r->nhdr][0] = r->hdrbuf.len;
 			r->hdroff[r->nhdr][1] = 0;
 			r->nhdr++;
 		} else {
-			if (r->nhdr == 0 || buf_putc(&r->hdrbuf, '\0') != BUF_OK)
+			if (r->nhdr == 0 || buf_putc(&r->hdrbuf, '\0') != 0)
 				return -1;
 			r->hdroff[r->nhdr - 1][1] = r->hdrbuf.len;
 		}
 	}
 	r->last_was_value = is_value;
-	return buf_append(&r->hdrbuf, at, len) == BUF_OK ? 0 : -1;
+	return buf_append(&r->hdrbuf, at, len) == 0 ? 0 : -1;
 }
 
 static int
@@ -354,7 +354,7 @@ on_url(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 
-	if (buf_append(&c->req.hdrbuf, at, len) != BUF_OK)
+	if (buf_append(&c->req.hdrbuf, at, len) != 0)
 		return -1;
 	c->req.url_len += len;
 	return 0;
@@ -379,7 +379,7 @@ req_finish_headers(struct http_req *r)
 	char	*q, *s;
 	size_t	 i;
 
-	if (buf_putc(&r->hdrbuf, '\0') != BUF_OK)
+	if (buf_putc(&r->hdrbuf, '\0') != 0)
 		return -1;
 	for (i = 0; i < r->nhdr; i++) {
 		if (r->hdroff[i][1] == 0)	/* name without value */
@@ -470,9 +470,9 @@ on_body(http_parser *p, const char *at, size_t len)
 	struct http_conn *c = p->data;
 	int		  rc;
 
-	if ((rc = buf_append(&c->req.body, at, len)) != BUF_OK) {
-		fail(c, rc == BUF_ETOOBIG ? 413 : 503,
-		    rc == BUF_ETOOBIG ? "request body too large" :
+	if ((rc = buf_append(&c->req.body, at, len)) != 0) {
+		fail(c, rc == ERR_TOOBIG ? 413 : 503,
+		    rc == ERR_TOOBIG ? "request body too large" :
 		    "out of memory");
 		return -1;
 	}
@@ -484,7 +484,7 @@ on_message_complete(http_parser *p)
 {
 	struct http_conn *c = p->data;
 
-	if (buf_append(&c->req.body, "", 0) != BUF_OK) {
+	if (buf_append(&c->req.body, "", 0) != 0) {
 		fail(c, 503, "out of memory");
 		return -1;
 	}
@@ -698,7 +698,7 @@ http_respond(struct http_req *req, int status, const char *ctype,
 
 	for (i = 0; i < nhdrs; i++)
 		if (!value_ok(hdrs[i].value) || !value_ok(hdrs[i].name))
-			return HTTP_EINVAL;
+			return ERR_INVAL;
 	c->inflight = 0;
 	if (c->state == CONN_CLOSED) {
 		/* Closed while the handler had the request (shutdown's drain
@@ -707,17 +707,17 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		   that inflight is 0. */
 		if (c->handles == 0)
 			conn_free(c);
-		return HTTP_OK;
+		return 0;
 	}
 	if (c->srv->draining)
 		c->close_after = 1;
 	buf_init(&c->out, 0);
 	if (format_head(c, status, ctype, hdrs, nhdrs, len) == -1 ||
 	    (req->method != HTTP_HEAD &&
-	    buf_append(&c->out, body, len) != BUF_OK)) {
+	    buf_append(&c->out, body, len) != 0)) {
 		buf_free(&c->out);
 		conn_close(c);
-		return HTTP_ENOMEM;
+		return ERR_NOMEM;
 	}
 	c->state = CONN_WRITING;
 	timer_set(c, c->srv->cfg->idle_timeout_ms);
@@ -727,7 +727,7 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		buf_free(&c->out);
 		conn_close(c);
 	}
-	return HTTP_OK;
+	return 0;
 }
 
 void
@@ -993,16 +993,16 @@ listen_unix(struct http_server *s, const char *path)
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
 	if ((l = listener_new(s, 1)) == NULL)
-		return HTTP_ENOMEM;
+		return ERR_NOMEM;
 	if ((rc = uv_pipe_bind(&l->h.pipe, path)) != 0 ||
 	    (rc = uv_listen(&l->h.stream, 511, on_connection)) != 0) {
 		log_warnx("http: listen on unix:%s: %s", path, uv_strerror(rc));
-		return HTTP_EBIND;
+		return ERR_IO;
 	}
 	/* The proxy runs as another user; the socket is as open as a
 	   loopback port would be, and its directory decides who reaches it. */
 	chmod(path, 0666);
-	return HTTP_OK;
+	return 0;
 }
 
 static int
@@ -1014,19 +1014,19 @@ listen_tcp(struct http_server *s, const char *spec)
 
 	if (parse_hostport(spec, &ss) == -1) {
 		log_warnx("http: bad listen address %s", spec);
-		return HTTP_EINVAL;
+		return ERR_INVAL;
 	}
 	if ((l = listener_new(s, 0)) == NULL)
-		return HTTP_ENOMEM;
+		return ERR_NOMEM;
 	rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
 	    ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
 		rc = uv_listen(&l->h.stream, 511, on_connection);
 	if (rc != 0) {
 		log_warnx("http: listen on %s: %s", spec, uv_strerror(rc));
-		return HTTP_EBIND;
+		return ERR_IO;
 	}
-	return HTTP_OK;
+	return 0;
 }
 
 /* Adopts a listening socket passed by systemd (LISTEN_FDS). */
@@ -1040,20 +1040,20 @@ listen_fd(struct http_server *s, int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
 		log_warn("http: socket %d", fd);
-		return HTTP_EBIND;
+		return ERR_IO;
 	}
 	is_unix = ss.ss_family == AF_UNIX;
 	if ((l = listener_new(s, is_unix)) == NULL)
-		return HTTP_ENOMEM;
+		return ERR_NOMEM;
 	rc = is_unix ? uv_pipe_open(&l->h.pipe, fd) :
 	    uv_tcp_open(&l->h.tcp, fd);
 	if (rc == 0)
 		rc = uv_listen(&l->h.stream, 511, on_connection);
 	if (rc != 0) {
 		log_warnx("http: passed socket %d: %s", fd, uv_strerror(rc));
-		return HTTP_EBIND;
+		return ERR_IO;
 	}
-	return HTTP_OK;
+	return 0;
 }
 
 static void
@@ -1086,30 +1086,30 @@ http_server_start(uv_loop_t *loop, const struct config *cfg,
 {
 	struct http_server	*s;
 	size_t			 i;
-	int			 rc = HTTP_OK;
+	int			 rc = 0;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return HTTP_ENOMEM;
+		return ERR_NOMEM;
 	s->loop = loop;
 	s->cfg = cfg;
 	s->h = *h;
 	uv_timer_init(loop, &s->drain_timer);
 	s->drain_timer.data = s;
-	for (i = 0; rc == HTTP_OK && i < nfds; i++)
+	for (i = 0; rc == 0 && i < nfds; i++)
 		rc = listen_fd(s, fds[i]);
-	for (i = 0; rc == HTTP_OK && nfds == 0 && i < cfg->nlisten; i++) {
+	for (i = 0; rc == 0 && nfds == 0 && i < cfg->nlisten; i++) {
 		if (strncmp(cfg->listen[i], "unix:", 5) == 0)
 			rc = listen_unix(s, cfg->listen[i] + 5);
 		else
 			rc = listen_tcp(s, cfg->listen[i]);
 	}
-	if (rc != HTTP_OK) {
+	if (rc != 0) {
 		http_server_shutdown(s, NULL, NULL);
 		return rc;
 	}
 	*out = s;
-	return HTTP_OK;
+	return 0;
 }
 
 void

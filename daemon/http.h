@@ -1,6 +1,8 @@
 #ifndef INTAKE_HTTP_H
 #define INTAKE_HTTP_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 #include <http_parser.h>
@@ -66,12 +68,6 @@ struct http_handler {
 	void	*arg;
 };
 
-enum http_err {
-	HTTP_OK = 0,
-	HTTP_EBIND = -1,	/* a listen address could not be bound */
-	HTTP_ENOMEM = -2,
-	HTTP_EINVAL = -3,
-};
 
 /*
  * Starts listening. When fds (from socket activation) are given, they are
@@ -98,7 +94,7 @@ const char *http_req_header(const struct http_req *, const char *name);
  * Sends the answer to req: status line, Date, Content-Length, Connection,
  * X-Content-Type-Options: nosniff, Cache-Control: no-store, Content-Type
  * (when ctype != NULL), then hdrs, then body (omitted for HEAD). Header
- * values containing CR or LF are refused (HTTP_EINVAL, nothing sent: the
+ * values containing CR or LF are refused (ERR_INVAL, nothing sent: the
  * caller's bug). If the connection went away meanwhile, the answer is
  * dropped and the request's memory released. req is invalid afterwards.
  */

@@ -187,7 +187,7 @@ respond_html(struct intake *in, struct http_req *req, int status,
 	struct buf	out;
 
 	buf_init(&out, 1 << 20);
-	if (template_render(t, ctx, &out) != TMPL_OK)
+	if (template_render(t, ctx, &out) != 0)
 		respond(in, req, 503, "text/plain; charset=utf-8", NULL,
 		    "cannot render page\n", 19);
 	else
@@ -568,9 +568,9 @@ committed(struct store_job *job, int result)
 	struct submission	*sub = job->arg;
 	struct intake		*in = sub->in;
 
-	if (result != STORE_OK) {
+	if (result != 0) {
 		log_warnx("inquiry %s not stored: %s", job->id,
-		    store_strerror(result));
+		    err_str(result));
 		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
 		    &sub->hdrs);
 	} else {
@@ -594,7 +594,7 @@ work_encrypt(uv_work_t *w)
 
 	rc = age_encrypt(sub->snap->rcpts, sub->snap->nrcpts, sub->plain,
 	    sub->plainlen, &sub->ct);
-	if (rc != AGE_OK) {
+	if (rc != 0) {
 		sub->rc = rc;
 		return;
 	}
@@ -634,9 +634,9 @@ after_encrypt(uv_work_t *w, int status)
 	sub->job.ctlen = sub->ct.len;
 	sub->job.outbox = sub->outbox;
 	sub->job.noutbox = sub->noutbox;
-	if ((rc = store_writer_submit(in->writer, &sub->job)) != STORE_OK) {
+	if ((rc = store_writer_submit(in->writer, &sub->job)) != 0) {
 		log_warnx("inquiry %s not queued: %s", sub->job.id,
-		    store_strerror(rc));
+		    err_str(rc));
 		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
 		    &sub->hdrs);
 		sub_finish(sub);
@@ -768,14 +768,14 @@ post_form(struct intake *in, struct http_req *req, int form)
 		log_info("form %s: honeypot submission dropped", fc->name);
 		uuid_v7(now_ms(), id);
 		respond_success(in, req, json, in->snap, form, id, &h);
-	} else if (rc == FORM_OK) {
+	} else if (rc == 0) {
 		submit(in, req, form, json, res.fields, &h);
 		res.fields = NULL;
-	} else if (rc == FORM_EINVALID) {
+	} else if (rc == ERR_REJECTED) {
 		in->m.submissions[SUB_INVALID]++;
 		respond_error(in, in->snap, req, json, form, 422, "Some answers "
 		    "need correcting:", res.errors, res.nerrors, &h);
-	} else if (rc == FORM_EMALFORMED) {
+	} else if (rc == ERR_MALFORMED) {
 		in->m.submissions[SUB_MALFORMED]++;
 		respond_error(in, in->snap, req, json, form, 400, res.nerrors ?
 		    res.errors[0].message : "malformed body", NULL, 0, &h);

@@ -122,7 +122,7 @@ load_config(struct ctl *c)
 
 	if (c->db_override != NULL || c->cfg != NULL)
 		return EXIT_OK;
-	if (config_load(c->config_path, &c->cfg, &d) != CONFIG_OK) {
+	if (config_load(c->config_path, &c->cfg, &d) != 0) {
 		if (d.count > 1)
 			return fail(EXIT_FAIL, "%s (and %u more problems)",
 			    first, d.count - 1);
@@ -141,13 +141,13 @@ open_db(struct ctl *c, int flags, struct store **st)
 	if ((rc = load_config(c)) != EXIT_OK)
 		return rc;
 	errno = 0;
-	if ((r = store_open(db_path(c), flags, st)) == STORE_OK)
+	if ((r = store_open(db_path(c), flags, st)) == 0)
 		return EXIT_OK;
-	if (r == STORE_ENOTFOUND)
+	if (r == ERR_NOTFOUND)
 		return fail(EXIT_FAIL, "cannot open database %s: %s",
 		    db_path(c), strerror(ENOENT));
 	return fail(EXIT_FAIL, "cannot open database %s: %s", db_path(c),
-	    store_strerror(r));
+	    err_str(r));
 }
 
 /* "2026-11-21…" or a duration such as 7d meaning that long ago. */
@@ -158,7 +158,7 @@ parse_when(const char *s, int64_t *ms)
 
 	if (rfc3339_parse(s, ms) == 0)
 		return 0;
-	if (config_parse_duration(s, &d) != CONFIG_OK || d > INT64_MAX / 2)
+	if (config_parse_duration(s, &d) != 0 || d > INT64_MAX / 2)
 		return -1;
 	*ms = now_ms() - (int64_t)d;
 	return 0;
@@ -279,21 +279,21 @@ cmd_keygen(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = no_args(c, argc, argv)) != EXIT_OK)
 		return rc;
-	if ((rc = age_identity_generate(&id)) != AGE_OK)
+	if ((rc = age_identity_generate(&id)) != 0)
 		return fail(EXIT_FAIL, "cannot make a key: %s",
-		    age_strerror(rc));
+		    err_str(rc));
 	age_identity_recipient(&id, &r);
 	age_recipient_format(&r, rs);
 	rc = age_identity_file_write(out ? out : "-", &id);
 	age_identities_wipe(&id, 1);
-	if (rc == AGE_EEXIST)
+	if (rc == ERR_EXIST)
 		return fail(EXIT_FAIL, "%s exists; not overwriting it", out);
-	if (rc == AGE_EIO)
+	if (rc == ERR_IO)
 		return fail(EXIT_FAIL, "cannot write %s: %s",
 		    out ? out : "the key", strerror(errno));
-	if (rc != AGE_OK)
+	if (rc != 0)
 		return fail(EXIT_FAIL, "cannot write the key: %s",
-		    age_strerror(rc));
+		    err_str(rc));
 	if (out == NULL) {
 		/* Like age-keygen: the file on stdout, the recipient aside. */
 		fprintf(stderr, "Public key: %s\n", rs);
@@ -431,8 +431,8 @@ cmd_list(struct ctl *c, int argc, char **argv)
 		    "FORM", "SIZE", "MAIL");
 	r = store_list(st, &f, list_row, &ls);
 	store_close(st);
-	if (r != STORE_OK)
-		return fail(EXIT_FAIL, "cannot list: %s", store_strerror(r));
+	if (r != 0)
+		return fail(EXIT_FAIL, "cannot list: %s", err_str(r));
 	if (ls.json)
 		printf(ls.n ? "\n]\n" : "[]\n");
 	return finish_output();
@@ -474,9 +474,9 @@ keys_load(struct ctl *c, struct keys *k)
 		d.count = 0;
 		r = age_identities_file_read(k->paths[i], &k->ids, &k->nids,
 		    &d);
-		if (r != AGE_OK)
+		if (r != 0)
 			return fail(EXIT_FAIL, "%s", *first ? first :
-			    age_strerror(r));
+			    err_str(r));
 	}
 	if (k->nids == 0)
 		return fail(EXIT_FAIL, "no identities in %s", k->paths[0]);
@@ -500,20 +500,20 @@ decrypt_inquiry(struct store *st, const struct keys *k, const char *id,
 	int		r;
 
 	buf_init(&ct, 0);
-	if ((r = store_get(st, id, NULL, &ct)) != STORE_OK) {
+	if ((r = store_get(st, id, NULL, &ct)) != 0) {
 		buf_free(&ct);
-		if (r == STORE_ENOTFOUND)
+		if (r == ERR_NOTFOUND)
 			return fail(EXIT_FAIL, "no inquiry %s", id);
 		return fail(EXIT_FAIL, "cannot read inquiry %s: %s", id,
-		    store_strerror(r));
+		    err_str(r));
 	}
 	r = age_decrypt(k->ids, k->nids, ct.data, ct.len, pt);
 	buf_free(&ct);
-	if (r == AGE_ENOMATCH)
+	if (r == ERR_NOKEY)
 		return fail(EXIT_FAIL, "no identity matches inquiry %s", id);
-	if (r != AGE_OK)
+	if (r != 0)
 		return fail(EXIT_FAIL, "cannot decrypt inquiry %s: %s", id,
-		    age_strerror(r));
+		    err_str(r));
 	return EXIT_OK;
 }
 
@@ -700,14 +700,14 @@ cmd_cat(struct ctl *c, int argc, char **argv)
 	buf_init(&ct, 0);
 	r = store_get(st, id, NULL, &ct);
 	store_close(st);
-	if (r == STORE_OK)
+	if (r == 0)
 		fwrite(ct.data, 1, ct.len, stdout);
 	buf_free(&ct);
-	if (r == STORE_ENOTFOUND)
+	if (r == ERR_NOTFOUND)
 		return fail(EXIT_FAIL, "no inquiry %s", id);
-	if (r != STORE_OK)
+	if (r != 0)
 		return fail(EXIT_FAIL, "cannot read inquiry %s: %s", id,
-		    store_strerror(r));
+		    err_str(r));
 	return finish_output();
 }
 
@@ -923,9 +923,9 @@ cmd_export(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	r = store_list(st, &f, collect_id, &l);
-	if (r != STORE_OK || l.oom) {
+	if (r != 0 || l.oom) {
 		rc = fail(EXIT_FAIL, "cannot list: %s",
-		    store_strerror(l.oom ? STORE_ENOMEM : r));
+		    err_str(l.oom ? ERR_NOMEM : r));
 		goto out;
 	}
 	rc = csv ? export_csv(st, &k, &l) : export_ndjson(st, &k, &l);
@@ -951,11 +951,11 @@ cmd_delete(struct ctl *c, int argc, char **argv)
 		return rc;
 	r = store_delete(st, id);
 	store_close(st);
-	if (r == STORE_ENOTFOUND)
+	if (r == ERR_NOTFOUND)
 		return fail(EXIT_FAIL, "no inquiry %s", id);
-	if (r != STORE_OK)
+	if (r != 0)
 		return fail(EXIT_FAIL, "cannot delete inquiry %s: %s", id,
-		    store_strerror(r));
+		    err_str(r));
 	printf("deleted %s\n", id);
 	return finish_output();
 }
@@ -982,14 +982,14 @@ cmd_purge(struct ctl *c, int argc, char **argv)
 	if (age == NULL)
 		return fail(EXIT_USAGE, "purge needs --older-than DURATION "
 		    "(e.g. 90d)");
-	if (config_parse_duration(age, &d) != CONFIG_OK || d > INT64_MAX / 2)
+	if (config_parse_duration(age, &d) != 0 || d > INT64_MAX / 2)
 		return fail(EXIT_USAGE, "bad duration '%s'", age);
 	if ((rc = open_db(c, 0, &st)) != EXIT_OK)
 		return rc;
 	r = store_purge(st, now_ms() - (int64_t)d, &n);
 	store_close(st);
-	if (r != STORE_OK)
-		return fail(EXIT_FAIL, "cannot purge: %s", store_strerror(r));
+	if (r != 0)
+		return fail(EXIT_FAIL, "cannot purge: %s", err_str(r));
 	printf("purged %" PRIu64 " inquiries\n", n);
 	return finish_output();
 }
@@ -1016,9 +1016,9 @@ cmd_stats(struct ctl *c, int argc, char **argv)
 		return rc;
 	r = store_stats(st, &s);
 	store_close(st);
-	if (r != STORE_OK)
+	if (r != 0)
 		return fail(EXIT_FAIL, "cannot read stats: %s",
-		    store_strerror(r));
+		    err_str(r));
 	printf("%-15s %" PRIu64 "\n", "inquiries:", s.inquiries);
 	printf("%-15s %" PRIu64 "\n", "bytes:", s.bytes);
 	print_time("oldest:", s.oldest_ms, s.inquiries > 0);
@@ -1067,9 +1067,9 @@ cmd_queue(struct ctl *c, int argc, char **argv)
 	    "STATE", "ATTEMPTS", "NEXT TRY", "LAST ERROR");
 	r = outbox_list(st, all, queue_row, NULL);
 	store_close(st);
-	if (r != STORE_OK)
+	if (r != 0)
 		return fail(EXIT_FAIL, "cannot list the queue: %s",
-		    store_strerror(r));
+		    err_str(r));
 	return finish_output();
 }
 
@@ -1085,19 +1085,19 @@ cmd_retry(struct ctl *c, int argc, char **argv)
 	    (rc = one_id(c, argc, argv, &id)) != EXIT_OK ||
 	    (rc = open_db(c, 0, &st)) != EXIT_OK)
 		return rc;
-	if ((r = store_get(st, id, NULL, NULL)) == STORE_OK)
+	if ((r = store_get(st, id, NULL, NULL)) == 0)
 		r = outbox_retry(st, id, &n);
-	else if (r == STORE_ENOTFOUND) {
+	else if (r == ERR_NOTFOUND) {
 		store_close(st);
 		return fail(EXIT_FAIL, "no inquiry %s", id);
 	}
 	store_close(st);
-	if (r == STORE_ENOTFOUND)
+	if (r == ERR_NOTFOUND)
 		return fail(EXIT_FAIL, "inquiry %s has no failed "
 		    "notifications", id);
-	if (r != STORE_OK)
+	if (r != 0)
 		return fail(EXIT_FAIL, "cannot retry inquiry %s: %s", id,
-		    store_strerror(r));
+		    err_str(r));
 	printf("requeued %u notification%s of %s\n", n, n == 1 ? "" : "s",
 	    id);
 	return finish_output();

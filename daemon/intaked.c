@@ -125,7 +125,7 @@ reload(struct daemon *d)
 	struct diag	 dg = { 0 };
 
 	sd_notify("RELOADING=1");
-	if (snapshot_load(d->config_path, &s, &dg) != SNAPSHOT_OK) {
+	if (snapshot_load(d->config_path, &s, &dg) != 0) {
 		log_warnx("reload: %s has %u problem(s); keeping the running "
 		    "configuration", d->config_path, dg.count);
 		sd_notify("READY=1");
@@ -172,7 +172,7 @@ purge_fn(struct store *st, void *arg)
 
 	rc = store_purge(st, now_ms() - (int64_t)d->boot->cfg->retention_s *
 	    1000, &removed);
-	if (rc == STORE_OK && removed)
+	if (rc == 0 && removed)
 		log_info("retention: purged %llu inquiries",
 		    (unsigned long long)removed);
 	return rc;
@@ -184,8 +184,8 @@ purge_done(struct store_call *c, int result)
 	struct daemon *d = c->arg;
 
 	d->purging = 0;
-	if (result != STORE_OK)
-		log_warnx("retention: purge failed: %s", store_strerror(result));
+	if (result != 0)
+		log_warnx("retention: purge failed: %s", err_str(result));
 }
 
 static void
@@ -198,7 +198,7 @@ on_retention(uv_timer_t *t)
 	d->purge.fn = purge_fn;
 	d->purge.done = purge_done;
 	d->purge.arg = d;
-	if (store_writer_call(d->writer, &d->purge) == STORE_OK)
+	if (store_writer_call(d->writer, &d->purge) == 0)
 		d->purging = 1;
 }
 
@@ -252,15 +252,15 @@ start(struct daemon *d)
 	for (i = 0; i < nfds; i++)
 		fds[i] = SD_LISTEN_FDS_START + i;
 	if ((rc = store_writer_start(d->loop, cfg->db_path,
-	    cfg->max_pending_writes, 1, &d->writer)) != STORE_OK)
-		fatalx("store %s: %s", cfg->db_path, store_strerror(rc));
+	    cfg->max_pending_writes, 1, &d->writer)) != 0)
+		fatalx("store %s: %s", cfg->db_path, err_str(rc));
 	if (mailer_start(d->loop, cfg, d->writer, &d->mailer, &dg) != 0)
 		fatalx("mail: cannot start (see above)");
 	if (intake_new(d->loop, d->cur, d->writer, d->mailer,
 	    &d->intake) != 0)
 		fatalx("out of memory");
 	if (http_server_start(d->loop, cfg, intake_handler(d->intake), fds,
-	    (size_t)nfds, &d->http) != HTTP_OK)
+	    (size_t)nfds, &d->http) != 0)
 		fatalx("cannot listen (see above)");
 	intake_set_http(d->intake, d->http);
 	start_signals(d);
@@ -277,7 +277,7 @@ check_config(const char *path)
 	struct snapshot	*s;
 	struct diag	 dg = { 0 };
 
-	if (snapshot_load(path, &s, &dg) == SNAPSHOT_OK) {
+	if (snapshot_load(path, &s, &dg) == 0) {
 		mailer_check(s->cfg, &dg);
 		snapshot_unref(s);
 	}
@@ -323,7 +323,7 @@ main(int argc, char *argv[])
 		fatalx("libcurl failed to initialise");
 	if (test)
 		return check_config(d.config_path);
-	if (snapshot_load(d.config_path, &d.boot, &dg) != SNAPSHOT_OK)
+	if (snapshot_load(d.config_path, &d.boot, &dg) != 0)
 		fatalx("%s: %u problem(s); not starting", d.config_path,
 		    dg.count);
 	if (!debug)

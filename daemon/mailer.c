@@ -194,18 +194,6 @@ static void	pump(struct mailer *);
 static void	complete(struct send *);
 static void	maybe_finish(struct mailer *);
 
-const char *
-mailer_strerror(int e)
-{
-	switch (e) {
-	case MAILER_OK:		return "ok";
-	case MAILER_EINVAL:	return "invalid mail configuration";
-	case MAILER_ENOMEM:	return "out of memory";
-	case MAILER_EIO:	return "mail setup I/O error";
-	case MAILER_ECOMPOSE:	return "message could not be composed";
-	default:		return "unknown mailer error";
-	}
-}
 
 /* ---- configuration: password, templates, checks ---------------------- */
 
@@ -220,13 +208,13 @@ read_secret(const char *path, char **out, struct diag *d)
 	struct stat	 st;
 	char		 b[PASSWORD_MAX + 2];
 	ssize_t		 n;
-	int		 fd, r = MAILER_EINVAL;
+	int		 fd, r = ERR_CONFIG;
 
 	*out = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		diag(d, path, 0, "cannot open password file: %s",
 		    strerror(errno));
-		return MAILER_EIO;
+		return ERR_IO;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		diag(d, path, 0, "password file is not a regular file");
@@ -242,9 +230,9 @@ read_secret(const char *path, char **out, struct diag *d)
 		if (b[0] == '\0' || (size_t)n > PASSWORD_MAX)
 			diag(d, path, 0, "password file is empty or too long");
 		else if ((*out = strdup(b)) == NULL)
-			r = MAILER_ENOMEM;
+			r = ERR_NOMEM;
 		else
-			r = MAILER_OK;
+			r = 0;
 	}
 	sodium_memzero(b, sizeof(b));
 	close(fd);
@@ -264,7 +252,7 @@ load_password(const struct config *cfg, char **out, struct diag *d)
 	dir = getenv("CREDENTIALS_DIRECTORY");
 	if (dir == NULL || snprintf(path, sizeof(path), "%s/smtp-password",
 	    dir) >= (int)sizeof(path) || access(path, F_OK) != 0)
-		return MAILER_OK;
+		return 0;
 	return read_secret(path, out, d);
 }
 
@@ -305,7 +293,7 @@ check_settings(const struct config *cfg, struct diag *d)
 	    cfg->tls != TLS_REQUIRED && cfg->url != NULL &&
 	    strncmp(cfg->url, "smtps://", 8) != 0)
 		diag(d, f, 0, "[mail] content = full needs tls = required");
-	return d->count == before ? MAILER_OK : MAILER_EINVAL;
+	return d->count == before ? 0 : ERR_CONFIG;
 }
 
 static void
@@ -327,11 +315,11 @@ load_subjects(const struct config *cfg, struct tmpl ***out, struct diag *d)
 	struct tmpl	**s;
 	char		  name[128];
 	size_t		  i;
-	int		  r = MAILER_OK, k;
+	int		  r = 0, k;
 
 	*out = NULL;
 	if ((s = calloc(cfg->nforms + 1, sizeof(*s))) == NULL)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	for (i = 0; i < cfg->nforms; i++) {
 		if (cfg->forms[i].subject == NULL)
 			continue;
@@ -339,32 +327,32 @@ load_subjects(const struct config *cfg, struct tmpl ***out, struct diag *d)
 		    cfg->forms[i].name);
 		k = message_subject_parse(name, cfg->forms[i].subject, &s[i],
 		    d);
-		if (k != MESSAGE_OK)
-			r = k == MESSAGE_ENOMEM ? MAILER_ENOMEM : MAILER_EINVAL;
+		if (k != 0)
+			r = k;
 	}
-	if (r != MAILER_OK) {
+	if (r != 0) {
 		free_subjects(s, cfg->nforms);
 		return r;
 	}
 	*out = s;
-	return MAILER_OK;
+	return 0;
 }
 
 /* Everything mailer_check and mailer_start share; fills m's tables. */
 static int
 load_all(struct mailer *m, const struct config *cfg, struct diag *d)
 {
-	int	r, worst = MAILER_OK;
+	int	r, worst = 0;
 
-	if ((r = check_settings(cfg, d)) != MAILER_OK)
+	if ((r = check_settings(cfg, d)) != 0)
 		worst = r;
 	if (message_templates_load(cfg->templates ? cfg->templates :
-	    "templates", &m->tpl, d) != MESSAGE_OK)
-		worst = MAILER_EINVAL;
-	if ((r = load_subjects(cfg, &m->subjects, d)) != MAILER_OK)
+	    "templates", &m->tpl, d) != 0)
+		worst = ERR_CONFIG;
+	if ((r = load_subjects(cfg, &m->subjects, d)) != 0)
 		worst = r;
 	if (cfg->transport == MAIL_SMTP &&
-	    (r = load_password(cfg, &m->password, d)) != MAILER_OK)
+	    (r = load_password(cfg, &m->password, d)) != 0)
 		worst = r;
 	/* Not twice for one problem: a refused file is reported already. */
 	else if (cfg->transport == MAIL_SMTP && cfg->username &&
@@ -372,7 +360,7 @@ load_all(struct mailer *m, const struct config *cfg, struct diag *d)
 		diag(d, cfg->path ? cfg->path : "config", 0, "[mail] username "
 		    "is set but there is no password_file or smtp-password "
 		    "credential");
-		worst = MAILER_EINVAL;
+		worst = ERR_CONFIG;
 	}
 	return worst;
 }
@@ -396,14 +384,14 @@ mailer_check(const struct config *cfg, struct diag *d)
 	int		 r, k;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	m->cfg = cfg;
 	r = load_all(m, cfg, d);
 	/* An existing key must be usable; a missing one is made at start. */
 	if (cfg->db_path &&
-	    (k = spool_key_load(cfg->db_path, 0, &m->key, d)) != SPOOL_OK &&
-	    k != SPOOL_ENOENT && r == MAILER_OK)
-		r = MAILER_EIO;
+	    (k = spool_key_load(cfg->db_path, 0, &m->key, d)) != 0 &&
+	    k != ERR_NOTFOUND && r == 0)
+		r = ERR_IO;
 	unload_all(m);
 	free(m);
 	return r;
@@ -434,9 +422,9 @@ put_envelope(struct buf *b, char *const *rcpt, size_t n)
 	size_t	i;
 
 	for (i = 0; i < n; i++)
-		if (buf_puts(b, rcpt[i]) != BUF_OK || buf_putc(b, '\n') != BUF_OK)
-			return MAILER_ENOMEM;
-	return buf_putc(b, '\n') == BUF_OK ? MAILER_OK : MAILER_ENOMEM;
+		if (buf_puts(b, rcpt[i]) != 0 || buf_putc(b, '\n') != 0)
+			return ERR_NOMEM;
+	return buf_putc(b, '\n') == 0 ? 0 : ERR_NOMEM;
 }
 
 static int
@@ -464,10 +452,10 @@ compose_notify(struct mailer *m, const struct mail_inquiry *inq,
 	n.from = cfg->from;
 	n.to = cfg->to;
 	n.nto = cfg->nto;
-	if (put_envelope(b, cfg->to, cfg->nto) != MAILER_OK)
-		return MAILER_ENOMEM;
-	return message_notify(&m->tpl, &n, b) == MESSAGE_OK ? MAILER_OK :
-	    MAILER_ECOMPOSE;
+	if (put_envelope(b, cfg->to, cfg->nto) != 0)
+		return ERR_NOMEM;
+	return message_notify(&m->tpl, &n, b) == 0 ? 0 :
+	    ERR_INVAL;
 }
 
 /* 0 with nothing appended when the inquiry has no valid address. */
@@ -481,7 +469,7 @@ compose_ack(struct mailer *m, const struct mail_inquiry *inq, struct buf *b)
 	memset(&a, 0, sizeof(a));
 	a.to = message_field_addr(inq->fields, inq->form->reply_to);
 	if (a.to == NULL)
-		return MAILER_OK;
+		return 0;
 	name = json_object_get(inq->fields, NAME_FIELD);
 	a.id = inq->id;
 	a.title = inq->form_title ? inq->form_title : inq->form->name;
@@ -489,10 +477,10 @@ compose_ack(struct mailer *m, const struct mail_inquiry *inq, struct buf *b)
 	a.from = m->cfg->from;
 	a.received_at_ms = inq->received_at_ms;
 	rcpt[0] = (char *)a.to;
-	if (put_envelope(b, rcpt, 1) != MAILER_OK)
-		return MAILER_ENOMEM;
-	return message_ack(&m->tpl, &a, b) == MESSAGE_OK ? MAILER_OK :
-	    MAILER_ECOMPOSE;
+	if (put_envelope(b, rcpt, 1) != 0)
+		return ERR_NOMEM;
+	return message_ack(&m->tpl, &a, b) == 0 ? 0 :
+	    ERR_INVAL;
 }
 
 static int
@@ -503,12 +491,12 @@ seal_into(struct mailer *m, const char *id, const char *kind,
 	size_t		 len;
 
 	if (spool_seal(m->key, id, kind, b->data, b->len, &blob, &len) !=
-	    SPOOL_OK)
-		return MAILER_ECOMPOSE;
+	    0)
+		return ERR_INVAL;
 	o->kind = kind;
 	o->msg = blob;
 	o->msglen = len;
-	return MAILER_OK;
+	return 0;
 }
 
 int
@@ -523,30 +511,30 @@ mailer_compose(struct mailer *m, const struct mail_inquiry *inq,
 	*out = NULL;
 	*n = 0;
 	if (inq->id == NULL || inq->form == NULL)
-		return MAILER_EINVAL;
+		return ERR_CONFIG;
 	if ((o = calloc(2, sizeof(*o))) == NULL)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	buf_init(&b, MESSAGE_MAX);
-	if ((r = compose_notify(m, inq, &b)) != MAILER_OK ||
-	    (r = seal_into(m, inq->id, "notify", &b, &o[k])) != MAILER_OK)
+	if ((r = compose_notify(m, inq, &b)) != 0 ||
+	    (r = seal_into(m, inq->id, "notify", &b, &o[k])) != 0)
 		goto out;
 	k++;
 	buf_wipe(&b);
-	if (inq->ack && (r = compose_ack(m, inq, &b)) != MAILER_OK)
+	if (inq->ack && (r = compose_ack(m, inq, &b)) != 0)
 		goto out;
 	if (b.len > 0 && (r = seal_into(m, inq->id, "ack", &b, &o[k])) !=
-	    MAILER_OK)
+	    0)
 		goto out;
 	k += b.len > 0;
 out:
 	buf_wipe(&b);
-	if (r != MAILER_OK) {
+	if (r != 0) {
 		mailer_outbox_free(o, k);
 		return r;
 	}
 	*out = o;
 	*n = k;
-	return MAILER_OK;
+	return 0;
 }
 
 void
@@ -733,7 +721,7 @@ record_fn(struct store *st, void *arg)
 	int			 rc;
 
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return STORE_EIO;
+		return ERR_IO;
 	rc = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
 	for (s = rec->list; rc == SQLITE_OK && s; s = s->rnext) {
 		sqlite3_bind_int64(q, 1, s->row);
@@ -749,9 +737,9 @@ record_fn(struct store *st, void *arg)
 	sqlite3_finalize(q);
 	if (rc == SQLITE_OK &&
 	    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-		return STORE_OK;
+		return 0;
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return STORE_EIO;
+	return ERR_IO;
 }
 
 static void	record_flush(struct mailer *);
@@ -768,7 +756,7 @@ record_failed(struct mailer *m, struct record *rec, int result)
 {
 	struct send	*s, *next, **tail;
 
-	log_warnx("mailer: outcomes not recorded: %s", store_strerror(result));
+	log_warnx("mailer: outcomes not recorded: %s", err_str(result));
 	if (m->stopping) {
 		for (s = rec->list; s; s = next) {
 			next = s->rnext;
@@ -801,7 +789,7 @@ record_done(struct store_call *c, int result)
 	struct send	*s, *next;
 
 	m->recording = 0;
-	if (result != STORE_OK) {
+	if (result != 0) {
 		record_failed(m, rec, result);
 		return;
 	}
@@ -839,7 +827,7 @@ record_flush(struct mailer *m)
 	m->record.call.fn = record_fn;
 	m->record.call.done = record_done;
 	m->record.call.arg = &m->record;
-	if (store_writer_call(m->sw, &m->record.call) == STORE_OK) {
+	if (store_writer_call(m->sw, &m->record.call) == 0) {
 		m->recording = 1;
 		return;
 	}
@@ -934,20 +922,20 @@ fetch_fn(struct store *st, void *arg)
 	sqlite3_stmt	 *q;
 	struct send	 *s, **tail = &f->got;
 	unsigned	  n = 0;
-	int		  rc, r = STORE_OK;
+	int		  rc, r = 0;
 
 	if (sqlite3_prepare_v2(db, "SELECT id, inquiry_id, kind, attempts,"
 	    " created_at, message FROM outbox WHERE state = 'queued'"
 	    " AND next_try <= ?1 ORDER BY next_try, id LIMIT ?2", -1, &q,
 	    NULL) != SQLITE_OK)
-		return STORE_EIO;
+		return ERR_IO;
 	sqlite3_bind_int64(q, 1, f->now);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)(f->want + f->nskip));
 	while (n < f->want && (rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (skipped(f, sqlite3_column_int64(q, 0)))
 			continue;
 		if ((s = send_from_row(f->m, q)) == NULL) {
-			r = STORE_ENOMEM;
+			r = ERR_NOMEM;
 			break;
 		}
 		*tail = s;
@@ -991,9 +979,9 @@ fetch_done(struct store_call *c, int result)
 	m->fetching = 0;
 	free(f->skip);
 	f->skip = NULL;
-	if (result != STORE_OK)
+	if (result != 0)
 		log_warnx("mailer: cannot read the outbox: %s",
-		    store_strerror(result));
+		    err_str(result));
 	for (s = f->got; s; s = next, n++) {
 		next = s->rnext;
 		s->rnext = NULL;
@@ -1039,7 +1027,7 @@ pump(struct mailer *m)
 	f->call.fn = fetch_fn;
 	f->call.done = fetch_done;
 	f->call.arg = f;
-	if (store_writer_call(m->sw, &f->call) != STORE_OK) {
+	if (store_writer_call(m->sw, &f->call) != 0) {
 		free(f->skip);
 		f->skip = NULL;
 		return;
@@ -1758,13 +1746,13 @@ start_send(struct send *s)
 	char	*rcpt[ENVELOPE_MAX];
 	size_t	 n;
 
-	if (s->open_rc == SPOOL_EAUTH) {
+	if (s->open_rc == ERR_AUTH) {
 		set_outcome(s, OUT_FAILED, "sealed message does not open "
 		    "(spool key replaced?)");
 		complete(s);
 		return;
 	}
-	if (s->open_rc != SPOOL_OK) {
+	if (s->open_rc != 0) {
 		set_outcome(s, OUT_RETRY, "out of memory");
 		complete(s);
 		return;
@@ -1785,13 +1773,13 @@ smtp_init(struct mailer *m)
 	long	n = (long)m->parallel;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	m->curl_inited = 1;
 	if ((m->multi = curl_multi_init()) == NULL)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n);
 	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, n);
-	return MAILER_OK;
+	return 0;
 }
 
 /* The host part of Maildir names, with '/' and ':' replaced. */
@@ -1839,23 +1827,23 @@ mailer_prepare(struct mailer *m, struct diag *d)
 	const struct config	*cfg = m->cfg;
 	int			 r;
 
-	if ((r = load_all(m, cfg, d)) != MAILER_OK)
+	if ((r = load_all(m, cfg, d)) != 0)
 		return r;
 	if (cfg->db_path == NULL) {
 		diag(d, cfg->path ? cfg->path : "config", 0,
 		    "[storage] path is needed for the spool key");
-		return MAILER_EINVAL;
+		return ERR_CONFIG;
 	}
-	if ((r = spool_key_load(cfg->db_path, 1, &m->key, d)) != SPOOL_OK)
-		return r == SPOOL_ENOMEM ? MAILER_ENOMEM : MAILER_EIO;
+	if ((r = spool_key_load(cfg->db_path, 1, &m->key, d)) != 0)
+		return r;
 	if (cfg->transport == MAIL_MAILDIR && make_maildir(cfg->maildir)) {
 		diag(d, cfg->maildir, 0, "cannot create maildir: %s",
 		    strerror(errno));
-		return MAILER_EIO;
+		return ERR_IO;
 	}
 	if (cfg->transport == MAIL_SMTP)
 		return smtp_init(m);
-	return MAILER_OK;
+	return 0;
 }
 
 /* Tells the mail thread to stop and wakes it. The cut sockets also end
@@ -1873,31 +1861,31 @@ tell_quit(struct mailer *m)
 
 /*
  * SMTP: the mutex, the mail thread and the async handle it wakes the
- * loop with. MAILER_OK or MAILER_ENOMEM; on failure no thread runs and
+ * loop with. 0 or ERR_NOMEM; on failure no thread runs and
  * no handle is open (mailer_free cleans up).
  */
 static int
 start_thread(struct mailer *m)
 {
 	if (uv_mutex_init(&m->mu) != 0)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	m->mu_inited = 1;
 	sq_init(&m->todo);
 	sq_init(&m->done);
 	/* The thread touches async only to hand back a send, and none is
 	   queued before mailer_start returns. */
 	if (uv_thread_create(&m->thread, mail_thread, m) != 0)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	if (uv_async_init(m->loop, &m->async, on_mail_done) != 0) {
 		tell_quit(m);
 		uv_thread_join(&m->thread);
 		m->multi = NULL;	/* the thread freed it */
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	}
 	m->async.data = m;
 	m->thread_started = 1;
 	m->handles++;
-	return MAILER_OK;
+	return 0;
 }
 
 int
@@ -1909,7 +1897,7 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 
 	*out = NULL;
 	if (sodium_init() < 0 || (m = calloc(1, sizeof(*m))) == NULL)
-		return MAILER_ENOMEM;
+		return ERR_NOMEM;
 	m->loop = loop;
 	m->cfg = cfg;
 	m->sw = sw;
@@ -1920,9 +1908,9 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 	m->record.m = m;
 	randombytes_buf(m->hkey, sizeof(m->hkey));
 	set_host(m);
-	if ((r = mailer_prepare(m, d)) != MAILER_OK ||
+	if ((r = mailer_prepare(m, d)) != 0 ||
 	    (cfg->transport == MAIL_SMTP && (r = start_thread(m)) !=
-	    MAILER_OK)) {
+	    0)) {
 		mailer_free(m);
 		return r;
 	}
@@ -1932,7 +1920,7 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 	m->kicked = 1;		/* deliver what the outbox holds */
 	pump(m);
 	*out = m;
-	return MAILER_OK;
+	return 0;
 }
 
 static void

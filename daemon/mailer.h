@@ -1,6 +1,8 @@
 #ifndef INTAKE_MAILER_H
 #define INTAKE_MAILER_H
 
+#include "err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,13 +31,6 @@
 
 struct mailer;
 
-enum mailer_err {
-	MAILER_OK = 0,
-	MAILER_EINVAL = -1,	/* configuration problem, reported via diag */
-	MAILER_ENOMEM = -2,
-	MAILER_EIO = -3,	/* templates, password, spool key, maildir */
-	MAILER_ECOMPOSE = -4,	/* message could not be composed or sealed */
-};
 
 /* What mailer_compose needs to know about one accepted inquiry. */
 struct mail_inquiry {
@@ -52,7 +47,6 @@ struct mail_inquiry {
 	const struct schema	*schema;
 };
 
-const char	*mailer_strerror(int);
 
 struct mailer_counters {
 	uint64_t	sent, failed, retried, acks_limited;

@@ -53,22 +53,11 @@ static const struct tmpl_var subject_vars[] = {
 	{ "id", NULL }, { "form", NULL }, { "title", NULL }, { NULL, NULL }
 };
 
-const char *
-message_strerror(int e)
-{
-	switch (e) {
-	case MESSAGE_OK:	return "ok";
-	case MESSAGE_ENOMEM:	return "out of memory";
-	case MESSAGE_EINVAL:	return "invalid address or argument";
-	case MESSAGE_ETOOBIG:	return "message too large";
-	default:		return "unknown message error";
-	}
-}
 
 static void
 putn(struct out *o, const void *p, size_t n)
 {
-	if (o->err == BUF_OK)
+	if (o->err == 0)
 		o->err = buf_append(o->b, p, n);
 }
 
@@ -93,8 +82,8 @@ putf(struct out *o, const char *fmt, ...)
 	n = vsnprintf(s, sizeof(s), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(s)) {
-		if (o->err == BUF_OK)
-			o->err = BUF_ETOOBIG;
+		if (o->err == 0)
+			o->err = ERR_TOOBIG;
 		return;
 	}
 	putn(o, s, (size_t)n);
@@ -104,9 +93,9 @@ static int
 out_result(const struct out *o)
 {
 	switch (o->err) {
-	case BUF_OK:		return MESSAGE_OK;
-	case BUF_ETOOBIG:	return MESSAGE_ETOOBIG;
-	default:		return MESSAGE_ENOMEM;
+	case 0:		return 0;
+	case ERR_TOOBIG:	return ERR_TOOBIG;
+	default:		return ERR_NOMEM;
 	}
 }
 
@@ -114,9 +103,9 @@ static int
 tmpl_result(int r)
 {
 	switch (r) {
-	case TMPL_OK:		return MESSAGE_OK;
-	case TMPL_ETOOBIG:	return MESSAGE_ETOOBIG;
-	default:		return MESSAGE_ENOMEM;
+	case 0:		return 0;
+	case ERR_TOOBIG:	return ERR_TOOBIG;
+	default:		return ERR_NOMEM;
 	}
 }
 
@@ -162,7 +151,7 @@ sanitize(struct out *o, const char *s, size_t max)
 		putn(o, p + i, k);
 		i += k;
 	}
-	if (o->err == BUF_OK && o->b->len > start &&
+	if (o->err == 0 && o->b->len > start &&
 	    o->b->data[o->b->len - 1] == ' ')
 		o->b->data[--o->b->len] = '\0';
 }
@@ -245,12 +234,12 @@ static void
 put_header(struct out *o, const char *name, const char *value)
 {
 	struct buf	v;
-	struct out	vo = { &v, BUF_OK };
+	struct out	vo = { &v, 0 };
 
 	buf_init(&v, 4096);
 	sanitize(&vo, value, 2048);
-	if (vo.err != BUF_OK) {
-		if (o->err == BUF_OK)
+	if (vo.err != 0) {
+		if (o->err == 0)
 			o->err = vo.err;
 		buf_free(&v);
 		return;
@@ -270,7 +259,7 @@ put_header(struct out *o, const char *name, const char *value)
 int
 message_header(struct buf *b, const char *name, const char *value)
 {
-	struct out	o = { b, BUF_OK };
+	struct out	o = { b, 0 };
 
 	put_header(&o, name, value);
 	return out_result(&o);
@@ -285,13 +274,13 @@ put_addr_header(struct out *o, const char *name, const char *display,
     const char *addr)
 {
 	struct buf	v;
-	struct out	vo = { &v, BUF_OK };
+	struct out	vo = { &v, 0 };
 
 	buf_init(&v, 4096);
 	if (display)
 		sanitize(&vo, display, NAME_FIELD_MAX);
 	putf(o, "%s: ", name);
-	if (vo.err == BUF_OK && v.len > 0) {
+	if (vo.err == 0 && v.len > 0) {
 		if (plain_phrase(v.data, v.len) && strlen(name) + 2 + v.len +
 		    strlen(addr) + 3 <= LINE_MAX_HDR)
 			putn(o, v.data, v.len);
@@ -446,7 +435,7 @@ put_qp(struct out *o, const char *t, size_t len)
 int
 message_qp(struct buf *b, const char *t, size_t len)
 {
-	struct out	o = { b, BUF_OK };
+	struct out	o = { b, 0 };
 
 	put_qp(&o, t, len);
 	return out_result(&o);
@@ -460,7 +449,7 @@ put_base64(struct out *o, const void *p, size_t len)
 	const unsigned char	*s = p;
 	size_t			 i, take;
 
-	for (i = 0; i < len && o->err == BUF_OK; i += take) {
+	for (i = 0; i < len && o->err == 0; i += take) {
 		take = len - i < B64_IN ? len - i : B64_IN;
 		sodium_bin2base64(line, sizeof(line), s + i, take,
 		    sodium_base64_VARIANT_ORIGINAL);
@@ -472,7 +461,7 @@ put_base64(struct out *o, const void *p, size_t len)
 int
 message_base64(struct buf *b, const void *p, size_t len)
 {
-	struct out	o = { b, BUF_OK };
+	struct out	o = { b, 0 };
 
 	put_base64(&o, p, len);
 	return out_result(&o);
@@ -544,7 +533,7 @@ value_text(const json_t *v, struct buf *s)
 	const json_t	*item;
 	size_t		 i;
 	char		*num;
-	int		 r = BUF_OK;
+	int		 r = 0;
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
@@ -556,20 +545,20 @@ value_text(const json_t *v, struct buf *s)
 	case JSON_INTEGER:
 	case JSON_REAL:
 		if ((num = json_dumps(v, JSON_ENCODE_ANY)) == NULL)
-			return BUF_ENOMEM;
+			return ERR_NOMEM;
 		r = buf_puts(s, num);
 		free(num);
 		return r;
 	case JSON_ARRAY:
 		json_array_foreach(v, i, item) {
-			if (r == BUF_OK && i > 0)
+			if (r == 0 && i > 0)
 				r = buf_puts(s, ", ");
-			if (r == BUF_OK)
+			if (r == 0)
 				r = value_text(item, s);
 		}
 		return r;
 	default:
-		return BUF_OK;
+		return 0;
 	}
 }
 
@@ -609,19 +598,18 @@ add_field(json_t *list, const char *name, const char *label,
 	int		 r;
 
 	buf_init(&s, 0);
-	if ((r = value_text(v, &s)) == BUF_OK)
+	if ((r = value_text(v, &s)) == 0)
 		flatten(&s, multiline);
-	if (r != BUF_OK || s.len == 0) {
+	if (r != 0 || s.len == 0) {
 		buf_wipe(&s);
-		return r == BUF_ETOOBIG ? MESSAGE_ETOOBIG :
-		    r == BUF_OK ? MESSAGE_OK : MESSAGE_ENOMEM;
+		return r;
 	}
 	item = json_pack("{s:s, s:s, s:s%}", "name", name, "label", label,
 	    "value", s.data, s.len);
 	buf_wipe(&s);
 	if (item == NULL || json_array_append_new(list, item) == -1)
-		return MESSAGE_ENOMEM;
-	return MESSAGE_OK;
+		return ERR_NOMEM;
+	return 0;
 }
 
 /* Was name listed by the schema (so already shown in schema order)? */
@@ -653,12 +641,12 @@ field_list(const struct message_notify *n)
 		f = &n->labels[i];
 		if ((v = json_object_get(n->fields, f->name)) != NULL &&
 		    add_field(list, f->name, f->title ? f->title : f->name,
-		    v, f->multiline) != MESSAGE_OK)
+		    v, f->multiline) != 0)
 			goto fail;
 	}
 	json_object_foreach((json_t *)n->fields, key, v) {
 		if (!in_labels(n, key) &&
-		    add_field(list, key, key, v, 1) != MESSAGE_OK)
+		    add_field(list, key, key, v, 1) != 0)
 			goto fail;
 	}
 	return list;
@@ -675,7 +663,7 @@ one_line(const char *s)
 	json_t		*j;
 
 	buf_init(&b, 0);
-	if (buf_puts(&b, s) != BUF_OK) {
+	if (buf_puts(&b, s) != 0) {
 		buf_free(&b);
 		return NULL;
 	}
@@ -718,11 +706,11 @@ render_subject(const struct message_notify *n, struct buf *s)
 
 	if (n->subject == NULL)
 		return buf_printf(s, "New inquiry: %s (%s)", n->title,
-		    n->id) == BUF_OK ? MESSAGE_OK : MESSAGE_ENOMEM;
+		    n->id) == 0 ? 0 : ERR_NOMEM;
 	ctx = json_pack("{s:s, s:s, s:s}", "id", n->id, "form", n->form,
 	    "title", n->title);
 	if (ctx == NULL)
-		return MESSAGE_ENOMEM;
+		return ERR_NOMEM;
 	r = template_render(n->subject, ctx, s);
 	json_decref(ctx);
 	return tmpl_result(r);
@@ -734,11 +722,11 @@ check_addrs(const char *from, char *const *to, size_t nto)
 	size_t	i;
 
 	if (!message_addr_valid(from) || nto == 0)
-		return MESSAGE_EINVAL;
+		return ERR_INVAL;
 	for (i = 0; i < nto; i++)
 		if (!message_addr_valid(to[i]))
-			return MESSAGE_EINVAL;
-	return MESSAGE_OK;
+			return ERR_INVAL;
+	return 0;
 }
 
 /* The parts below the headers: alternative, or mixed around it. */
@@ -801,7 +789,7 @@ check_notify(const struct message_notify *n)
 	if (!token_valid(n->id, 64) || !token_valid(n->kind, 15) ||
 	    n->form == NULL || n->title == NULL ||
 	    (n->content == CONTENT_SEALED && n->record == NULL))
-		return MESSAGE_EINVAL;
+		return ERR_INVAL;
 	return check_addrs(n->from, n->to, n->nto);
 }
 
@@ -810,20 +798,20 @@ message_notify(const struct message_templates *t,
     const struct message_notify *n, struct buf *out)
 {
 	struct buf	 subj, txt, html;
-	struct out	 o = { out, BUF_OK };
+	struct out	 o = { out, 0 };
 	json_t		*ctx = NULL;
 	size_t		 mark = out->len;
 	int		 r;
 
-	if ((r = check_notify(n)) != MESSAGE_OK)
+	if ((r = check_notify(n)) != 0)
 		return r;
 	buf_init(&subj, 4096);
 	buf_init(&txt, MESSAGE_MAX / 4);
 	buf_init(&html, MESSAGE_MAX / 4);
-	r = MESSAGE_ENOMEM;
+	r = ERR_NOMEM;
 	if ((ctx = notify_context(n)) == NULL)
 		goto out;
-	if ((r = render_subject(n, &subj)) != MESSAGE_OK ||
+	if ((r = render_subject(n, &subj)) != 0 ||
 	    (r = tmpl_result(template_render(t->notify_txt, ctx, &txt))) ||
 	    (r = tmpl_result(template_render(t->notify_html, ctx, &html))))
 		goto out;
@@ -831,7 +819,7 @@ message_notify(const struct message_templates *t,
 	notify_body(&o, n, &txt, &html);
 	r = out_result(&o);
 out:
-	if (r != MESSAGE_OK)
+	if (r != 0)
 		rewind_wipe(out, mark);
 	json_decref(ctx);
 	buf_wipe(&subj);
@@ -878,21 +866,21 @@ message_ack(const struct message_templates *t, const struct message_ack *a,
 	const char	*body;
 	size_t		 bodylen, mark = out->len;
 	struct buf	 text;
-	struct out	 o = { out, BUF_OK };
+	struct out	 o = { out, 0 };
 	json_t		*ctx;
 	int		 r;
 
 	if (!token_valid(a->id, 64) || a->title == NULL ||
 	    !message_addr_valid(a->to) || !message_addr_valid(a->from))
-		return MESSAGE_EINVAL;
+		return ERR_INVAL;
 	ctx = json_pack("{s:s, s:s}", "name", a->name ? a->name : "",
 	    "title", a->title);
 	if (ctx == NULL)
-		return MESSAGE_ENOMEM;
+		return ERR_NOMEM;
 	buf_init(&text, 1u << 20);
 	r = tmpl_result(template_render(t->ack_txt, ctx, &text));
 	json_decref(ctx);
-	if (r == MESSAGE_OK) {
+	if (r == 0) {
 		split_subject(&text, subject, sizeof(subject), &body, &bodylen);
 		to[0] = (char *)a->to;
 		put_common(&o, a->id, "ack", a->from, to, 1, subject,
@@ -900,7 +888,7 @@ message_ack(const struct message_templates *t, const struct message_ack *a,
 		put(&o, "Content-Type: text/plain; charset=utf-8\r\n");
 		put(&o, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 		put_qp(&o, body, bodylen);
-		if ((r = out_result(&o)) != MESSAGE_OK)
+		if ((r = out_result(&o)) != 0)
 			rewind_wipe(out, mark);
 	}
 	buf_wipe(&text);
@@ -916,7 +904,7 @@ load_one(const char *dir, const char *file, enum tmpl_mode mode,
 	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >=
 	    (int)sizeof(path)) {
 		diag(d, dir, 0, "path too long");
-		return TMPL_EINVAL;
+		return ERR_CONFIG;
 	}
 	return template_load(path, mode, vars, out, d);
 }
@@ -933,11 +921,11 @@ message_templates_load(const char *dir, struct message_templates *t,
 	r2 = load_one(dir, "notify.html", TMPL_HTML, notify_vars,
 	    &t->notify_html, d);
 	r3 = load_one(dir, "ack.txt", TMPL_TEXT, ack_vars, &t->ack_txt, d);
-	if (r1 == TMPL_OK && r2 == TMPL_OK && r3 == TMPL_OK)
-		return MESSAGE_OK;
+	if (r1 == 0 && r2 == 0 && r3 == 0)
+		return 0;
 	message_templates_free(t);
-	return r1 == TMPL_ENOMEM || r2 == TMPL_ENOMEM || r3 == TMPL_ENOMEM ?
-	    MESSAGE_ENOMEM : MESSAGE_EINVAL;
+	return r1 == ERR_NOMEM || r2 == ERR_NOMEM || r3 == ERR_NOMEM ?
+	    ERR_NOMEM : ERR_CONFIG;
 }
 
 void
@@ -957,7 +945,5 @@ message_subject_parse(const char *name, const char *text, struct tmpl **out,
 
 	r = template_parse(name, text, strlen(text), TMPL_TEXT, subject_vars,
 	    out, d);
-	if (r == TMPL_OK)
-		return MESSAGE_OK;
-	return r == TMPL_ENOMEM ? MESSAGE_ENOMEM : MESSAGE_EINVAL;
+	return r;
 }

@@ -1,6 +1,8 @@
 #ifndef INTAKE_MESSAGE_H
 #define INTAKE_MESSAGE_H
 
+#include "err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,12 +40,6 @@
 #define MESSAGE_MAX	(48u << 20)	/* cap on one composed message */
 #define MESSAGE_ADDR_MAX 254		/* RFC 5321 path limit */
 
-enum message_err {
-	MESSAGE_OK = 0,
-	MESSAGE_ENOMEM = -1,
-	MESSAGE_EINVAL = -2,	/* bad address or argument */
-	MESSAGE_ETOOBIG = -3,	/* would exceed MESSAGE_MAX */
-};
 
 /* The templates of a mailer, loaded together (see templates/). */
 struct message_templates {
@@ -83,7 +79,6 @@ struct message_ack {
 	int64_t			 received_at_ms;
 };
 
-const char	*message_strerror(int);
 
 /*
  * Loads notify.txt, notify.html (HTML escaping) and ack.txt from dir with

@@ -38,7 +38,7 @@ read_row(sqlite3_stmt *q, struct outbox_row *r)
 /*
  * Calls cb for each row (queued and failed; with all, sent ones too),
  * oldest first; a non-zero return from cb stops the walk and is not an
- * error. Returns STORE_OK or STORE_EIO.
+ * error. Returns 0 or ERR_IO.
  */
 int
 outbox_list(struct store *st, int all,
@@ -52,7 +52,7 @@ outbox_list(struct store *st, int all,
 	    " state, attempts, created_at, next_try, last_error FROM outbox"
 	    " WHERE ?1 OR state != 'sent' ORDER BY created_at, id", -1, &q,
 	    NULL) != SQLITE_OK)
-		return STORE_EIO;
+		return ERR_IO;
 	sqlite3_bind_int(q, 1, all != 0);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		read_row(q, &row);
@@ -62,7 +62,7 @@ outbox_list(struct store *st, int all,
 		}
 	}
 	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? STORE_OK : STORE_EIO;
+	return rc == SQLITE_DONE ? 0 : ERR_IO;
 }
 
 /*
@@ -70,7 +70,7 @@ outbox_list(struct store *st, int all,
  * their attempts and error cleared and the give-up clock (created_at)
  * restarted: a manual retry gets the full give_up_after again. The sealed
  * message of a failed row is still there (only delivery deletes it).
- * *requeued (may be NULL) gets the count; STORE_ENOTFOUND when it is 0.
+ * *requeued (may be NULL) gets the count; ERR_NOTFOUND when it is 0.
  */
 int
 outbox_retry(struct store *st, const char *inquiry_id, unsigned *requeued)
@@ -85,15 +85,15 @@ outbox_retry(struct store *st, const char *inquiry_id, unsigned *requeued)
 	    " 'queued', attempts = 0, last_error = NULL, created_at = ?2,"
 	    " next_try = ?2 WHERE inquiry_id = ?1 AND state = 'failed'"
 	    " AND message IS NOT NULL", -1, &q, NULL) != SQLITE_OK)
-		return STORE_EIO;
+		return ERR_IO;
 	sqlite3_bind_text(q, 1, inquiry_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, now);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
-		return STORE_EIO;
+		return ERR_IO;
 	n = sqlite3_changes(store_db(st));
 	if (requeued)
 		*requeued = (unsigned)n;
-	return n > 0 ? STORE_OK : STORE_ENOTFOUND;
+	return n > 0 ? 0 : ERR_NOTFOUND;
 }

@@ -27,7 +27,7 @@ struct outbox_row {
 int	outbox_list(struct store *, int all,
 	    int (*cb)(void *, const struct outbox_row *), void *arg);
 /* Re-queues the failed rows of an inquiry for immediate delivery.
-   STORE_ENOTFOUND when the inquiry has no failed rows. */
+   ERR_NOTFOUND when the inquiry has no failed rows. */
 int	outbox_retry(struct store *, const char *inquiry_id, unsigned *requeued);
 
 #endif

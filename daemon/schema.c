@@ -682,7 +682,7 @@ load_props(struct loader *L, struct schema *s, const json_t *props)
 	}
 	s->props = calloc(json_object_size(props) + 1, sizeof(*s->props));
 	if (s->props == NULL)
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	push(L, "properties");
 	json_object_foreach((json_t *)props, name, v) {
 		len = strlen(name);
@@ -698,7 +698,7 @@ load_props(struct loader *L, struct schema *s, const json_t *props)
 		s->nprops = i;
 	}
 	pop(L);
-	return L->nomem ? FORM_ENOMEM : 0;
+	return L->nomem ? ERR_NOMEM : 0;
 }
 
 static void
@@ -777,7 +777,7 @@ field_options(const struct schema_node *n, const char ***out)
 	if (n->enumv == NULL || n->type != SCHEMA_STRING)
 		return 0;
 	if ((o = calloc(json_array_size(n->enumv) + 1, sizeof(*o))) == NULL)
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	json_array_foreach(n->enumv, i, e)
 		o[i] = json_string_value(e);
 	*out = o;
@@ -794,7 +794,7 @@ build_fields(struct schema *s)
 	size_t			 i;
 
 	if ((s->fields = calloc(s->nprops + 1, sizeof(*s->fields))) == NULL)
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	props = json_object_get(s->doc, "properties");
 	for (i = 0; i < s->nprops; i++) {
 		f = &s->fields[i];
@@ -811,7 +811,7 @@ build_fields(struct schema *s)
 		f->min_length = n->min_length;
 		f->max_length = n->max_length;
 		if (field_options(n, &opts) != 0)
-			return FORM_ENOMEM;
+			return ERR_NOMEM;
 		f->options = opts;
 	}
 	return 0;
@@ -831,25 +831,25 @@ read_file(const char *path, struct schema *s, struct diag *d)
 	buf_init(&b, SCHEMA_MAX_BYTES);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		diag(d, path, 0, "%s", strerror(errno));
-		return FORM_ESCHEMA;
+		return ERR_CONFIG;
 	}
 	while (rc == 0 && (n = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
 			diag(d, path, 0, "%s", strerror(errno));
-			rc = FORM_ESCHEMA;
+			rc = ERR_CONFIG;
 		} else if ((rc = buf_append(&b, chunk, (size_t)n)) ==
-		    BUF_ETOOBIG) {
+		    ERR_TOOBIG) {
 			diag(d, path, 0, "the schema is larger than %d bytes",
 			    SCHEMA_MAX_BYTES);
-			rc = FORM_ESCHEMA;
+			rc = ERR_CONFIG;
 		} else if (rc != 0)
-			rc = FORM_ENOMEM;
+			rc = ERR_NOMEM;
 	}
 	close(fd);
 	if (rc == 0 && (s->text = buf_steal(&b, &s->len)) == NULL)
-		rc = FORM_ENOMEM;
+		rc = ERR_NOMEM;
 	buf_free(&b);
 	return rc;
 }
@@ -864,9 +864,9 @@ parse_and_check(const char *path, struct schema *s, struct diag *d)
 	s->doc = json_loadb(s->text, s->len, JSON_REJECT_DUPLICATES, &err);
 	if (s->doc == NULL) {
 		if (json_error_code(&err) == json_error_out_of_memory)
-			return FORM_ENOMEM;
+			return ERR_NOMEM;
 		diag(d, path, err.line, "%s", err.text);
-		return FORM_ESCHEMA;
+		return ERR_CONFIG;
 	}
 	memset(&L, 0, sizeof(L));
 	L.file = path;
@@ -875,9 +875,9 @@ parse_and_check(const char *path, struct schema *s, struct diag *d)
 	L.len = s->len;
 	rc = load_root(&L, s);
 	if (rc == 0 && L.nomem)
-		rc = FORM_ENOMEM;
+		rc = ERR_NOMEM;
 	if (rc == 0 && L.errors)
-		rc = FORM_ESCHEMA;
+		rc = ERR_CONFIG;
 	return rc;
 }
 
@@ -889,11 +889,11 @@ schema_load(const char *path, struct schema **out, struct diag *d)
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return FORM_ENOMEM;
+		return ERR_NOMEM;
 	if ((rc = read_file(path, s, d)) == 0 &&
 	    (rc = parse_and_check(path, s, d)) == 0)
 		rc = build_fields(s);
-	if (rc == FORM_ENOMEM)
+	if (rc == ERR_NOMEM)
 		diag(d, path, 0, "out of memory");
 	if (rc != 0) {
 		schema_free(s);

@@ -55,7 +55,7 @@ load_template(struct snapshot *s, const char *name, enum tmpl_mode mode,
 	char	path[4096];
 
 	snprintf(path, sizeof(path), "%s/%s", s->cfg->templates, name);
-	return template_load(path, mode, vars, out, d) == TMPL_OK ? 0 : -1;
+	return template_load(path, mode, vars, out, d) == 0 ? 0 : -1;
 }
 
 /* The recipients from the config (already syntax-checked by config_load)
@@ -73,7 +73,7 @@ load_recipients(struct snapshot *s, struct diag *d)
 	}
 	for (i = 0; i < cfg->nrecipients; i++) {
 		if (age_recipient_parse(cfg->recipients[i],
-		    &s->rcpts[s->nrcpts]) != AGE_OK) {
+		    &s->rcpts[s->nrcpts]) != 0) {
 			diag(d, cfg->path, 0, "bad recipient %s",
 			    cfg->recipients[i]);
 			return -1;
@@ -81,7 +81,7 @@ load_recipients(struct snapshot *s, struct diag *d)
 		s->nrcpts++;
 	}
 	if (cfg->recipients_file && age_recipients_file_read(
-	    cfg->recipients_file, &s->rcpts, &s->nrcpts, d) != AGE_OK)
+	    cfg->recipients_file, &s->rcpts, &s->nrcpts, d) != 0)
 		return -1;
 	if (s->nrcpts == 0) {
 		diag(d, cfg->path, 0, "no recipients: set [crypto] recipients "
@@ -100,16 +100,16 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return SNAPSHOT_ENOMEM;
+		return ERR_NOMEM;
 	s->refs = 1;
-	if (config_load(path, &s->cfg, d) != CONFIG_OK) {
+	if (config_load(path, &s->cfg, d) != 0) {
 		snapshot_free(s);
-		return SNAPSHOT_EINVAL;
+		return ERR_CONFIG;
 	}
 	if ((s->schemas = calloc(s->cfg->nforms + 1,
 	    sizeof(*s->schemas))) == NULL) {
 		snapshot_free(s);
-		return SNAPSHOT_ENOMEM;
+		return ERR_NOMEM;
 	}
 	/* Keep going after a problem so that -t reports every one. */
 	for (i = 0; i < s->cfg->nforms; i++)
@@ -123,10 +123,10 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 	load_recipients(s, d);
 	if (d->count != before) {
 		snapshot_free(s);
-		return SNAPSHOT_EINVAL;
+		return ERR_CONFIG;
 	}
 	*out = s;
-	return SNAPSHOT_OK;
+	return 0;
 }
 
 struct snapshot *

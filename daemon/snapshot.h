@@ -1,6 +1,8 @@
 #ifndef INTAKE_SNAPSHOT_H
 #define INTAKE_SNAPSHOT_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 #include "age.h"
@@ -28,11 +30,6 @@ struct snapshot {
 	size_t			 nrcpts;
 };
 
-enum snapshot_err {
-	SNAPSHOT_OK = 0,
-	SNAPSHOT_EINVAL = -1,	/* problems reported via diag */
-	SNAPSHOT_ENOMEM = -2,
-};
 
 extern const struct tmpl_var snapshot_thanks_vars[];
 extern const struct tmpl_var snapshot_error_vars[];

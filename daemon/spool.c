@@ -20,21 +20,6 @@ struct spool_key {
 	unsigned char	k[SPOOL_KEY_LEN];
 };
 
-const char *
-spool_strerror(int e)
-{
-	switch (e) {
-	case SPOOL_OK:		return "ok";
-	case SPOOL_EIO:		return "spool key I/O error";
-	case SPOOL_EPERM:	return "spool key readable by group or others";
-	case SPOOL_EFORMAT:	return "spool key is not 32 bytes";
-	case SPOOL_ENOMEM:	return "out of memory";
-	case SPOOL_EAUTH:	return "sealed message does not verify";
-	case SPOOL_EINVAL:	return "invalid argument";
-	case SPOOL_ENOENT:	return "no spool key yet";
-	default:		return "unknown spool error";
-	}
-}
 
 /* Writes the directory of db_path (or ".") into dir. 0 or -1 if too long. */
 static int
@@ -63,58 +48,58 @@ read_key(int fd, struct spool_key *key)
 	size_t		 got = 0;
 
 	if (fstat(fd, &st) == -1)
-		return SPOOL_EIO;
+		return ERR_IO;
 	if (!S_ISREG(st.st_mode))
-		return SPOOL_EFORMAT;
+		return ERR_MALFORMED;
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		return SPOOL_EPERM;
+		return ERR_PERM;
 	while (got < SPOOL_KEY_LEN) {
 		n = read(fd, key->k + got, SPOOL_KEY_LEN - got);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
-			return SPOOL_EIO;
+			return ERR_IO;
 		if (n == 0)
-			return SPOOL_EFORMAT;
+			return ERR_MALFORMED;
 		got += (size_t)n;
 	}
 	while ((n = read(fd, &extra, 1)) == -1 && errno == EINTR)
 		;
 	if (n != 0)
-		return n == -1 ? SPOOL_EIO : SPOOL_EFORMAT;
-	return SPOOL_OK;
+		return n == -1 ? ERR_IO : ERR_MALFORMED;
+	return 0;
 }
 
 /*
  * Creates the key file without ever exposing a partial key: the bytes go to
  * a temporary file (mkstemp: 0600) that is fsynced and then linked into
  * place. link() fails with EEXIST if another process won the race; that
- * key is then used. Returns SPOOL_OK or SPOOL_EIO (errno set).
+ * key is then used. Returns 0 or ERR_IO (errno set).
  */
 static int
 create_key(const char *dir, const char *path)
 {
 	char		 tmp[PATH_MAX];
 	unsigned char	 k[SPOOL_KEY_LEN];
-	int		 fd, r = SPOOL_EIO, saved;
+	int		 fd, r = ERR_IO, saved;
 
 	if (snprintf(tmp, sizeof(tmp), "%s/.spool.key.XXXXXX", dir) >=
 	    (int)sizeof(tmp)) {
 		errno = ENAMETOOLONG;
-		return SPOOL_EIO;
+		return ERR_IO;
 	}
 	if ((fd = mkstemp(tmp)) == -1)
-		return SPOOL_EIO;
+		return ERR_IO;
 	randombytes_buf(k, sizeof(k));
 	if (fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
 	    fs_write_all(fd, k, sizeof(k)) == 0 && fsync(fd) == 0 &&
 	    (link(tmp, path) == 0 || errno == EEXIST))
-		r = SPOOL_OK;
+		r = 0;
 	saved = errno;
 	sodium_memzero(k, sizeof(k));
 	close(fd);
 	unlink(tmp);
-	if (r == SPOOL_OK)
+	if (r == 0)
 		(void)fs_fsync_dir(dir);
 	errno = saved;
 	return r;
@@ -130,41 +115,41 @@ spool_key_load(const char *db_path, int create, struct spool_key **out,
 
 	*out = NULL;
 	if (sodium_init() < 0)
-		return SPOOL_ENOMEM;
+		return ERR_NOMEM;
 	if (key_dir(db_path, dir, sizeof(dir)) == -1 ||
 	    snprintf(path, sizeof(path), "%s/" KEY_FILE, dir) >=
 	    (int)sizeof(path)) {
 		diag(d, db_path, 0, "path too long for the spool key");
-		return SPOOL_EINVAL;
+		return ERR_INVAL;
 	}
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT && !create)
-		return SPOOL_ENOENT;
+		return ERR_NOTFOUND;
 	if (fd == -1 && errno == ENOENT) {
-		if (create_key(dir, path) != SPOOL_OK) {
+		if (create_key(dir, path) != 0) {
 			diag(d, path, 0, "cannot create spool key: %s",
 			    strerror(errno));
-			return SPOOL_EIO;
+			return ERR_IO;
 		}
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd == -1) {
 		diag(d, path, 0, "cannot open spool key: %s", strerror(errno));
-		return SPOOL_EIO;
+		return ERR_IO;
 	}
 	if ((key = sodium_malloc(sizeof(*key))) == NULL) {
 		close(fd);
-		return SPOOL_ENOMEM;
+		return ERR_NOMEM;
 	}
 	r = read_key(fd, key);
 	close(fd);
-	if (r != SPOOL_OK) {
-		diag(d, path, 0, "%s", spool_strerror(r));
+	if (r != 0) {
+		diag(d, path, 0, "%s", err_str(r));
 		sodium_free(key);
 		return r;
 	}
 	*out = key;
-	return SPOOL_OK;
+	return 0;
 }
 
 void
@@ -181,12 +166,12 @@ make_ad(const char *id, const char *kind, unsigned char *ad, size_t *adlen)
 	size_t	il = strlen(id), kl = strlen(kind);
 
 	if (il + 1 + kl > AD_MAX)
-		return SPOOL_EINVAL;
+		return ERR_INVAL;
 	memcpy(ad, id, il);
 	ad[il] = '\0';
 	memcpy(ad + il + 1, kind, kl);
 	*adlen = il + 1 + kl;
-	return SPOOL_OK;
+	return 0;
 }
 
 int
@@ -199,16 +184,16 @@ spool_seal(const struct spool_key *key, const char *id, const char *kind,
 
 	*out = NULL;
 	*outlen = 0;
-	if (ptlen > SPOOL_MAX || make_ad(id, kind, ad, &adlen) != SPOOL_OK)
-		return SPOOL_EINVAL;
+	if (ptlen > SPOOL_MAX || make_ad(id, kind, ad, &adlen) != 0)
+		return ERR_INVAL;
 	if ((blob = malloc(ptlen + SPOOL_OVERHEAD)) == NULL)
-		return SPOOL_ENOMEM;
+		return ERR_NOMEM;
 	randombytes_buf(blob, SPOOL_NONCE_LEN);
 	crypto_aead_chacha20poly1305_ietf_encrypt(blob + SPOOL_NONCE_LEN,
 	    &clen, pt, ptlen, ad, adlen, NULL, blob, key->k);
 	*out = blob;
 	*outlen = SPOOL_NONCE_LEN + (size_t)clen;
-	return SPOOL_OK;
+	return 0;
 }
 
 int
@@ -219,15 +204,15 @@ spool_open(const struct spool_key *key, const char *id, const char *kind,
 	size_t			 adlen, ptmax, oldlen = out->len;
 	unsigned long long	 ptlen;
 
-	if (make_ad(id, kind, ad, &adlen) != SPOOL_OK)
-		return SPOOL_EINVAL;
+	if (make_ad(id, kind, ad, &adlen) != 0)
+		return ERR_INVAL;
 	if (bloblen < SPOOL_OVERHEAD || bloblen - SPOOL_OVERHEAD > SPOOL_MAX)
-		return SPOOL_EAUTH;
+		return ERR_AUTH;
 	ptmax = bloblen - SPOOL_OVERHEAD;
 	/* Reserve room (the ciphertext is a placeholder), then decrypt
 	   straight into the buffer: no second plaintext copy to wipe. */
-	if (buf_append(out, blob + SPOOL_NONCE_LEN, ptmax) != BUF_OK)
-		return SPOOL_ENOMEM;
+	if (buf_append(out, blob + SPOOL_NONCE_LEN, ptmax) != 0)
+		return ERR_NOMEM;
 	pt = (unsigned char *)out->data + oldlen;
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(pt, &ptlen, NULL,
 	    blob + SPOOL_NONCE_LEN, bloblen - SPOOL_NONCE_LEN, ad, adlen,
@@ -235,9 +220,9 @@ spool_open(const struct spool_key *key, const char *id, const char *kind,
 		sodium_memzero(pt, ptmax);
 		out->len = oldlen;
 		out->data[oldlen] = '\0';
-		return SPOOL_EAUTH;
+		return ERR_AUTH;
 	}
 	out->len = oldlen + (size_t)ptlen;
 	out->data[out->len] = '\0';
-	return SPOOL_OK;
+	return 0;
 }

@@ -1,6 +1,8 @@
 #ifndef INTAKE_SPOOL_H
 #define INTAKE_SPOOL_H
 
+#include "err.h"
+
 #include <stddef.h>
 
 #include "buf.h"
@@ -22,20 +24,9 @@
 #define SPOOL_OVERHEAD	(SPOOL_NONCE_LEN + 16)
 #define SPOOL_MAX	(64u << 20)	/* largest plaintext we seal */
 
-enum spool_err {
-	SPOOL_OK = 0,
-	SPOOL_EIO = -1,		/* file I/O; errno is set */
-	SPOOL_EPERM = -2,	/* key file readable by group or world */
-	SPOOL_EFORMAT = -3,	/* key file is not exactly 32 bytes */
-	SPOOL_ENOMEM = -4,
-	SPOOL_EAUTH = -5,	/* blob does not verify (wrong key, row, bytes) */
-	SPOOL_EINVAL = -6,
-	SPOOL_ENOENT = -7,	/* no key yet and creation not asked for */
-};
 
 struct spool_key;
 
-const char	*spool_strerror(int);
 
 /*
  * Loads the key from the directory of db_path, creating it (atomically:
@@ -56,7 +47,7 @@ int	spool_seal(const struct spool_key *, const char *id, const char *kind,
 	    const void *pt, size_t ptlen, unsigned char **out, size_t *outlen);
 /*
  * Verifies and decrypts a blob of the row (id, kind), appending the
- * plaintext to out (which the caller should buf_wipe). SPOOL_EAUTH when it
+ * plaintext to out (which the caller should buf_wipe). ERR_AUTH when it
  * does not verify; out is then unchanged.
  */
 int	spool_open(const struct spool_key *, const char *id, const char *kind,

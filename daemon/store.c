@@ -108,30 +108,6 @@ struct store {
 	sqlite3_stmt	*stmt[ST_COUNT];
 };
 
-const char *
-store_strerror(int e)
-{
-	switch (e) {
-	case STORE_OK:
-		return "success";
-	case STORE_EIO:
-		return "database cannot be read or written";
-	case STORE_ENOTFOUND:
-		return "not found";
-	case STORE_EBUSY:
-		return "too many writes waiting";
-	case STORE_ENOMEM:
-		return "out of memory";
-	case STORE_EVERSION:
-		return "unsupported database schema version "
-		    "(from a newer intaked?)";
-	case STORE_ECLOSED:
-		return "store is shutting down";
-	case STORE_EINVAL:
-		return "invalid argument";
-	}
-	return "unknown store error";
-}
 
 /* Records a failed SQLite call and maps it to a store code. */
 static int
@@ -139,8 +115,8 @@ fail(struct store *st, int rc)
 {
 	st->rc = rc;
 	if ((rc & 0xff) == SQLITE_NOMEM)
-		return STORE_ENOMEM;
-	return STORE_EIO;
+		return ERR_NOMEM;
+	return ERR_IO;
 }
 
 /* The cached statement for which, prepared on first use; reset and
@@ -181,7 +157,7 @@ run(struct store *st, enum stmt which)
 		return fail(st, st->rc);
 	rc = sqlite3_step(s);
 	done(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, rc);
+	return rc == SQLITE_DONE ? 0 : fail(st, rc);
 }
 
 /* Rolls back whatever transaction is open, if any (a failed COMMIT may
@@ -201,10 +177,10 @@ mkdir_parents(const char *path)
 	char	*p, c;
 
 	if (strlen(path) >= sizeof(dir))
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	strcpy(dir, path);
 	if ((p = strrchr(dir, '/')) == NULL || p == dir)
-		return STORE_OK;
+		return 0;
 	*p = '\0';
 	for (p = dir + 1; ; p++) {
 		if (*p != '/' && *p != '\0')
@@ -213,10 +189,10 @@ mkdir_parents(const char *path)
 		*p = '\0';
 		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 			log_warn("store: mkdir %s", dir);
-			return STORE_EIO;
+			return ERR_IO;
 		}
 		if ((*p = c) == '\0')
-			return STORE_OK;
+			return 0;
 	}
 }
 
@@ -235,13 +211,13 @@ precreate(const char *path)
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		log_warn("store: %s", path);
-		return STORE_EIO;
+		return ERR_IO;
 	}
 	if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) != 0 &&
 	    fchmod(fd, 0600) == -1)
 		log_warn("store: chmod 0600 %s", path);
 	close(fd);
-	return STORE_OK;
+	return 0;
 }
 
 /* Reads PRAGMA user_version. */
@@ -257,7 +233,7 @@ user_version(struct store *st, int *v)
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		*v = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? STORE_OK : fail(st, rc);
+	return rc == SQLITE_ROW ? 0 : fail(st, rc);
 }
 
 static int
@@ -269,7 +245,7 @@ exec(struct store *st, const char *sql)
 		log_warnx("store: %s", sqlite3_errmsg(st->db));
 		return fail(st, rc);
 	}
-	return STORE_OK;
+	return 0;
 }
 
 /* Applies migrations from the database's version up to SCHEMA_VERSION,
@@ -280,29 +256,29 @@ apply_migrations(struct store *st, int from)
 	char	sql[64];
 	int	r, v;
 
-	if ((r = run(st, ST_BEGIN)) != STORE_OK)
+	if ((r = run(st, ST_BEGIN)) != 0)
 		return r;
 	/* Another process may have migrated while we waited for the lock. */
-	if ((r = user_version(st, &from)) != STORE_OK)
+	if ((r = user_version(st, &from)) != 0)
 		goto out;
 	if (from > SCHEMA_VERSION) {
-		r = STORE_EVERSION;
+		r = ERR_VERSION;
 		goto out;
 	}
 	for (v = from; v < SCHEMA_VERSION; v++)
-		if ((r = exec(st, migrations[v])) != STORE_OK)
+		if ((r = exec(st, migrations[v])) != 0)
 			goto out;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
-	if ((r = exec(st, sql)) != STORE_OK)
+	if ((r = exec(st, sql)) != 0)
 		goto out;
 	r = run(st, ST_COMMIT);
-	if (r == STORE_OK && from == 0)
+	if (r == 0 && from == 0)
 		log_info("store: schema created (version %d)", SCHEMA_VERSION);
-	else if (r == STORE_OK && from != SCHEMA_VERSION)
+	else if (r == 0 && from != SCHEMA_VERSION)
 		log_info("store: schema migrated from version %d to %d", from,
 		    SCHEMA_VERSION);
 out:
-	if (r != STORE_OK)
+	if (r != 0)
 		rollback(st);
 	return r;
 }
@@ -313,14 +289,14 @@ migrate(struct store *st)
 {
 	int	r, v;
 
-	if ((r = user_version(st, &v)) != STORE_OK)
+	if ((r = user_version(st, &v)) != 0)
 		return r;
 	if (v > SCHEMA_VERSION)
-		return STORE_EVERSION;
+		return ERR_VERSION;
 	if (v == SCHEMA_VERSION)
-		return STORE_OK;
+		return 0;
 	if (st->flags & STORE_RDONLY)
-		return STORE_EVERSION;
+		return ERR_VERSION;
 	return apply_migrations(st, v);
 }
 
@@ -334,7 +310,7 @@ configure(struct store *st)
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
 	if (st->flags & STORE_RDONLY)
-		return STORE_OK;
+		return 0;
 	rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
 	    NULL);
 	if (rc != SQLITE_OK)
@@ -357,9 +333,9 @@ configure(struct store *st)
  * Opens the database at path. STORE_CREATE makes the parent directories
  * (0700) and the file (0600) if missing; STORE_RDONLY opens read-only
  * (which works while the daemon writes, thanks to WAL). A writable
- * database is migrated to the current schema. Returns STORE_OK with *out
- * owned by the caller (store_close), STORE_ENOTFOUND when the file does
- * not exist (errno set), STORE_EVERSION, STORE_EIO or STORE_ENOMEM.
+ * database is migrated to the current schema. Returns 0 with *out
+ * owned by the caller (store_close), ERR_NOTFOUND when the file does
+ * not exist (errno set), ERR_VERSION, ERR_IO or ERR_NOMEM.
  */
 int
 store_open(const char *path, int flags, struct store **out)
@@ -372,15 +348,15 @@ store_open(const char *path, int flags, struct store **out)
 	if (path == NULL || *path == '\0' ||
 	    (flags & (STORE_RDONLY | STORE_CREATE)) ==
 	    (STORE_RDONLY | STORE_CREATE))
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	if (flags & STORE_CREATE) {
-		if ((r = mkdir_parents(path)) != STORE_OK ||
-		    (r = precreate(path)) != STORE_OK)
+		if ((r = mkdir_parents(path)) != 0 ||
+		    (r = precreate(path)) != 0)
 			return r;
 	} else if (stat(path, &sb) == -1)
-		return errno == ENOENT ? STORE_ENOTFOUND : STORE_EIO;
+		return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
 	if ((st = calloc(1, sizeof(*st))) == NULL)
-		return STORE_ENOMEM;
+		return ERR_NOMEM;
 	st->flags = flags;
 	oflags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
 	    ((flags & STORE_RDONLY) ? SQLITE_OPEN_READONLY :
@@ -390,14 +366,14 @@ store_open(const char *path, int flags, struct store **out)
 		r = fail(st, r);
 		log_warnx("store: cannot open %s: %s", path,
 		    sqlite3_errstr(st->rc));
-	} else if ((r = configure(st)) == STORE_OK)
+	} else if ((r = configure(st)) == 0)
 		r = migrate(st);
-	if (r != STORE_OK) {
+	if (r != 0) {
 		store_close(st);
 		return r;
 	}
 	*out = st;
-	return STORE_OK;
+	return 0;
 }
 
 void
@@ -452,12 +428,12 @@ insert_outbox(struct store *st, const struct store_job *j,
 		sqlite3_bind_blob64(s, 4, o->msg, o->msglen, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	done(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, rc);
+	return rc == SQLITE_DONE ? 0 : fail(st, rc);
 }
 
 /*
  * Inserts one job and its outbox rows inside the open transaction.
- * STORE_EINVAL is the job's own fault (invalid, or its id exists) and
+ * ERR_INVAL is the job's own fault (invalid, or its id exists) and
  * leaves nothing of it behind; any other error dooms the transaction.
  */
 static int
@@ -468,7 +444,7 @@ insert_job(struct store *st, const struct store_job *j)
 	int		 rc, r;
 
 	if (!job_valid(j))
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	if ((s = stmt(st, ST_INSERT)) == NULL)
 		return fail(st, st->rc);
 	sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
@@ -480,19 +456,19 @@ insert_job(struct store *st, const struct store_job *j)
 	done(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		st->rc = rc;
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	}
 	if (rc != SQLITE_DONE)
 		return fail(st, rc);
 	for (i = 0; i < j->noutbox; i++)
-		if ((r = insert_outbox(st, j, &j->outbox[i])) != STORE_OK)
+		if ((r = insert_outbox(st, j, &j->outbox[i])) != 0)
 			return r;
-	return STORE_OK;
+	return 0;
 }
 
 /*
  * Inserts the jobs in one transaction. A job that is invalid or whose id
- * already exists is skipped (its result field says STORE_EINVAL) and the
+ * already exists is skipped (its result field says ERR_INVAL) and the
  * others commit; then the first such result is returned. Any other
  * failure rolls everything back and is returned.
  */
@@ -500,18 +476,18 @@ int
 store_insert(struct store *st, struct store_job *const *jobs, size_t n)
 {
 	size_t	i;
-	int	r, first = STORE_OK;
+	int	r, first = 0;
 
-	if ((r = run(st, ST_BEGIN)) != STORE_OK)
+	if ((r = run(st, ST_BEGIN)) != 0)
 		return r;
 	for (i = 0; i < n; i++) {
 		r = jobs[i]->result = insert_job(st, jobs[i]);
-		if (r == STORE_EINVAL && first == STORE_OK)
+		if (r == ERR_INVAL && first == 0)
 			first = r;
-		else if (r != STORE_OK && r != STORE_EINVAL)
+		else if (r != 0 && r != ERR_INVAL)
 			goto fail;
 	}
-	if ((r = run(st, ST_COMMIT)) == STORE_OK)
+	if ((r = run(st, ST_COMMIT)) == 0)
 		return first;
 fail:
 	rollback(st);
@@ -541,7 +517,7 @@ row_meta(sqlite3_stmt *s, struct store_meta *m)
 
 /*
  * Calls cb for each inquiry matching f (NULL: all), newest first; a
- * non-zero return from cb stops the walk (still STORE_OK). cb must not
+ * non-zero return from cb stops the walk (still 0). cb must not
  * call store_list on the same store.
  */
 int
@@ -570,12 +546,12 @@ store_list(struct store *st, const struct store_filter *f,
 		}
 	}
 	done(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, rc);
+	return rc == SQLITE_DONE ? 0 : fail(st, rc);
 }
 
 /*
  * Looks up one inquiry: its metadata into *m (if m) and its age file
- * appended to ct (if ct). STORE_ENOTFOUND when there is no such id.
+ * appended to ct (if ct). ERR_NOTFOUND when there is no such id.
  */
 int
 store_get(struct store *st, const char *id, struct store_meta *m,
@@ -583,10 +559,10 @@ store_get(struct store *st, const char *id, struct store_meta *m,
 {
 	struct store_meta	 tmp;
 	sqlite3_stmt		*s;
-	int			 rc, r = STORE_OK;
+	int			 rc, r = 0;
 
 	if (id == NULL)
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	if ((s = stmt(st, ST_GET)) == NULL)
 		return fail(st, st->rc);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -594,10 +570,10 @@ store_get(struct store *st, const char *id, struct store_meta *m,
 	if (rc == SQLITE_ROW) {
 		row_meta(s, m ? m : &tmp);
 		if (ct != NULL && buf_append(ct, sqlite3_column_blob(s, 7),
-		    (size_t)sqlite3_column_bytes(s, 7)) != BUF_OK)
-			r = STORE_ENOMEM;
+		    (size_t)sqlite3_column_bytes(s, 7)) != 0)
+			r = ERR_NOMEM;
 	} else if (rc == SQLITE_DONE)
-		r = STORE_ENOTFOUND;
+		r = ERR_NOTFOUND;
 	else
 		r = fail(st, rc);
 	done(s);
@@ -639,10 +615,10 @@ erase(struct store *st, enum stmt which, const char *id, int64_t ms,
 		return fail(st, rc);
 	*changes = (uint64_t)sqlite3_changes64(st->db);
 	scrub_wal(st);
-	return STORE_OK;
+	return 0;
 }
 
-/* Erases one inquiry and its outbox rows. STORE_ENOTFOUND if absent. */
+/* Erases one inquiry and its outbox rows. ERR_NOTFOUND if absent. */
 int
 store_delete(struct store *st, const char *id)
 {
@@ -650,10 +626,10 @@ store_delete(struct store *st, const char *id)
 	int		r;
 
 	if (id == NULL)
-		return STORE_EINVAL;
-	if ((r = erase(st, ST_DELETE, id, 0, &n)) != STORE_OK)
+		return ERR_INVAL;
+	if ((r = erase(st, ST_DELETE, id, 0, &n)) != 0)
 		return r;
-	return n ? STORE_OK : STORE_ENOTFOUND;
+	return n ? 0 : ERR_NOTFOUND;
 }
 
 /* Erases every inquiry received before before_ms; *removed gets the
@@ -693,7 +669,7 @@ outbox_stats(struct store *st, struct store_stats *out)
 			out->outbox_failed = n;
 	}
 	done(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, rc);
+	return rc == SQLITE_DONE ? 0 : fail(st, rc);
 }
 
 /* Counts and extremes; oldest/newest are 0 when the store is empty. */
@@ -735,7 +711,7 @@ store_integrity(struct store *st)
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW)
 		return fail(st, rc);
-	return ok ? STORE_OK : STORE_EIO;
+	return ok ? 0 : ERR_IO;
 }
 
 /*
@@ -785,7 +761,7 @@ struct store_writer {
 };
 
 /* Commits list (linked by next) as one transaction and sets each job's
-   result. On failure every job of the batch gets STORE_EIO. */
+   result. On failure every job of the batch gets ERR_IO. */
 static void
 commit_batch(struct store_writer *w, struct store_job *list)
 {
@@ -794,25 +770,25 @@ commit_batch(struct store_writer *w, struct store_job *list)
 	int		  r;
 
 	r = run(st, ST_BEGIN);
-	for (j = list; r == STORE_OK && j != NULL; j = j->next) {
+	for (j = list; r == 0 && j != NULL; j = j->next) {
 		j->result = insert_job(st, j);
-		if (j->result == STORE_EINVAL)
+		if (j->result == ERR_INVAL)
 			log_warnx("store: inquiry %s refused: %s", j->id,
 			    st->rc ? sqlite3_errstr(st->rc) : "invalid job");
-		else if (j->result != STORE_OK)
+		else if (j->result != 0)
 			r = j->result;
 		st->rc = 0;
 	}
-	if (r == STORE_OK)
+	if (r == 0)
 		r = run(st, ST_COMMIT);
-	if (r == STORE_OK) {
+	if (r == 0) {
 		__atomic_store_n(&w->healthy, 1, __ATOMIC_RELEASE);
 		return;
 	}
 	rollback(st);
 	__atomic_store_n(&w->healthy, 0, __ATOMIC_RELEASE);
 	for (j = list; j != NULL; j = j->next) {
-		j->result = STORE_EIO;
+		j->result = ERR_IO;
 		log_warnx("store: commit of %s failed: %s", j->id,
 		    sqlite3_errstr(st->rc));
 	}
@@ -912,7 +888,7 @@ writer_main(void *arg)
 	w->opened = 1;
 	uv_cond_broadcast(&w->cond);
 	uv_mutex_unlock(&w->mu);
-	if (r != STORE_OK)
+	if (r != 0)
 		return;
 	while (take(w, &jobs, &jobs_last, &calls, &calls_last)) {
 		if (jobs != NULL)
@@ -995,13 +971,13 @@ writer_spawn(struct store_writer *w)
 	int	r;
 
 	if (uv_thread_create(&w->thread, writer_main, w) != 0)
-		return STORE_ENOMEM;
+		return ERR_NOMEM;
 	uv_mutex_lock(&w->mu);
 	while (!w->opened)
 		uv_cond_wait(&w->cond, &w->mu);
 	r = w->open_result;
 	uv_mutex_unlock(&w->mu);
-	if (r != STORE_OK)
+	if (r != 0)
 		uv_thread_join(&w->thread);
 	return r;
 }
@@ -1042,7 +1018,7 @@ fail:
 /*
  * Opens path (creating it) on a new writer thread and returns the writer
  * in *out; store_writer_stop frees it. Blocks until the database is open,
- * which is fine at start-up. Returns STORE_OK or the store_open error; on
+ * which is fine at start-up. Returns 0 or the store_open error; on
  * error the half-made writer's handle is being closed and its memory is
  * released by the loop's next iteration.
  */
@@ -1055,44 +1031,44 @@ store_writer_start(uv_loop_t *loop, const char *path, unsigned max_pending,
 
 	*out = NULL;
 	if (max_pending == 0 || path == NULL)
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	if ((w = writer_new(loop, path, max_pending, group_commit)) == NULL)
-		return STORE_ENOMEM;
+		return ERR_NOMEM;
 	/* Before the thread exists: it sends on the handle. */
 	if (uv_async_init(loop, &w->async, writer_wakeup) != 0) {
 		writer_free(w);
-		return STORE_ENOMEM;
+		return ERR_NOMEM;
 	}
 	w->async.data = w;
-	if ((r = writer_spawn(w)) != STORE_OK) {
+	if ((r = writer_spawn(w)) != 0) {
 		uv_close((uv_handle_t *)&w->async, writer_closed);
 		return r;
 	}
 	*out = w;
-	return STORE_OK;
+	return 0;
 }
 
 /*
- * Queues j. STORE_OK means j->done will run on the loop thread after the
- * commit (or its failure); any error means it never will: STORE_EBUSY
- * when max_pending jobs are already in flight, STORE_ECLOSED once stop
- * began, STORE_EINVAL without a done callback.
+ * Queues j. 0 means j->done will run on the loop thread after the
+ * commit (or its failure); any error means it never will: ERR_BUSY
+ * when max_pending jobs are already in flight, ERR_CLOSED once stop
+ * began, ERR_INVAL without a done callback.
  */
 int
 store_writer_submit(struct store_writer *w, struct store_job *j)
 {
-	int	r = STORE_OK;
+	int	r = 0;
 
 	if (j == NULL || j->done == NULL)
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	uv_mutex_lock(&w->mu);
 	if (w->quit)
-		r = STORE_ECLOSED;
+		r = ERR_CLOSED;
 	else if (w->pending >= w->max_pending)
-		r = STORE_EBUSY;
+		r = ERR_BUSY;
 	else {
 		j->next = NULL;
-		j->result = STORE_OK;
+		j->result = 0;
 		*w->jobs_tail = j;
 		w->jobs_tail = &j->next;
 		__atomic_add_fetch(&w->pending, 1, __ATOMIC_RELEASE);
@@ -1107,16 +1083,16 @@ store_writer_submit(struct store_writer *w, struct store_job *j)
 int
 store_writer_call(struct store_writer *w, struct store_call *c)
 {
-	int	r = STORE_OK;
+	int	r = 0;
 
 	if (c == NULL || c->fn == NULL)
-		return STORE_EINVAL;
+		return ERR_INVAL;
 	uv_mutex_lock(&w->mu);
 	if (w->quit)
-		r = STORE_ECLOSED;
+		r = ERR_CLOSED;
 	else {
 		c->next = NULL;
-		c->result = STORE_OK;
+		c->result = 0;
 		*w->calls_tail = c;
 		w->calls_tail = &c->next;
 		uv_cond_signal(&w->cond);

@@ -1,6 +1,8 @@
 #ifndef INTAKE_STORE_H
 #define INTAKE_STORE_H
 
+#include "err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,17 +28,6 @@
 #define STORE_ID_LEN	36	/* UUID text, without NUL */
 #define STORE_FORM_MAX	64
 
-enum store_err {
-	STORE_OK = 0,
-	STORE_EIO = -1,		/* SQLite could not read/commit: disk full,
-				   read-only, corrupt, locked past timeout */
-	STORE_ENOTFOUND = -2,
-	STORE_EBUSY = -3,	/* writer queue full: answer 503 now */
-	STORE_ENOMEM = -4,
-	STORE_EVERSION = -5,	/* database is from a newer intaked */
-	STORE_ECLOSED = -6,	/* writer is stopping */
-	STORE_EINVAL = -7,
-};
 
 #define STORE_RDONLY	0x1	/* open read-only (intakectl list/show/cat) */
 #define STORE_CREATE	0x2	/* create file and directories if missing */
@@ -77,7 +68,7 @@ struct store_outbox {
 /*
  * An inquiry on its way to disk. The caller fills the first block and keeps
  * the job and everything it points to alive until done() runs. done() runs
- * on the loop thread with STORE_OK only after COMMIT returned.
+ * on the loop thread with 0 only after COMMIT returned.
  */
 struct store_job {
 	char			 id[STORE_ID_LEN + 1];
@@ -109,19 +100,18 @@ struct store_call {
 	struct store_call	*next;
 };
 
-const char	*store_strerror(int);
 
 /*
- * Opens (STORE_CREATE: creates, migrates) the database. STORE_ENOTFOUND
- * when the file is missing and STORE_CREATE is not given; STORE_EVERSION
+ * Opens (STORE_CREATE: creates, migrates) the database. ERR_NOTFOUND
+ * when the file is missing and STORE_CREATE is not given; ERR_VERSION
  * when its schema is newer than ours (or older, read-only).
  */
 int	store_open(const char *path, int flags, struct store **out);
 void	store_close(struct store *);
 /*
  * Inserts every job (and its outbox rows) in one transaction. A job that
- * is invalid or whose id exists is skipped with result STORE_EINVAL and
- * the rest commit (then STORE_EINVAL is returned); any other error rolls
+ * is invalid or whose id exists is skipped with result ERR_INVAL and
+ * the rest commit (then ERR_INVAL is returned); any other error rolls
  * all of them back.
  */
 int	store_insert(struct store *, struct store_job *const *jobs, size_t n);
@@ -145,13 +135,13 @@ struct store_writer;
 /*
  * Opens path (creating it) and starts the writer thread. At most
  * max_pending (>= 1) jobs wait at once; beyond that submit fails with
- * STORE_EBUSY. group_commit 0 commits each job in its own transaction
+ * ERR_BUSY. group_commit 0 commits each job in its own transaction
  * (for the bench). Blocks until the database is open; on failure the
  * loop's next iteration frees what was made.
  */
 int	store_writer_start(uv_loop_t *, const char *path, unsigned max_pending,
 	    int group_commit, struct store_writer **out);
-/* Returns STORE_OK (done will run) or an error (done will never run). */
+/* Returns 0 (done will run) or an error (done will never run). */
 int	store_writer_submit(struct store_writer *, struct store_job *);
 int	store_writer_call(struct store_writer *, struct store_call *);
 /* 0 after the last commit failed, until one succeeds again. */
@@ -161,7 +151,7 @@ unsigned store_writer_pending(const struct store_writer *);
 /*
  * Finishes every queued job and call (their done callbacks run), stops the
  * thread, closes the connection, and calls cb(arg) once its uv handles are
- * closed. Frees the writer. Call once; submits after it get STORE_ECLOSED.
+ * closed. Frees the writer. Call once; submits after it get ERR_CLOSED.
  */
 void	store_writer_stop(struct store_writer *, void (*cb)(void *), void *arg);
 

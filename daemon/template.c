@@ -171,10 +171,10 @@ add_text(struct parser *p, size_t from, size_t to)
 
 	if (from >= to)
 		return 0;
-	if (buf_append(&p->pool, p->text + from, to - from) != BUF_OK)
-		return TMPL_ENOMEM;
+	if (buf_append(&p->pool, p->text + from, to - from) != 0)
+		return ERR_NOMEM;
 	if (add_node(p, N_TEXT, (uint32_t)off, (uint32_t)(to - from)) < 0)
-		return TMPL_ENOMEM;
+		return ERR_NOMEM;
 	return 0;
 }
 
@@ -292,8 +292,8 @@ add_named(struct parser *p, enum node_type type, const struct tag *tg,
 	size_t	off = p->pool.len;
 	long	i;
 
-	if (buf_append(&p->pool, tg->name, tg->namelen) != BUF_OK ||
-	    buf_putc(&p->pool, '\0') != BUF_OK)
+	if (buf_append(&p->pool, tg->name, tg->namelen) != 0 ||
+	    buf_putc(&p->pool, '\0') != 0)
 		return -1;
 	if ((i = add_node(p, type, (uint32_t)off, 0)) < 0)
 		return -1;
@@ -316,14 +316,15 @@ on_var(struct parser *p, const struct tag *tg)
 		return 0;
 	}
 	if (add_named(p, tg->kind == '{' ? N_RAW : N_VAR, tg, level) < 0)
-		return TMPL_ENOMEM;
+		return ERR_NOMEM;
 	return 0;
 }
 
 /*
  * {{#name}} and {{^name}}: opens a section. A {{#list}} brings the items'
  * variables into scope; an inverted list is shown only when there are no
- * items, so it does not. Returns -1 (reported) when nesting is too deep.
+ * items, so it does not. Returns ERR_CONFIG (reported) when nesting is too
+ * deep.
  */
 static int
 on_open(struct parser *p, const struct tag *tg)
@@ -336,13 +337,13 @@ on_open(struct parser *p, const struct tag *tg)
 	if (p->nopen == TMPL_MAXDEPTH) {
 		perr(p, tg->line, "sections nested deeper than %d",
 		    TMPL_MAXDEPTH);
-		return -1;
+		return ERR_CONFIG;
 	}
 	if (check_name(p, tg) == 0)
 		v = resolve(p, tg, &level);
 	i = add_named(p, tg->kind == '#' ? N_SECTION : N_INVERTED, tg, level);
 	if (i < 0)
-		return TMPL_ENOMEM;
+		return ERR_NOMEM;
 	o = &p->open[p->nopen++];
 	o->node = (size_t)i;
 	o->name = tg->name;
@@ -357,7 +358,8 @@ on_open(struct parser *p, const struct tag *tg)
 	return 0;
 }
 
-/* {{/name}}: must close the innermost open section. -1 when it does not. */
+/* {{/name}}: must close the innermost open section; ERR_CONFIG (reported)
+   when it does not. */
 static int
 on_close(struct parser *p, const struct tag *tg)
 {
@@ -366,7 +368,7 @@ on_close(struct parser *p, const struct tag *tg)
 	if (p->nopen == 0) {
 		perr(p, tg->line, "{{/%.*s}} closes no open section",
 		    (int)tg->namelen, tg->name);
-		return -1;
+		return ERR_CONFIG;
 	}
 	o = &p->open[p->nopen - 1];
 	if (o->namelen != tg->namelen ||
@@ -375,7 +377,7 @@ on_close(struct parser *p, const struct tag *tg)
 		    "opened at line %d", (int)tg->namelen, tg->name,
 		    p->t->nodes[o->node].type == N_SECTION ? '#' : '^',
 		    (int)o->namelen, o->name, o->line);
-		return -1;
+		return ERR_CONFIG;
 	}
 	p->t->nodes[o->node].end = (uint32_t)p->t->nnodes;
 	if (o->pushed)
@@ -413,7 +415,7 @@ standalone(const struct parser *p, const struct tag *tg, size_t *next)
 	return b;
 }
 
-/* Handles one tag. Returns 0, -1 to stop (reported) or TMPL_ENOMEM. */
+/* Handles one tag. Returns 0, ERR_CONFIG to stop (reported) or ERR_NOMEM. */
 static int
 on_tag(struct parser *p, const struct tag *tg)
 {
@@ -451,14 +453,14 @@ parse(struct parser *p)
 
 	while (p->pos < p->len) {
 		if (p->errors >= TMPL_MAXERRORS)
-			return -1;
+			return ERR_CONFIG;
 		s = memmem(p->text + p->pos, p->len - p->pos, "{{", 2);
 		if (s == NULL)
 			return add_text(p, p->pos, p->len);
 		memset(&tg, 0, sizeof(tg));
 		tg.start = (size_t)(s - p->text);
 		if (scan_tag(p, &tg) == -1)
-			return -1;
+			return ERR_CONFIG;
 		cut = standalone(p, &tg, &next);
 		if ((r = add_text(p, p->pos, cut)) != 0)
 			return r;
@@ -503,7 +505,7 @@ template_parse(const char *name, const char *text, size_t len,
 {
 	struct diag	quiet = { 0, discard, NULL };
 	struct parser	p;
-	int		r = TMPL_EINVAL;
+	int		r = ERR_CONFIG;
 
 	*out = NULL;
 	if (d == NULL)
@@ -518,28 +520,28 @@ template_parse(const char *name, const char *text, size_t len,
 	if (len > TMPL_MAXSIZE) {
 		perr(&p, 0, "template too large (%zu bytes, max %d)", len,
 		    TMPL_MAXSIZE);
-		return TMPL_EINVAL;
+		return ERR_CONFIG;
 	}
 	if (check_text(&p) == -1)
-		return TMPL_EINVAL;
+		return ERR_CONFIG;
 	if ((p.t = calloc(1, sizeof(*p.t))) == NULL)
-		return TMPL_ENOMEM;
+		return ERR_NOMEM;
 	p.t->mode = mode;
 	buf_init(&p.pool, 0);
-	if ((r = parse(&p)) == TMPL_ENOMEM)
+	if ((r = parse(&p)) == ERR_NOMEM)
 		goto out;
 	if (r == 0)
 		check_unclosed(&p);
 	if (p.errors > 0) {
-		r = TMPL_EINVAL;
+		r = ERR_CONFIG;
 		goto out;
 	}
 	if ((p.t->pool = buf_steal(&p.pool, NULL)) == NULL) {
-		r = TMPL_ENOMEM;
+		r = ERR_NOMEM;
 		goto out;
 	}
 	*out = p.t;
-	return TMPL_OK;
+	return 0;
 out:
 	buf_free(&p.pool);
 	template_free(p.t);
@@ -553,11 +555,11 @@ read_file(const char *path, struct buf *b, struct diag *d)
 	struct stat	st;
 	char		chunk[8192];
 	ssize_t		n;
-	int		fd, r = TMPL_EIO;
+	int		fd, r = ERR_IO;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		diag(d, path, 0, "cannot open: %s", strerror(errno));
-		return TMPL_EIO;
+		return ERR_IO;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		diag(d, path, 0, "not a regular file");
@@ -570,14 +572,14 @@ read_file(const char *path, struct buf *b, struct diag *d)
 			diag(d, path, 0, "read: %s", strerror(errno));
 			goto out;
 		}
-		if (buf_append(b, chunk, (size_t)n) != BUF_OK) {
+		if (buf_append(b, chunk, (size_t)n) != 0) {
 			diag(d, path, 0, "template too large (max %d bytes)",
 			    TMPL_MAXSIZE);
-			r = TMPL_EINVAL;
+			r = ERR_CONFIG;
 			goto out;
 		}
 	}
-	r = TMPL_OK;
+	r = 0;
 out:
 	close(fd);
 	return r;
@@ -596,7 +598,7 @@ template_load(const char *path, enum tmpl_mode mode,
 	if (d == NULL)
 		d = &quiet;
 	buf_init(&b, TMPL_MAXSIZE);
-	if ((r = read_file(path, &b, d)) == TMPL_OK)
+	if ((r = read_file(path, &b, d)) == 0)
 		r = template_parse(path, b.data ? b.data : "", b.len, mode,
 		    vars, out, d);
 	buf_free(&b);
@@ -613,32 +615,6 @@ template_free(struct tmpl *t)
 	free(t);
 }
 
-const char *
-template_strerror(int err)
-{
-	switch (err) {
-	case TMPL_OK:
-		return "success";
-	case TMPL_EINVAL:
-		return "invalid template";
-	case TMPL_ENOMEM:
-		return "out of memory";
-	case TMPL_EIO:
-		return "cannot read template";
-	case TMPL_ETOOBIG:
-		return "rendered template too large";
-	default:
-		return "unknown template error";
-	}
-}
-
-static int
-buf_err(int r)
-{
-	if (r == BUF_OK)
-		return TMPL_OK;
-	return r == BUF_ETOOBIG ? TMPL_ETOOBIG : TMPL_ENOMEM;
-}
 
 /* Truncates out back to mark after a failed append. */
 static void
@@ -666,16 +642,16 @@ html_escape(struct buf *out, const char *s, size_t len)
 		case '\'': rep = "&#39;"; break;
 		default: continue;
 		}
-		if ((r = buf_append(out, s + run, i - run)) != BUF_OK ||
-		    (r = buf_puts(out, rep)) != BUF_OK)
+		if ((r = buf_append(out, s + run, i - run)) != 0 ||
+		    (r = buf_puts(out, rep)) != 0)
 			goto fail;
 		run = i + 1;
 	}
-	if ((r = buf_append(out, s + run, len - run)) == BUF_OK)
-		return TMPL_OK;
+	if ((r = buf_append(out, s + run, len - run)) == 0)
+		return 0;
 fail:
 	rewind_to(out, mark);
-	return buf_err(r);
+	return r;
 }
 
 /* Prints a real with the fewest digits that read back as the same value. */
@@ -691,7 +667,7 @@ put_real(struct buf *out, double v)
 			break;
 	}
 	snprintf(s, sizeof(s), "%.*g", prec, v);
-	return buf_err(buf_puts(out, s));
+	return buf_puts(out, s);
 }
 
 /* Appends one value: strings (escaped unless raw), numbers, booleans. */
@@ -702,25 +678,25 @@ put_value(struct buf *out, const json_t *v, int escape)
 	size_t		 n;
 
 	if (v == NULL)
-		return TMPL_OK;
+		return 0;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		s = json_string_value(v);
 		n = json_string_length(v);
 		if (escape)
 			return html_escape(out, s, n);
-		return buf_err(buf_append(out, s, n));
+		return buf_append(out, s, n);
 	case JSON_INTEGER:
-		return buf_err(buf_printf(out, "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v)));
+		return buf_printf(out, "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(v));
 	case JSON_REAL:
 		return put_real(out, json_real_value(v));
 	case JSON_TRUE:
-		return buf_err(buf_puts(out, "true"));
+		return buf_puts(out, "true");
 	case JSON_FALSE:
-		return buf_err(buf_puts(out, "false"));
+		return buf_puts(out, "false");
 	default:
-		return TMPL_OK;
+		return 0;
 	}
 }
 
@@ -792,18 +768,18 @@ render_section(struct render *r, const struct node *n, size_t i)
 	int		 rc;
 
 	if (n->type == N_INVERTED)
-		return truthy(v) ? TMPL_OK : render_range(r, i + 1, n->end);
+		return truthy(v) ? 0 : render_range(r, i + 1, n->end);
 	if (!truthy(v))
-		return TMPL_OK;
+		return 0;
 	if (!n->list)
 		return render_range(r, i + 1, n->end);
 	if (!json_is_array(v))
 		return render_item(r, NULL, i + 1, n->end);
 	json_array_foreach(v, k, item) {
-		if ((rc = render_item(r, item, i + 1, n->end)) != TMPL_OK)
+		if ((rc = render_item(r, item, i + 1, n->end)) != 0)
 			return rc;
 	}
-	return TMPL_OK;
+	return 0;
 }
 
 /* Renders nodes [from, to). */
@@ -818,8 +794,8 @@ render_range(struct render *r, size_t from, size_t to)
 		n = &r->t->nodes[i];
 		switch (n->type) {
 		case N_TEXT:
-			rc = buf_err(buf_append(r->out, r->t->pool + n->off,
-			    n->len));
+			rc = buf_append(r->out, r->t->pool + n->off,
+			    n->len);
 			i++;
 			break;
 		case N_VAR:
@@ -833,10 +809,10 @@ render_range(struct render *r, size_t from, size_t to)
 			i = n->end;
 			break;
 		}
-		if (rc != TMPL_OK)
+		if (rc != 0)
 			return rc;
 	}
-	return TMPL_OK;
+	return 0;
 }
 
 /*
@@ -854,7 +830,7 @@ template_render(const struct tmpl *t, const json_t *ctx, struct buf *out)
 	r.t = t;
 	r.out = out;
 	r.scope[r.depth++] = ctx;
-	if ((rc = render_range(&r, 0, t->nnodes)) != TMPL_OK)
+	if ((rc = render_range(&r, 0, t->nnodes)) != 0)
 		rewind_to(out, mark);
 	return rc;
 }

@@ -1,6 +1,8 @@
 #ifndef INTAKE_TEMPLATE_H
 #define INTAKE_TEMPLATE_H
 
+#include "err.h"
+
 #include <jansson.h>
 
 #include "buf.h"
@@ -34,13 +36,6 @@ enum tmpl_mode {
 	TMPL_TEXT,	/* {{x}} inserted as is (plain-text mail) */
 };
 
-enum tmpl_err {
-	TMPL_OK = 0,
-	TMPL_EINVAL = -1,	/* reported via diag */
-	TMPL_ENOMEM = -2,
-	TMPL_EIO = -3,
-	TMPL_ETOOBIG = -4,	/* output would exceed the buffer's cap */
-};
 
 /*
  * Loads path; problems go to d as "file:line: reason" (d == NULL discards
@@ -55,18 +50,17 @@ int	template_parse(const char *name, const char *text, size_t len,
 	    enum tmpl_mode mode, const struct tmpl_var *vars, struct tmpl **out,
 	    struct diag *d);
 void	template_free(struct tmpl *);
-const char	*template_strerror(int);
 
 /*
  * Appends the rendering of t with the values of ctx (a JSON object: strings,
  * numbers, booleans, arrays of objects) to out. A variable absent from ctx
- * renders as empty. Returns TMPL_OK, TMPL_ENOMEM or TMPL_ETOOBIG; on
+ * renders as empty. Returns 0, ERR_NOMEM or ERR_TOOBIG; on
  * failure out is truncated back to its length on entry.
  */
 int	template_render(const struct tmpl *t, const json_t *ctx, struct buf *out);
 
-/* Appends s HTML-escaped to out (& < > " '). Returns TMPL_OK, TMPL_ENOMEM
-   or TMPL_ETOOBIG; on failure out is left as it was. */
+/* Appends s HTML-escaped to out (& < > " '). Returns 0, ERR_NOMEM
+   or ERR_TOOBIG; on failure out is left as it was. */
 int	html_escape(struct buf *out, const char *s, size_t len);
 
 #endif

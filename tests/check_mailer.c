@@ -222,9 +222,9 @@ t_init(struct t *t)
 	snprintf(t->pwfile, sizeof(t->pwfile), "%s/pw", t->dir);
 	t->port = free_port();
 	snprintf(t->url, sizeof(t->url), "smtp://127.0.0.1:%d", t->port);
-	ck_assert_int_eq(age_identity_generate(&t->ident), AGE_OK);
+	ck_assert_int_eq(age_identity_generate(&t->ident), 0);
 	age_identity_recipient(&t->ident, &t->rcpt);
-	ck_assert_int_eq(age_identity_file_write(t->idfile, &t->ident), AGE_OK);
+	ck_assert_int_eq(age_identity_file_write(t->idfile, &t->ident), 0);
 	ck_assert_int_eq(uv_loop_init(&t->loop), 0);
 
 	t->fc.name = "consultation";
@@ -258,10 +258,10 @@ t_start(struct t *t)
 	int		r;
 
 	ck_assert_int_eq(store_writer_start(&t->loop, t->db, 64, 1, &t->sw),
-	    STORE_OK);
+	    0);
 	r = mailer_start(&t->loop, &t->cfg, t->sw, &t->m, &d);
-	ck_assert_msg(r == MAILER_OK, "mailer_start: %s", mailer_strerror(r));
-	ck_assert_int_eq(store_open(t->db, STORE_RDONLY, &t->ro), STORE_OK);
+	ck_assert_msg(r == 0, "mailer_start: %s", err_str(r));
+	ck_assert_int_eq(store_open(t->db, STORE_RDONLY, &t->ro), 0);
 }
 
 static void
@@ -376,7 +376,7 @@ job_done(struct store_job *j, int result)
 
 	it->done = 1;
 	it->result = result;
-	if (result == STORE_OK && it->t->m && !it->t->nokick)
+	if (result == 0 && it->t->m && !it->t->nokick)
 		mailer_kick(it->t->m);
 }
 
@@ -402,7 +402,7 @@ submit(struct t *t, const char *name, const char *email, int ack)
 	it->plain = json_dumps(fields, JSON_COMPACT);
 	buf_init(&it->ct, 0);
 	ck_assert_int_eq(age_encrypt(&t->rcpt, 1, it->plain,
-	    strlen(it->plain), &it->ct), AGE_OK);
+	    strlen(it->plain), &it->ct), 0);
 	memset(&inq, 0, sizeof(inq));
 	inq.id = it->job.id;
 	inq.form = &t->fc;
@@ -413,7 +413,7 @@ submit(struct t *t, const char *name, const char *email, int ack)
 	inq.recordlen = it->ct.len;
 	inq.ack = ack;
 	ck_assert_int_eq(mailer_compose(t->m, &inq, &it->ob, &it->nob),
-	    MAILER_OK);
+	    0);
 	json_decref(fields);
 	it->job.form = "consultation";
 	it->job.ct = (const unsigned char *)it->ct.data;
@@ -422,9 +422,9 @@ submit(struct t *t, const char *name, const char *email, int ack)
 	it->job.noutbox = it->nob;
 	it->job.done = job_done;
 	it->job.arg = it;
-	ck_assert_int_eq(store_writer_submit(t->sw, &it->job), STORE_OK);
+	ck_assert_int_eq(store_writer_submit(t->sw, &it->job), 0);
 	ck_assert(run_until(t, item_done, it, 5000));
-	ck_assert_int_eq(it->result, STORE_OK);
+	ck_assert_int_eq(it->result, 0);
 	return it;
 }
 
@@ -592,7 +592,7 @@ first_row(struct t *t)
 	struct outbox_row	r;
 
 	memset(&r, 0, sizeof(r));
-	ck_assert_int_eq(outbox_list(t->ro, 1, collect_row, &r), STORE_OK);
+	ck_assert_int_eq(outbox_list(t->ro, 1, collect_row, &r), 0);
 	return r;
 }
 
@@ -610,48 +610,48 @@ START_TEST(test_spool_seal_open)
 	struct t		 t;
 
 	t_init(&t);
-	ck_assert_int_eq(spool_key_load(t.db, 0, &k, &d), SPOOL_ENOENT);
+	ck_assert_int_eq(spool_key_load(t.db, 0, &k, &d), ERR_NOTFOUND);
 	mkdir(t.dir, 0700);
 	snprintf(path, sizeof(path), "%s/var", t.dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(spool_key_load(t.db, 1, &k, &d), SPOOL_OK);
+	ck_assert_int_eq(spool_key_load(t.db, 1, &k, &d), 0);
 	snprintf(path, sizeof(path), "%s/var/spool.key", t.dir);
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0600);
 	ck_assert_int_eq(sb.st_size, SPOOL_KEY_LEN);
 
 	ck_assert_int_eq(spool_seal(k, "id-1", "notify", "hello", 5, &blob,
-	    &len), SPOOL_OK);
+	    &len), 0);
 	ck_assert_uint_eq(len, 5 + SPOOL_OVERHEAD);
 	ck_assert_ptr_null(memmem(blob, len, "hello", 5));
 	buf_init(&out, 0);
 	ck_assert_int_eq(spool_open(k, "id-1", "notify", blob, len, &out),
-	    SPOOL_OK);
+	    0);
 	ck_assert_str_eq(out.data, "hello");
 	/* Bound to its row: another id or kind does not open it. */
 	buf_reset(&out);
 	ck_assert_int_eq(spool_open(k, "id-2", "notify", blob, len, &out),
-	    SPOOL_EAUTH);
+	    ERR_AUTH);
 	ck_assert_int_eq(spool_open(k, "id-1", "ack", blob, len, &out),
-	    SPOOL_EAUTH);
+	    ERR_AUTH);
 	ck_assert_int_eq(spool_open(k, "id-1notify", "", blob, len, &out),
-	    SPOOL_EAUTH);
+	    ERR_AUTH);
 	blob[len - 1] ^= 1;
 	ck_assert_int_eq(spool_open(k, "id-1", "notify", blob, len, &out),
-	    SPOOL_EAUTH);
+	    ERR_AUTH);
 	ck_assert_uint_eq(out.len, 0);
 	blob[len - 1] ^= 1;
 	/* The same key comes back on the next start. */
-	ck_assert_int_eq(spool_key_load(t.db, 1, &k2, &d), SPOOL_OK);
+	ck_assert_int_eq(spool_key_load(t.db, 1, &k2, &d), 0);
 	ck_assert_int_eq(spool_open(k2, "id-1", "notify", blob, len, &out),
-	    SPOOL_OK);
+	    0);
 	spool_key_free(k2);
 	/* A key others can read is refused; so is a truncated one. */
 	ck_assert_int_eq(chmod(path, 0640), 0);
-	ck_assert_int_eq(spool_key_load(t.db, 1, &k2, &d), SPOOL_EPERM);
+	ck_assert_int_eq(spool_key_load(t.db, 1, &k2, &d), ERR_PERM);
 	ck_assert_int_eq(chmod(path, 0600), 0);
 	ck_assert_int_eq(truncate(path, 31), 0);
-	ck_assert_int_eq(spool_key_load(t.db, 1, &k2, &d), SPOOL_EFORMAT);
+	ck_assert_int_eq(spool_key_load(t.db, 1, &k2, &d), ERR_MALFORMED);
 	ck_assert_uint_ge(d.count, 2);
 	free(blob);
 	buf_wipe(&out);
@@ -670,7 +670,7 @@ START_TEST(test_check_config)
 
 	t_init(&t);
 	t.cfg.username = "intake";
-	ck_assert_int_eq(mailer_check(&t.cfg, &d), MAILER_EINVAL);
+	ck_assert_int_eq(mailer_check(&t.cfg, &d), ERR_CONFIG);
 	ck_assert_uint_eq(d.count, 1);	/* no password */
 
 	fd = open(t.pwfile, O_WRONLY | O_CREAT, 0644);
@@ -679,11 +679,11 @@ START_TEST(test_check_config)
 	chmod(t.pwfile, 0644);
 	t.cfg.password_file = t.pwfile;
 	d.count = 0;
-	ck_assert_int_ne(mailer_check(&t.cfg, &d), MAILER_OK);
+	ck_assert_int_ne(mailer_check(&t.cfg, &d), 0);
 	ck_assert_uint_eq(d.count, 1);	/* world-readable */
 	chmod(t.pwfile, 0600);
 	d.count = 0;
-	ck_assert_int_eq(mailer_check(&t.cfg, &d), MAILER_OK);
+	ck_assert_int_eq(mailer_check(&t.cfg, &d), 0);
 	ck_assert_uint_eq(d.count, 0);
 
 	/* The systemd credential stands in for password_file. */
@@ -691,7 +691,7 @@ START_TEST(test_check_config)
 	snprintf(cred, sizeof(cred), "%s/smtp-password", t.dir);
 	ck_assert_int_eq(rename(t.pwfile, cred), 0);
 	setenv("CREDENTIALS_DIRECTORY", t.dir, 1);
-	ck_assert_int_eq(mailer_check(&t.cfg, &d), MAILER_OK);
+	ck_assert_int_eq(mailer_check(&t.cfg, &d), 0);
 	unsetenv("CREDENTIALS_DIRECTORY");
 
 	/* Fields in the mail need TLS; addresses must be addresses. */
@@ -699,14 +699,14 @@ START_TEST(test_check_config)
 	t.cfg.tls = TLS_OPPORTUNISTIC;
 	t.cfg.from = "intake@example.org\r\nBcc: x@example.com";
 	d.count = 0;
-	ck_assert_int_eq(mailer_check(&t.cfg, &d), MAILER_EINVAL);
+	ck_assert_int_eq(mailer_check(&t.cfg, &d), ERR_CONFIG);
 	ck_assert_uint_eq(d.count, 2);
 	/* A template that uses a variable it is not given. */
 	t.cfg.from = "intake@example.org";
 	t.cfg.tls = TLS_REQUIRED;
 	t.fc.subject = "{{email}}";
 	d.count = 0;
-	ck_assert_int_eq(mailer_check(&t.cfg, &d), MAILER_EINVAL);
+	ck_assert_int_eq(mailer_check(&t.cfg, &d), ERR_CONFIG);
 	ck_assert_uint_eq(d.count, 1);
 	uv_loop_close(&t.loop);
 	t_free(&t);
@@ -1041,18 +1041,18 @@ START_TEST(test_5xx_fails_then_retry)
 	rc.call.fn = retry_fn;
 	rc.call.done = retry_done;
 	rc.call.arg = &rc;
-	ck_assert_int_eq(store_writer_call(t.sw, &rc.call), STORE_OK);
+	ck_assert_int_eq(store_writer_call(t.sw, &rc.call), 0);
 	ck_assert(run_until(&t, retry_finished, &rc, 5000));
-	ck_assert_int_eq(rc.result, STORE_OK);
+	ck_assert_int_eq(rc.result, 0);
 	ck_assert_uint_eq(rc.n, 1);
 	mailer_kick(t.m);
 	ck_assert(run_until(&t, landed, &want, 10000));
 	ck_assert(run_until(&t, rows_are, &sent, 5000));
 	/* Nothing left to retry now. */
 	rc.done = 0;
-	ck_assert_int_eq(store_writer_call(t.sw, &rc.call), STORE_OK);
+	ck_assert_int_eq(store_writer_call(t.sw, &rc.call), 0);
 	ck_assert(run_until(&t, retry_finished, &rc, 5000));
-	ck_assert_int_eq(rc.result, STORE_ENOTFOUND);
+	ck_assert_int_eq(rc.result, ERR_NOTFOUND);
 	t_stop_loop(&t);
 	t_free(&t);
 }
@@ -1111,7 +1111,7 @@ START_TEST(test_stop_in_flight)
 	ck_assert(rows_are(&t, &queued));
 	t_stop_loop(&t);	/* proves every handle closed */
 	close(fd);
-	ck_assert_int_eq(store_open(t.db, STORE_RDONLY, &t.ro), STORE_OK);
+	ck_assert_int_eq(store_open(t.db, STORE_RDONLY, &t.ro), 0);
 	ck_assert(rows_are(&t, &queued));
 	store_close(t.ro);
 	t_free(&t);
@@ -1157,7 +1157,7 @@ START_TEST(test_spool_key_replaced)
 	snprintf(p, sizeof(p), "%s/var/spool.key", t.dir);
 	ck_assert_int_eq(unlink(p), 0);
 	ck_assert_int_eq(mailer_start(&t.loop, &t.cfg, t.sw, &t.m, &d),
-	    MAILER_OK);
+	    0);
 	ck_assert(run_until(&t, rows_are, &failed, 5000));
 	r = first_row(&t);
 	ck_assert_str_eq(r.last_error,

@@ -102,9 +102,9 @@ START_TEST(test_create_modes)
 	struct store_job	 j, *jp = &j;
 	char			 p[PATH_MAX + 8];
 
-	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), STORE_OK);
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
 	fill_job(&j, now_ms(), "consultation", (const unsigned char *)"x", 1);
-	ck_assert_int_eq(store_insert(st, &jp, 1), STORE_OK);
+	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
 	ck_assert_int_eq(query_int(store_db(st), "PRAGMA user_version"), 2);
 	ck_assert_int_eq(query_int(store_db(st), "PRAGMA synchronous"), 2);
 	ck_assert_int_eq(query_int(store_db(st), "PRAGMA foreign_keys"), 1);
@@ -129,23 +129,23 @@ START_TEST(test_open_errors)
 	FILE		*f;
 
 	/* Without STORE_CREATE a missing file is not made. */
-	ck_assert_int_eq(store_open(dbpath, 0, &st), STORE_ENOTFOUND);
+	ck_assert_int_eq(store_open(dbpath, 0, &st), ERR_NOTFOUND);
 	ck_assert_ptr_null(st);
 	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st),
-	    STORE_ENOTFOUND);
+	    ERR_NOTFOUND);
 	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY | STORE_CREATE, &st),
-	    STORE_EINVAL);
+	    ERR_INVAL);
 	/* Not a database. */
 	snprintf(p, sizeof(p), "%s/junk.db", tmpdir);
 	ck_assert_ptr_nonnull(f = fopen(p, "w"));
 	fputs("this is not an SQLite database, just some text that is "
 	    "long enough to be looked at as a header, really", f);
 	fclose(f);
-	ck_assert_int_eq(store_open(p, 0, &st), STORE_EIO);
+	ck_assert_int_eq(store_open(p, 0, &st), ERR_IO);
 	ck_assert_ptr_null(st);
 	/* A parent that is a file. */
 	snprintf(p, sizeof(p), "%s/junk.db/sub/x.db", tmpdir);
-	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), STORE_EIO);
+	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), ERR_IO);
 }
 END_TEST
 
@@ -182,15 +182,15 @@ START_TEST(test_migrate_v1)
 	snprintf(p, sizeof(p), "%s/v1.db", tmpdir);
 	make_v1(p);
 	/* A reader cannot migrate: it refuses instead of misreading. */
-	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), STORE_EVERSION);
-	ck_assert_int_eq(store_open(p, 0, &st), STORE_OK);
+	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), ERR_VERSION);
+	ck_assert_int_eq(store_open(p, 0, &st), 0);
 	ck_assert_int_eq(query_int(store_db(st), "PRAGMA user_version"), 2);
 	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM"
 	    " sqlite_master WHERE name IN ('outbox', 'outbox_due',"
 	    " 'outbox_inquiry')"), 3);
 	buf_init(&ct, 0);
 	ck_assert_int_eq(store_get(st, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-	    &m, &ct), STORE_OK);
+	    &m, &ct), 0);
 	ck_assert_str_eq(m.form, "consultation");
 	ck_assert_int_eq(m.received_at_ms, 1700000000000LL);
 	ck_assert_uint_eq(m.outbox_queued, 0);
@@ -199,7 +199,7 @@ START_TEST(test_migrate_v1)
 	buf_free(&ct);
 	store_close(st);
 	/* Migrated once; a second open is a plain open. */
-	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), STORE_OK);
+	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), 0);
 	store_close(st);
 }
 END_TEST
@@ -214,10 +214,10 @@ START_TEST(test_newer_version)
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
 	exec_ok(db, "CREATE TABLE future(x); PRAGMA user_version = 3;");
 	sqlite3_close(db);
-	ck_assert_int_eq(store_open(p, 0, &st), STORE_EVERSION);
+	ck_assert_int_eq(store_open(p, 0, &st), ERR_VERSION);
 	ck_assert_ptr_null(st);
-	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), STORE_EVERSION);
-	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), STORE_EVERSION);
+	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), ERR_VERSION);
+	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), ERR_VERSION);
 	/* Refused without touching it. */
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
 	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 3);
@@ -238,7 +238,7 @@ make_ten(char ids[NLIST][STORE_ID_LEN + 1])
 	static const unsigned char ct[100];
 	int			 i;
 
-	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), STORE_OK);
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
 	/* Submitted out of order: the list orders by time, not insertion. */
 	for (i = 0; i < NLIST; i++) {
 		int k = (i * 7) % NLIST;
@@ -252,7 +252,7 @@ make_ten(char ids[NLIST][STORE_ID_LEN + 1])
 		jp[i] = &j[i];
 		memcpy(ids[k], j[i].id, sizeof(j[i].id));
 	}
-	ck_assert_int_eq(store_insert(st, jp, NLIST), STORE_OK);
+	ck_assert_int_eq(store_insert(st, jp, NLIST), 0);
 	return st;
 }
 
@@ -279,7 +279,7 @@ list(struct store *st, struct store_filter *f, struct collect *c)
 
 	memset(c, 0, sizeof(*c));
 	c->stop_after = stop;
-	ck_assert_int_eq(store_list(st, f, collect_cb, c), STORE_OK);
+	ck_assert_int_eq(store_list(st, f, collect_cb, c), 0);
 }
 
 START_TEST(test_insert_list)
@@ -340,7 +340,7 @@ START_TEST(test_get)
 	struct buf		 ct;
 
 	buf_init(&ct, 0);
-	ck_assert_int_eq(store_get(st, ids[4], &m, &ct), STORE_OK);
+	ck_assert_int_eq(store_get(st, ids[4], &m, &ct), 0);
 	ck_assert_str_eq(m.id, ids[4]);
 	ck_assert_str_eq(m.form, "consultation");
 	ck_assert_int_eq(m.received_at_ms, T0 + 4000);
@@ -348,12 +348,12 @@ START_TEST(test_get)
 	ck_assert_uint_eq(ct.len, 14);
 	ck_assert_uint_eq(m.outbox_queued, 2);
 	buf_free(&ct);
-	ck_assert_int_eq(store_get(st, ids[5], NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_get(st, ids[5], NULL, NULL), 0);
 	ck_assert_int_eq(store_get(st, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-	    &m, NULL), STORE_ENOTFOUND);
+	    &m, NULL), ERR_NOTFOUND);
 	/* A capped buffer that cannot hold the record. */
 	buf_init(&ct, 4);
-	ck_assert_int_eq(store_get(st, ids[4], &m, &ct), STORE_ENOMEM);
+	ck_assert_int_eq(store_get(st, ids[4], &m, &ct), ERR_NOMEM);
 	buf_free(&ct);
 	store_close(st);
 }
@@ -367,18 +367,18 @@ START_TEST(test_insert_invalid)
 	struct collect		 c = { .stop_after = 0 };
 	int			 i;
 
-	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), STORE_OK);
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
 	for (i = 0; i < 4; i++) {
 		fill_job(&j[i], T0 + i, "consultation", ct, sizeof(ct));
 		jp[i] = &j[i];
 	}
 	memcpy(j[1].id, j[0].id, sizeof(j[0].id));	/* duplicate */
 	j[2].form = NULL;				/* invalid */
-	ck_assert_int_eq(store_insert(st, jp, 4), STORE_EINVAL);
-	ck_assert_int_eq(j[0].result, STORE_OK);
-	ck_assert_int_eq(j[1].result, STORE_EINVAL);
-	ck_assert_int_eq(j[2].result, STORE_EINVAL);
-	ck_assert_int_eq(j[3].result, STORE_OK);
+	ck_assert_int_eq(store_insert(st, jp, 4), ERR_INVAL);
+	ck_assert_int_eq(j[0].result, 0);
+	ck_assert_int_eq(j[1].result, ERR_INVAL);
+	ck_assert_int_eq(j[2].result, ERR_INVAL);
+	ck_assert_int_eq(j[3].result, 0);
 	list(st, NULL, &c);
 	ck_assert_int_eq(c.n, 2);
 	ck_assert_str_eq(c.m[0].id, j[3].id);
@@ -432,21 +432,21 @@ START_TEST(test_delete)
 	    strlen(marker));
 	j.outbox = two_rows;
 	j.noutbox = 2;
-	ck_assert_int_eq(store_insert(st, &jp, 1), STORE_OK);
+	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
 	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM outbox"),
 	    12);
 	ck_assert_int_eq(on_disk(marker), 1);
 
-	ck_assert_int_eq(store_delete(st, j.id), STORE_OK);
-	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), STORE_ENOTFOUND);
+	ck_assert_int_eq(store_delete(st, j.id), 0);
+	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), ERR_NOTFOUND);
 	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM outbox"),
 	    10);
 	/* Erased from the files, not just unlinked from the b-tree. */
 	ck_assert_int_eq(on_disk(marker), 0);
-	ck_assert_int_eq(store_delete(st, j.id), STORE_ENOTFOUND);
+	ck_assert_int_eq(store_delete(st, j.id), ERR_NOTFOUND);
 	list(st, NULL, &c);
 	ck_assert_int_eq(c.n, NLIST);
-	ck_assert_int_eq(store_integrity(st), STORE_OK);
+	ck_assert_int_eq(store_integrity(st), 0);
 	store_close(st);
 }
 END_TEST
@@ -465,12 +465,12 @@ START_TEST(test_purge_stats)
 	snprintf(sql, sizeof(sql), "UPDATE outbox SET state = 'failed'"
 	    " WHERE kind = 'ack' AND inquiry_id = '%s'", ids[0]);
 	exec_ok(store_db(st), sql);
-	ck_assert_int_eq(store_get(st, ids[0], &m, NULL), STORE_OK);
+	ck_assert_int_eq(store_get(st, ids[0], &m, NULL), 0);
 	ck_assert_uint_eq(m.outbox_queued, 0);
 	ck_assert_uint_eq(m.outbox_failed, 1);
 	ck_assert_uint_eq(m.outbox_sent, 1);
 
-	ck_assert_int_eq(store_stats(st, &s), STORE_OK);
+	ck_assert_int_eq(store_stats(st, &s), 0);
 	ck_assert_uint_eq(s.inquiries, 10);
 	ck_assert_uint_eq(s.bytes, 145);
 	ck_assert_int_eq(s.oldest_ms, T0);
@@ -479,21 +479,21 @@ START_TEST(test_purge_stats)
 	ck_assert_uint_eq(s.outbox_sent, 5);
 	ck_assert_uint_eq(s.outbox_failed, 1);
 
-	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), STORE_OK);
+	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), 0);
 	ck_assert_uint_eq(n, 3);
-	ck_assert_int_eq(store_get(st, ids[2], NULL, NULL), STORE_ENOTFOUND);
-	ck_assert_int_eq(store_get(st, ids[3], NULL, NULL), STORE_OK);
-	ck_assert_int_eq(store_stats(st, &s), STORE_OK);
+	ck_assert_int_eq(store_get(st, ids[2], NULL, NULL), ERR_NOTFOUND);
+	ck_assert_int_eq(store_get(st, ids[3], NULL, NULL), 0);
+	ck_assert_int_eq(store_stats(st, &s), 0);
 	ck_assert_uint_eq(s.inquiries, 7);
 	ck_assert_int_eq(s.oldest_ms, T0 + 3000);
 	ck_assert_uint_eq(s.outbox_queued + s.outbox_sent + s.outbox_failed,
 	    6);
 	ck_assert_uint_eq(s.outbox_failed, 0);
-	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), STORE_OK);
+	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), 0);
 	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(store_purge(st, INT64_MAX, &n), STORE_OK);
+	ck_assert_int_eq(store_purge(st, INT64_MAX, &n), 0);
 	ck_assert_uint_eq(n, 7);
-	ck_assert_int_eq(store_stats(st, &s), STORE_OK);
+	ck_assert_int_eq(store_stats(st, &s), 0);
 	ck_assert_uint_eq(s.inquiries, 0);
 	ck_assert_int_eq(s.oldest_ms, 0);
 	ck_assert_uint_eq(s.outbox_queued + s.outbox_sent, 0);
@@ -511,17 +511,17 @@ START_TEST(test_readonly)
 	struct collect		 c = { .stop_after = 0 };
 	uint64_t		 n;
 
-	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &ro), STORE_OK);
+	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &ro), 0);
 	list(ro, NULL, &c);
 	ck_assert_int_eq(c.n, NLIST);
 	fill_job(&j, T0 + 20000, "consultation", (const unsigned char *)"x",
 	    1);
-	ck_assert_int_eq(store_insert(st, &jp, 1), STORE_OK);
-	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), STORE_OK);
-	ck_assert_int_eq(store_delete(ro, j.id), STORE_EIO);
-	ck_assert_int_eq(store_purge(ro, INT64_MAX, &n), STORE_EIO);
-	ck_assert_int_eq(store_insert(ro, &jp, 1), STORE_EIO);
-	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), STORE_OK);
+	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
+	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), 0);
+	ck_assert_int_eq(store_delete(ro, j.id), ERR_IO);
+	ck_assert_int_eq(store_purge(ro, INT64_MAX, &n), ERR_IO);
+	ck_assert_int_eq(store_insert(ro, &jp, 1), ERR_IO);
+	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), 0);
 	store_close(ro);
 	store_close(st);
 }
@@ -605,7 +605,7 @@ job_done(struct store_job *j, int result)
 		t->done_after_stop++;
 	tj->result = result;
 	t->ndone++;
-	t->nok += result == STORE_OK;
+	t->nok += result == 0;
 }
 
 static void
@@ -626,7 +626,7 @@ wtest_start(struct wtest *t, unsigned max_pending, int group)
 	ck_assert_int_eq(uv_sem_init(&t->started, 0), 0);
 	ck_assert_int_eq(uv_sem_init(&t->release, 0), 0);
 	ck_assert_int_eq(store_writer_start(&t->loop, dbpath, max_pending,
-	    group, &t->w), STORE_OK);
+	    group, &t->w), 0);
 	ck_assert_int_eq(store_writer_healthy(t->w), 1);
 }
 
@@ -638,7 +638,7 @@ wtest_hold(struct wtest *t)
 	t->call.fn = hold_fn;
 	t->call.done = call_done;
 	t->call.arg = t;
-	ck_assert_int_eq(store_writer_call(t->w, &t->call), STORE_OK);
+	ck_assert_int_eq(store_writer_call(t->w, &t->call), 0);
 	uv_sem_wait(&t->started);
 }
 
@@ -695,7 +695,7 @@ count_rows(const char *sql)
 	struct store	*st;
 	int64_t		 n;
 
-	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st), STORE_OK);
+	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st), 0);
 	n = query_int(store_db(st), sql);
 	store_close(st);
 	return n;
@@ -715,7 +715,7 @@ group_case(int group, int n, int expect)
 	wtest_hold(&t);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
-		    STORE_OK);
+		    0);
 	ck_assert_uint_eq(store_writer_pending(t.w), (unsigned)n);
 	wtest_release(&t);
 	wtest_run_until(&t, n);
@@ -756,16 +756,16 @@ START_TEST(test_writer_busy)
 	wtest_hold(&t);
 	for (i = 0; i < 4; i++)
 		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
-		    STORE_OK);
+		    0);
 	/* Refused at once, and its done never runs. */
-	ck_assert_int_eq(store_writer_submit(t.w, &tj[4].job), STORE_EBUSY);
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[4].job), ERR_BUSY);
 	ck_assert_uint_eq(store_writer_pending(t.w), 4);
 	wtest_release(&t);
 	wtest_run_until(&t, 4);
 	ck_assert_uint_eq(store_writer_pending(t.w), 0);
 	/* Room again. */
 	tj[5].index = 4;
-	ck_assert_int_eq(store_writer_submit(t.w, &tj[5].job), STORE_OK);
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[5].job), 0);
 	wtest_run_until(&t, 5);
 	wtest_stop(&t);
 	ck_assert_int_eq(t.ndone, 5);
@@ -788,12 +788,12 @@ START_TEST(test_writer_stop_drains)
 	tj = make_jobs(&t, 21, 100);
 	for (i = 0; i < 20; i++)
 		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
-		    STORE_OK);
+		    0);
 	store_writer_stop(t.w, stopped, &t);
 	ck_assert_int_eq(store_writer_submit(t.w, &tj[20].job),
-	    STORE_ECLOSED);
+	    ERR_CLOSED);
 	c.arg = &t;
-	ck_assert_int_eq(store_writer_call(t.w, &c), STORE_ECLOSED);
+	ck_assert_int_eq(store_writer_call(t.w, &c), ERR_CLOSED);
 	ck_assert_int_eq(uv_run(&t.loop, UV_RUN_DEFAULT), 0);
 	ck_assert_int_eq(t.stopped, 1);
 	ck_assert_int_eq(t.ndone, 20);
@@ -820,10 +820,10 @@ START_TEST(test_writer_start_fails)
 	ck_assert_ptr_nonnull(f = fopen(p, "w"));
 	fclose(f);
 	snprintf(p, sizeof(p), "%s/file/intake.db", tmpdir);
-	ck_assert_int_eq(store_writer_start(&loop, p, 8, 1, &w), STORE_EIO);
+	ck_assert_int_eq(store_writer_start(&loop, p, 8, 1, &w), ERR_IO);
 	ck_assert_ptr_null(w);
 	ck_assert_int_eq(store_writer_start(&loop, dbpath, 0, 1, &w),
-	    STORE_EINVAL);
+	    ERR_INVAL);
 	/* The half-made writer is released by the loop; ASan checks that. */
 	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
@@ -859,9 +859,9 @@ START_TEST(test_writer_commit_fails)
 	signal(SIGXFSZ, SIG_IGN);
 	wtest_start(&t, 16, 1);
 	tj = make_jobs(&t, 8, 16384);
-	ck_assert_int_eq(store_writer_submit(t.w, &tj[0].job), STORE_OK);
+	ck_assert_int_eq(store_writer_submit(t.w, &tj[0].job), 0);
 	wtest_run_until(&t, 1);
-	ck_assert_int_eq(tj[0].result, STORE_OK);
+	ck_assert_int_eq(tj[0].result, 0);
 
 	/* No ck_assert while the limit is low: Check writes to a file. */
 	old = limit_wal();
@@ -872,17 +872,17 @@ START_TEST(test_writer_commit_fails)
 	setrlimit(RLIMIT_FSIZE, &old);
 
 	for (i = 1; i < 6; i++)
-		ck_assert_int_eq(tj[i].result, STORE_EIO);
+		ck_assert_int_eq(tj[i].result, ERR_IO);
 	ck_assert_int_eq(healthy_during, 0);
 	ck_assert_uint_eq(store_writer_pending(t.w), 0);
 
 	/* Room again: the next commit succeeds and health comes back. */
 	for (i = 6; i < 8; i++)
 		ck_assert_int_eq(store_writer_submit(t.w, &tj[i].job),
-		    STORE_OK);
+		    0);
 	wtest_run_until(&t, 8);
-	ck_assert_int_eq(tj[6].result, STORE_OK);
-	ck_assert_int_eq(tj[7].result, STORE_OK);
+	ck_assert_int_eq(tj[6].result, 0);
+	ck_assert_int_eq(tj[7].result, 0);
 	ck_assert_int_eq(store_writer_healthy(t.w), 1);
 	wtest_stop(&t);
 	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), 3);

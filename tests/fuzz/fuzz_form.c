@@ -132,21 +132,21 @@ check_result(const struct schema *s, int rc, const struct form_result *r)
 	size_t	i;
 
 	switch (rc) {
-	case FORM_OK:
+	case 0:
 		if (r->fields == NULL || r->nerrors != 0)
 			abort();
 		check_fields(s, r->fields);
 		return;
-	case FORM_EINVALID:
+	case ERR_REJECTED:
 		if (r->fields != NULL || r->nerrors == 0)
 			abort();
 		break;
-	case FORM_EMALFORMED:
+	case ERR_MALFORMED:
 		if (r->fields != NULL || r->nerrors != 1 ||
 		    strcmp(r->errors[0].code, "malformed") != 0)
 			abort();
 		break;
-	case FORM_ENOMEM:
+	case ERR_NOMEM:
 		return;
 	default:
 		abort();

@@ -87,7 +87,7 @@ answer(struct http_req *req, int status, const char *body, size_t len)
 	fz.sent[fz.nsent].len = len;
 	fz.nsent++;
 	if (http_respond(req, status, "text/plain", &hdr, 1, body, len) !=
-	    HTTP_OK)
+	    0)
 		die("http_respond refused a valid answer");
 }
 
@@ -234,7 +234,7 @@ start(void)
 	fz.hold_cfg.header_timeout_ms = fz.hold_cfg.body_timeout_ms =
 	    fz.hold_cfg.idle_timeout_ms = HOLD_TIMEOUT_MS;
 	buf_init(&fz.got, 16 << 20);
-	if (http_server_start(&fz.loop, c, &h, &fd, 1, &fz.srv) != HTTP_OK)
+	if (http_server_start(&fz.loop, c, &h, &fd, 1, &fz.srv) != 0)
 		die("cannot start the server");
 }
 
@@ -267,7 +267,7 @@ pump(int fd, int wait)
 	poll(pfd, 2, t < 0 || t > wait ? wait : t);
 	uv_run(&fz.loop, UV_RUN_NOWAIT);
 	while ((n = read(fd, b, sizeof(b))) > 0)
-		if (buf_append(&fz.got, b, (size_t)n) != BUF_OK)
+		if (buf_append(&fz.got, b, (size_t)n) != 0)
 			die("answers larger than any input can ask for");
 	return n == 0 || errno != EAGAIN;
 }

@@ -86,19 +86,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	r = template_parse("fuzz", (const char *)data, size, TMPL_HTML, vars,
 	    &t, &d);
-	if ((r == TMPL_OK) != (d.count == 0) || (r == TMPL_OK) != (t != NULL))
+	if ((r == 0) != (d.count == 0) || (r == 0) != (t != NULL))
 		abort();
-	if (r != TMPL_OK)
+	if (r != 0)
 		return 0;
 	buf_init(&out, 1 << 20);
 	r = template_render(t, context(), &out);
-	if (r != TMPL_OK && r != TMPL_ETOOBIG)
+	if (r != 0 && r != ERR_TOOBIG)
 		abort();
 	buf_free(&out);
 	template_free(t);
 
 	buf_init(&out, 1 << 16);
-	if (html_escape(&out, (const char *)data, size) == TMPL_OK &&
+	if (html_escape(&out, (const char *)data, size) == 0 &&
 	    out.len < size)
 		abort();
 	buf_free(&out);
