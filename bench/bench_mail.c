@@ -62,6 +62,7 @@ struct bench {
 	struct mailer		*m;
 	struct config		 cfg;
 	struct form_conf	 fc;
+	struct message_templates tpl;
 	struct age_recipient	 rcpt;
 	struct buf		 record;
 	json_t			*fields;
@@ -216,24 +217,25 @@ job_done(struct store_job *j, int result)
 static void
 submit_next(struct bench *b)
 {
-	struct mail_inquiry	 inq;
+	struct message_inquiry	 inq;
 	struct item		*it;
 
 	while (b->submitted < b->want &&
 	    b->submitted - b->committed < INFLIGHT) {
 		it = &b->items[b->submitted++];
 		it->b = b;
-		it->job.received_at_ms = now_ms();
+		it->job.received_at_ms = clock_now_ms();
 		uuid_v7(it->job.received_at_ms, it->job.id);
 		memset(&inq, 0, sizeof(inq));
 		inq.id = it->job.id;
-		inq.form = &b->fc;
-		inq.form_title = "Free consultation";
+		inq.form = b->fc.name;
+		inq.title = "Free consultation";
+		inq.tpl = &b->tpl;
 		inq.received_at_ms = it->job.received_at_ms;
 		inq.fields = b->fields;
 		inq.record = (const unsigned char *)b->record.data;
 		inq.recordlen = b->record.len;
-		if (mailer_compose(b->m, &inq, &it->ob, &it->nob) != 0)
+		if (mailer_compose(b->m, &inq, 0, &it->ob, &it->nob) != 0)
 			fatalx("compose");
 		it->job.form = "consultation";
 		it->job.ct = inq.record;
@@ -338,6 +340,8 @@ setup(struct bench *b, unsigned total, unsigned parallel)
 	b->cfg.give_up_after_s = 86400;
 	b->cfg.forms = &b->fc;
 	b->cfg.nforms = 1;
+	if (message_templates_load(b->cfg.templates, &b->tpl, NULL) != 0)
+		fatalx("templates");
 
 	age_identity_generate(&id);
 	age_identity_recipient(&id, &b->rcpt);

@@ -41,7 +41,7 @@ submit(struct bench *b, struct store_job *j)
 {
 	if (b->submitted == b->count)
 		return;
-	j->received_at_ms = now_ms();
+	j->received_at_ms = clock_now_ms();
 	uuid_v7(j->received_at_ms, j->id);
 	if (store_writer_submit(b->w, j) != 0) {
 		b->failed++;

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "age.h"
+#include "clock.h"
 #include "fsutil.h"
 
 #define INTRO		"age-encryption.org/v1"
@@ -1139,14 +1140,11 @@ identity_text(const struct age_identity *id, char *text, size_t size)
 {
 	struct age_recipient	r;
 	char			rs[AGE_RECIPIENT_STRLEN + 1];
-	char			is[AGE_IDENTITY_STRLEN + 1], when[32];
-	struct tm		tm;
-	time_t			now = time(NULL);
+	char			is[AGE_IDENTITY_STRLEN + 1];
+	char			when[CLOCK_RFC3339_LEN];
 	int			len;
 
-	if (gmtime_r(&now, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return -1;
+	clock_rfc3339_s(clock_now_ms(), when);
 	age_identity_recipient(id, &r);
 	age_recipient_format(&r, rs);
 	age_identity_format(id, is);

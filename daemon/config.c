@@ -28,6 +28,7 @@
 
 #include <ini.h>
 
+#include "addr.h"
 #include "age.h"
 #include "config.h"
 
@@ -36,12 +37,12 @@
 #define INTAKE_DATADIR "/usr/local/share/intaked"
 #endif
 #include "log.h"
+#include "secret.h"
 
 #define LIST_MAX	256	/* values one list key may collect */
 #define FORMS_MAX	256
 #define FORM_NAME_MAX	64
 #define FIELD_NAME_MAX	64
-#define ADDRESS_MAX	254
 #define KEYCHARS	"abcdefghijklmnopqrstuvwxyz" \
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 #define LISTSEP		" \t,"
@@ -106,7 +107,7 @@ struct key {
 	enum sect		 sect;
 	const char		*name;
 	enum ktype		 type;
-	uint64_t		 min, max;	/* numbers; bytes; milliseconds */
+	uint64_t		 min, max;	/* numbers; bytes; ms; list: items */
 	const char		*def;	/* written as in the file; NULL: none */
 	size_t			 off;	/* target in struct config/form_conf */
 	size_t			 noff;	/* list count */
@@ -273,7 +274,8 @@ static const struct key keys[] = {
 	{ .sect = S_MAIL, .name = "from", .type = T_STR,
 	  .def = "intaked@localhost", .check = check_address,
 	  .off = offsetof(struct config, from) },
-	{ .sect = S_MAIL, .name = "to", .type = T_LIST,
+	/* max: the envelope recipients one message can carry. */
+	{ .sect = S_MAIL, .name = "to", .type = T_LIST, .max = 32,
 	  .check = check_address,
 	  .off = offsetof(struct config, to),
 	  .noff = offsetof(struct config, nto) },
@@ -639,9 +641,10 @@ list_add(struct parser *p, const struct key *k, char *base, const char *tok)
 	char	***items = (char ***)(void *)(base + k->off);
 	size_t	  *n = (size_t *)(void *)(base + k->noff);
 	char	  *s;
+	size_t	   lim = k->max ? (size_t)k->max : LIST_MAX;
 
-	if (*n >= LIST_MAX) {
-		perr(p, "%s: too many values (at most %d)", k->name, LIST_MAX);
+	if (*n >= lim) {
+		perr(p, "%s: too many values (at most %zu)", k->name, lim);
 		return;
 	}
 	if ((s = strdup(tok)) == NULL) {
@@ -975,39 +978,34 @@ check_url(struct parser *p, const struct key *k, char **v)
 }
 
 /*
- * The SMTP password must not be readable by anyone but its owner. A file
- * that does not exist yet is accepted: systemd may pass the password as
- * the smtp-password credential instead.
+ * The SMTP password file must pass the secret-file rule (secret.h). A
+ * file that does not exist yet is accepted: systemd may pass the password
+ * as the smtp-password credential instead.
  */
 static int
 check_secret(struct parser *p, const struct key *k, char **v)
 {
 	struct stat	st;
+	int		r;
 
 	if (stat(*v, &st) == -1)
 		return 0;
-	if (st.st_mode & (S_IRGRP | S_IROTH)) {
-		perr(p, "%s: %s is readable by group or others "
-		    "(chmod 600 it)", k->name, *v);
+	if ((r = secret_mode_check(&st)) == ERR_PERM) {
+		perr(p, "%s: %s is " SECRET_MODE_HINT, k->name, *v);
+		return -1;
+	}
+	if (r != 0) {
+		perr(p, "%s: %s is not a regular file", k->name, *v);
 		return -1;
 	}
 	return 0;
 }
 
-/* A bare addr-spec: local@domain, nothing a header could be bent with. */
+/* A bare addr-spec under the one address rule (addr.h). */
 static int
 check_address(struct parser *p, const struct key *k, char **v)
 {
-	const char	*s = *v, *at = strchr(s, '@');
-	bool		 ok = at != NULL && at != s && at[1] != '\0' &&
-			    strchr(at + 1, '@') == NULL &&
-			    strlen(s) <= ADDRESS_MAX;
-
-	for (; ok && *s; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
-		    strchr("<>()[]\\,;:\"", *s) != NULL)
-			ok = false;
-	if (!ok) {
+	if (!addr_valid_str(*v, 0)) {
 		perr(p, "%s: '%s' is not a mail address (name@example.com)",
 		    k->name, *v);
 		return -1;

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "addr.h"
+#include "clock.h"
 #include "form.h"
 #include "log.h"
 #include "schema.h"
@@ -398,91 +400,6 @@ coerce(struct ctx *c, const char *field, long idx,
 /* ---- formats ---- */
 
 static int
-is_alnum(char ch)
-{
-	return is_digit(ch) || (ch >= 'a' && ch <= 'z') ||
-	    (ch >= 'A' && ch <= 'Z');
-}
-
-/* Host names: dot-separated labels of letters, digits and inner hyphens,
-   at least two, the last one not all digits (no bare IP addresses). */
-static int
-is_hostname(const char *s, size_t len)
-{
-	size_t	i, start = 0, labels = 0;
-	int	alpha = 0;
-
-	if (len == 0 || len > 253)
-		return 0;
-	for (i = 0; i <= len; i++) {
-		if (i < len && s[i] != '.') {
-			if (!is_alnum(s[i]) && s[i] != '-')
-				return 0;
-			alpha |= !is_digit(s[i]);
-			continue;
-		}
-		if (i == start || i - start > 63 || s[start] == '-' ||
-		    s[i - 1] == '-')
-			return 0;
-		labels++;
-		if (i < len)
-			alpha = 0;
-		start = i + 1;
-	}
-	return labels >= 2 && alpha;
-}
-
-/* local@domain with an atext/dot-atom local part (RFC 5322, no quoted
-   strings or comments) and a host name; at most 254 bytes in all. */
-static int
-is_email(const char *s, size_t len)
-{
-	static const char	 atext[] = "!#$%&'*+/=?^_`{|}~-";
-	const char		*at;
-	size_t			 i, llen;
-
-	if (len > 254 || (at = memchr(s, '@', len)) == NULL)
-		return 0;
-	llen = (size_t)(at - s);
-	if (llen == 0 || llen > 64 || s[0] == '.' || s[llen - 1] == '.')
-		return 0;
-	for (i = 0; i < llen; i++) {
-		if (s[i] == '.' && s[i + 1] == '.')
-			return 0;
-		if (!is_alnum(s[i]) && s[i] != '.' &&
-		    memchr(atext, s[i], sizeof(atext) - 1) == NULL)
-			return 0;
-	}
-	return is_hostname(at + 1, len - llen - 1);
-}
-
-/* RFC 3339 full-date: YYYY-MM-DD, a day that exists. */
-static int
-is_date(const char *s, size_t len)
-{
-	static const int	mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31,
-				    30, 31, 30, 31 };
-	int			y, m, d, max;
-	size_t			i;
-
-	if (len != 10 || s[4] != '-' || s[7] != '-')
-		return 0;
-	for (i = 0; i < len; i++)
-		if (i != 4 && i != 7 && !is_digit(s[i]))
-			return 0;
-	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
-	    (s[3] - '0');
-	m = (s[5] - '0') * 10 + (s[6] - '0');
-	d = (s[8] - '0') * 10 + (s[9] - '0');
-	if (m < 1 || m > 12)
-		return 0;
-	max = mdays[m - 1];
-	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-		max = 29;
-	return d >= 1 && d <= max;
-}
-
-static int
 is_hex(char ch)
 {
 	return is_digit(ch) || (ch >= 'a' && ch <= 'f') ||
@@ -538,7 +455,7 @@ is_uri(const char *s, size_t len)
 			if (!is_digit(s[i]))
 				return 0;
 	}
-	return is_hostname(s, hlen);
+	return addr_host_valid(s, hlen, ADDR_PUBLIC);
 }
 
 /* ---- keyword checks on a typed value ---- */
@@ -594,9 +511,9 @@ check_string(struct ctx *c, const char *field, long idx,
 		field_error(c, field, idx, "pattern",
 		    "is not in the expected format");
 	if (n->format == SCHEMA_FMT_EMAIL)
-		ok = is_email(s, len);
+		ok = addr_valid(s, len, ADDR_PUBLIC);
 	else if (n->format == SCHEMA_FMT_DATE)
-		ok = is_date(s, len);
+		ok = clock_date_valid(s, len);
 	else if (n->format == SCHEMA_FMT_URI)
 		ok = is_uri(s, len);
 	if (!ok)

@@ -345,6 +345,7 @@ on_headers(struct http_req *req, void *arg)
 	struct intake	*in = arg;
 	struct route	 r;
 	struct hdrs	 h = { .n = 0 };
+	struct rate	 rate;
 	const char	*why;
 	unsigned	 wait;
 	int		 json = wants_json(req);
@@ -368,8 +369,10 @@ on_headers(struct http_req *req, void *arg)
 		respond_error(in, in->snap, req, json, r.form, 415, why, NULL, 0, &h);
 		return 1;
 	}
-	wait = ratelimit_take(in->rl, req->client_ip, now_ms(),
-	    in->snap->cfg->rate_per_minute, in->snap->cfg->rate_burst);
+	rate.count = in->snap->cfg->rate_per_minute;
+	rate.period_ms = 60000;
+	rate.burst = in->snap->cfg->rate_burst;
+	wait = ratelimit_take(in->rl, req->client_ip, clock_now_ms(), &rate);
 	if (wait) {
 		in->m.submissions[SUB_LIMITED]++;
 		hdr_retry(&h, wait);
@@ -584,12 +587,34 @@ committed(struct store_job *job, int result)
 	sub_finish(sub);
 }
 
+/* The inquiry as its mails see it, from the snapshot it was accepted
+   with: a reload never mixes old and new settings in one inquiry. */
+static void
+mail_view(const struct submission *sub, struct message_inquiry *inq)
+{
+	const struct snapshot	*s = sub->snap;
+	const struct form_conf	*fc = &s->cfg->forms[sub->form];
+
+	memset(inq, 0, sizeof(*inq));
+	inq->id = sub->job.id;
+	inq->form = fc->name;
+	inq->title = form_title(s, sub->form);
+	inq->received_at_ms = sub->job.received_at_ms;
+	inq->fields = sub->fields;
+	inq->labels = schema_fields(s->schemas[sub->form], &inq->nlabels);
+	inq->reply_to_field = fc->reply_to;
+	inq->record = (const unsigned char *)sub->ct.data;
+	inq->recordlen = sub->ct.len;
+	inq->tpl = &s->mail;
+	inq->subject = s->subjects[sub->form];
+}
+
 /* Threadpool: the X25519 work and the mail rendering, off the loop. */
 static void
 work_encrypt(uv_work_t *w)
 {
 	struct submission	*sub = w->data;
-	struct mail_inquiry	 inq;
+	struct message_inquiry	 inq;
 	int			 rc;
 
 	rc = age_encrypt(sub->snap->rcpts, sub->snap->nrcpts, sub->plain,
@@ -600,19 +625,9 @@ work_encrypt(uv_work_t *w)
 	}
 	if (sub->in->mailer == NULL)
 		return;
-	memset(&inq, 0, sizeof(inq));
-	inq.id = sub->job.id;
-	inq.form = &sub->snap->cfg->forms[sub->form];
-	inq.form_title = form_title(sub->snap, sub->form);
-	inq.schema = sub->snap->schemas[sub->form];
-	inq.received_at_ms = sub->job.received_at_ms;
-	inq.fields = sub->fields;
-	inq.record = (const unsigned char *)sub->ct.data;
-	inq.recordlen = sub->ct.len;
-	inq.ack = sub->ack;
-	if (mailer_compose(sub->in->mailer, &inq, &sub->outbox,
-	    &sub->noutbox) != 0)
-		sub->rc = -1;
+	mail_view(sub, &inq);
+	sub->rc = mailer_compose(sub->in->mailer, &inq, sub->ack,
+	    &sub->outbox, &sub->noutbox);
 }
 
 static void
@@ -713,13 +728,13 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	sub->fields = fields;
 	sub->hdrs = *h;
 	buf_init(&sub->ct, 0);
-	sub->job.received_at_ms = now_ms();
+	sub->job.received_at_ms = clock_now_ms();
 	uuid_v7(sub->job.received_at_ms, sub->job.id);
 	sub->job.form = sub->snap->cfg->forms[form].name;
 	sub->job.done = committed;
 	sub->job.arg = sub;
 	sub->work.data = sub;
-	rfc3339(sub->job.received_at_ms, received);
+	clock_rfc3339(sub->job.received_at_ms, received);
 	in->inflight++;
 	sub->ack = want_ack(in, &sub->snap->cfg->forms[form], fields,
 	    req->client_ip);
@@ -766,7 +781,7 @@ post_form(struct intake *in, struct http_req *req, int form)
 		/* Bots learn nothing: the same answer, a fresh id, no record. */
 		in->m.submissions[SUB_SPAM]++;
 		log_info("form %s: honeypot submission dropped", fc->name);
-		uuid_v7(now_ms(), id);
+		uuid_v7(clock_now_ms(), id);
 		respond_success(in, req, json, in->snap, form, id, &h);
 	} else if (rc == 0) {
 		submit(in, req, form, json, res.fields, &h);

@@ -20,7 +20,6 @@
 
 #include <jansson.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "age.h"
 #include "buf.h"
@@ -156,11 +155,11 @@ parse_when(const char *s, int64_t *ms)
 {
 	uint64_t	d;
 
-	if (rfc3339_parse(s, ms) == 0)
+	if (clock_rfc3339_parse(s, ms) == 0)
 		return 0;
 	if (config_parse_duration(s, &d) != 0 || d > INT64_MAX / 2)
 		return -1;
-	*ms = now_ms() - (int64_t)d;
+	*ms = clock_now_ms() - (int64_t)d;
 	return 0;
 }
 
@@ -376,7 +375,7 @@ list_row(void *arg, const struct store_meta *m)
 	json_t			*o;
 	char			*s;
 
-	rfc3339(m->received_at_ms, when);
+	clock_rfc3339(m->received_at_ms, when);
 	if (!ls->json) {
 		mail_summary(m, mail, sizeof(mail));
 		printf("%-36s  %-24s  %-16s %9" PRIu64 "  %s\n", m->id, when,
@@ -918,7 +917,7 @@ cmd_export(struct ctl *c, int argc, char **argv)
 	/* One read transaction: the list and every record come from the same
 	   WAL snapshot, so a delete or the daemon's retention purge running
 	   meanwhile cannot make a listed id vanish under the export. */
-	if (sqlite3_exec(store_db(st), "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (store_read_begin(st) != 0) {
 		rc = fail(EXIT_FAIL, "cannot read the database");
 		goto out;
 	}
@@ -986,7 +985,7 @@ cmd_purge(struct ctl *c, int argc, char **argv)
 		return fail(EXIT_USAGE, "bad duration '%s'", age);
 	if ((rc = open_db(c, 0, &st)) != EXIT_OK)
 		return rc;
-	r = store_purge(st, now_ms() - (int64_t)d, &n);
+	r = store_purge(st, clock_now_ms() - (int64_t)d, &n);
 	store_close(st);
 	if (r != 0)
 		return fail(EXIT_FAIL, "cannot purge: %s", err_str(r));
@@ -999,7 +998,7 @@ print_time(const char *label, int64_t ms, int have)
 {
 	char	when[25];
 
-	rfc3339(ms, when);
+	clock_rfc3339(ms, when);
 	printf("%-15s %s\n", label, have ? when : "-");
 }
 
@@ -1037,7 +1036,7 @@ queue_row(void *arg, const struct outbox_row *r)
 	char	when[25];
 
 	(void)arg;
-	rfc3339(r->next_try_ms, when);
+	clock_rfc3339(r->next_try_ms, when);
 	printf("%-36s  %-6s  %-6s  %8u  %-24s  ", r->inquiry_id, r->kind,
 	    r->state, r->attempts, when);
 	print_clean(stdout, r->last_error[0] ? r->last_error : "-", " ");

@@ -41,7 +41,7 @@ struct daemon {
 	struct http_server	*http;
 	uv_signal_t		 sigterm, sigint, sighup;
 	uv_timer_t		 watchdog, retention;
-	struct store_call	 purge;
+	struct store_purge_job	 purge;
 	int			 purging;
 	int			 stopping;
 };
@@ -163,31 +163,21 @@ on_watchdog(uv_timer_t *t)
 
 /* ---- retention ---- */
 
-static int
-purge_fn(struct store *st, void *arg)
-{
-	struct daemon	*d = arg;
-	uint64_t	 removed = 0;
-	int		 rc;
-
-	rc = store_purge(st, now_ms() - (int64_t)d->boot->cfg->retention_s *
-	    1000, &removed);
-	if (rc == 0 && removed)
-		log_info("retention: purged %llu inquiries",
-		    (unsigned long long)removed);
-	return rc;
-}
-
 static void
-purge_done(struct store_call *c, int result)
+purge_done(struct store_purge_job *j)
 {
-	struct daemon *d = c->arg;
+	struct daemon *d = j->arg;
 
 	d->purging = 0;
-	if (result != 0)
-		log_warnx("retention: purge failed: %s", err_str(result));
+	if (j->result != 0)
+		log_warnx("retention: purge failed: %s", err_str(j->result));
+	else if (j->removed)
+		log_info("retention: purged %llu inquiries",
+		    (unsigned long long)j->removed);
 }
 
+/* Off the writer (store_purge_queue): a daily purge of many rows must not
+   hold up the commits of inquiries arriving meanwhile. */
 static void
 on_retention(uv_timer_t *t)
 {
@@ -195,10 +185,12 @@ on_retention(uv_timer_t *t)
 
 	if (d->purging || d->boot->cfg->retention_s == 0)
 		return;
-	d->purge.fn = purge_fn;
+	d->purge.path = d->boot->cfg->db_path;
+	d->purge.before_ms = clock_now_ms() -
+	    (int64_t)d->boot->cfg->retention_s * 1000;
 	d->purge.done = purge_done;
 	d->purge.arg = d;
-	if (store_writer_call(d->writer, &d->purge) == 0)
+	if (store_purge_queue(d->loop, &d->purge) == 0)
 		d->purging = 1;
 }
 
@@ -216,7 +208,7 @@ start_timers(struct daemon *d)
 		uv_timer_start(&d->watchdog, on_watchdog, wd / 2000,
 		    wd / 2000);
 	if (d->boot->cfg->retention_s)
-		uv_timer_start(&d->retention, on_retention, (uint64_t)env_ms(
+		uv_timer_start(&d->retention, on_retention, (uint64_t)clock_env_ms(
 		    "INTAKED_RETENTION_FIRST_MS", RETENTION_FIRST_MS,
 		    RETENTION_EVERY_MS), RETENTION_EVERY_MS);
 }

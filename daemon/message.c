@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "message.h"
 #include "template.h"
@@ -32,6 +33,7 @@ struct out {
 #define B64_IN		57	/* bytes per 76-column base64 line */
 #define LOCAL_MAX	64
 #define NAME_FIELD_MAX	200	/* bytes of a display name we keep */
+#define NAME_FIELD	"name"	/* the field that names the patient */
 
 static const struct tmpl_var field_vars[] = {
 	{ "name", NULL }, { "label", NULL }, { "value", NULL }, { NULL, NULL }
@@ -168,15 +170,6 @@ plain_ascii(const char *s, size_t n)
 	return memmem(s, n, "=?", 2) == NULL;
 }
 
-/* Dot-atom text: letters, digits and RFC 5322 atext specials. */
-static int
-atext(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') ||
-	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
-
 /* 1 if s is a phrase of atext words (RFC 5322 3.2.3) and spaces. */
 static int
 plain_phrase(const char *s, size_t n)
@@ -184,7 +177,7 @@ plain_phrase(const char *s, size_t n)
 	size_t	i;
 
 	for (i = 0; i < n; i++)
-		if (s[i] != ' ' && !atext(s[i]))
+		if (s[i] != ' ' && !addr_atext(s[i]))
 			return 0;
 	return memmem(s, n, "=?", 2) == NULL;
 }
@@ -306,67 +299,6 @@ put_addr_list(struct out *o, const char *name, char *const *addr, size_t n)
 		    i + 1 < n ? ",\r\n" : "\r\n");
 }
 
-static int
-local_valid(const char *s, size_t n)
-{
-	size_t	i;
-
-	if (n == 0 || n > LOCAL_MAX || s[0] == '.' || s[n - 1] == '.')
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (s[i] == '.' && s[i + 1] == '.')
-			return 0;
-		if (s[i] != '.' && !atext(s[i]))
-			return 0;
-	}
-	return 1;
-}
-
-/* A host name: dot-separated labels of letters, digits and inner '-'. */
-static int
-domain_valid(const char *s, size_t n)
-{
-	size_t	i, label = 0, labels = 0;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (i = 0; i <= n; i++) {
-		if (i == n || s[i] == '.') {
-			if (label == 0 || label > 63 || s[i - 1] == '-')
-				return 0;
-			labels++;
-			label = 0;
-			continue;
-		}
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] == '-' && label > 0)))
-			return 0;
-		label++;
-	}
-	return labels >= 1;
-}
-
-/*
- * Deliberately narrower than RFC 5322: a dot-atom local part and a host
- * name, ASCII only, no quoted strings, comments or IP literals. Every
- * address that passes is safe in a header and in an SMTP command.
- */
-int
-message_addr_valid(const char *s)
-{
-	const char	*at;
-	size_t		 n;
-
-	if (s == NULL || (n = strlen(s)) == 0 || n > MESSAGE_ADDR_MAX)
-		return 0;
-	if ((at = strchr(s, '@')) == NULL || strchr(at + 1, '@') != NULL)
-		return 0;
-	return local_valid(s, (size_t)(at - s)) &&
-	    domain_valid(at + 1, n - (size_t)(at - s) - 1);
-}
-
 const char *
 message_field_addr(const json_t *fields, const char *field)
 {
@@ -374,7 +306,7 @@ message_field_addr(const json_t *fields, const char *field)
 
 	if (fields == NULL || field == NULL ||
 	    (v = json_object_get(fields, field)) == NULL ||
-	    !json_is_string(v) || !message_addr_valid(json_string_value(v)))
+	    !json_is_string(v) || !addr_valid_str(json_string_value(v), 0))
 		return NULL;
 	return json_string_value(v);
 }
@@ -467,23 +399,13 @@ message_base64(struct buf *b, const void *p, size_t len)
 	return out_result(&o);
 }
 
-/* RFC 5322 date in UTC with English names (no locale involved). */
 static void
 put_date(struct out *o, int64_t ms)
 {
-	static const char *const	 day[] = { "Sun", "Mon", "Tue", "Wed",
-					     "Thu", "Fri", "Sat" };
-	static const char *const	 mon[] = { "Jan", "Feb", "Mar", "Apr",
-					     "May", "Jun", "Jul", "Aug", "Sep",
-					     "Oct", "Nov", "Dec" };
-	time_t				 t = (time_t)(ms / 1000);
-	struct tm			 tm;
+	char	date[CLOCK_DATE_LEN];
 
-	if (gmtime_r(&t, &tm) == NULL)
-		memset(&tm, 0, sizeof(tm));
-	putf(o, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n",
-	    day[tm.tm_wday % 7], tm.tm_mday, mon[tm.tm_mon % 12],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	clock_mail_date(ms, date);
+	putf(o, "Date: %s\r\n", date);
 }
 
 /* Ids and kinds end up in Message-ID and boundaries: keep them tame. */
@@ -680,7 +602,7 @@ notify_context(const struct message_notify *n)
 	char	 when[32], hint[128];
 	json_t	*ctx, *fields, *form, *title;
 
-	rfc3339(n->received_at_ms, when);
+	clock_rfc3339(n->received_at_ms, when);
 	snprintf(hint, sizeof(hint), "intakectl show %s -i YOUR-KEY", n->id);
 	if (n->content == CONTENT_FULL && n->fields != NULL)
 		fields = field_list(n);
@@ -721,10 +643,10 @@ check_addrs(const char *from, char *const *to, size_t nto)
 {
 	size_t	i;
 
-	if (!message_addr_valid(from) || nto == 0)
+	if (!addr_valid_str(from, 0) || nto == 0)
 		return ERR_INVAL;
 	for (i = 0; i < nto; i++)
-		if (!message_addr_valid(to[i]))
+		if (!addr_valid_str(to[i], 0))
 			return ERR_INVAL;
 	return 0;
 }
@@ -871,7 +793,7 @@ message_ack(const struct message_templates *t, const struct message_ack *a,
 	int		 r;
 
 	if (!token_valid(a->id, 64) || a->title == NULL ||
-	    !message_addr_valid(a->to) || !message_addr_valid(a->from))
+	    !addr_valid_str(a->to, 0) || !addr_valid_str(a->from, 0))
 		return ERR_INVAL;
 	ctx = json_pack("{s:s, s:s}", "name", a->name ? a->name : "",
 	    "title", a->title);
@@ -946,4 +868,102 @@ message_subject_parse(const char *name, const char *text, struct tmpl **out,
 	r = template_parse(name, text, strlen(text), TMPL_TEXT, subject_vars,
 	    out, d);
 	return r;
+}
+
+/* The envelope: one address per line, then an empty line. */
+static int
+put_envelope(struct buf *b, char *const *rcpt, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (buf_puts(b, rcpt[i]) != 0 || buf_putc(b, '\n') != 0)
+			return ERR_NOMEM;
+	return buf_putc(b, '\n') == 0 ? 0 : ERR_NOMEM;
+}
+
+int
+message_spool_notify(const struct message_inquiry *inq,
+    const struct message_sender *snd, struct buf *out)
+{
+	struct message_notify	n;
+	size_t			mark = out->len;
+	int			r;
+
+	memset(&n, 0, sizeof(n));
+	n.id = inq->id;
+	n.kind = "notify";
+	n.form = inq->form;
+	n.title = inq->title ? inq->title : inq->form;
+	n.received_at_ms = inq->received_at_ms;
+	n.fields = inq->fields;
+	n.labels = inq->labels;
+	n.nlabels = inq->nlabels;
+	n.reply_to_field = inq->reply_to_field;
+	n.name_field = NAME_FIELD;
+	n.content = snd->content;
+	n.record = inq->record;
+	n.recordlen = inq->recordlen;
+	n.subject = inq->subject;
+	n.from = snd->from;
+	n.to = snd->to;
+	n.nto = snd->nto;
+	if ((r = put_envelope(out, snd->to, snd->nto)) == 0 &&
+	    (r = message_notify(inq->tpl, &n, out)) == 0)
+		return 0;
+	rewind_wipe(out, mark);
+	return r;
+}
+
+int
+message_spool_ack(const struct message_inquiry *inq, const char *from,
+    struct buf *out)
+{
+	struct message_ack	 a;
+	const json_t		*name;
+	char			*rcpt[1];
+	size_t			 mark = out->len;
+	int			 r;
+
+	memset(&a, 0, sizeof(a));
+	if ((a.to = message_field_addr(inq->fields, inq->reply_to_field)) ==
+	    NULL)
+		return 0;
+	name = json_object_get(inq->fields, NAME_FIELD);
+	a.id = inq->id;
+	a.title = inq->title ? inq->title : inq->form;
+	a.name = json_is_string(name) ? json_string_value(name) : NULL;
+	a.from = from;
+	a.received_at_ms = inq->received_at_ms;
+	rcpt[0] = (char *)a.to;
+	if ((r = put_envelope(out, rcpt, 1)) == 0 &&
+	    (r = message_ack(inq->tpl, &a, out)) == 0)
+		return 0;
+	rewind_wipe(out, mark);
+	return r;
+}
+
+int
+message_spool_parse(char *p, size_t len, char **rcpt, size_t max,
+    size_t *n, size_t *body)
+{
+	char	*start = p, *end = p + len, *nl;
+
+	*n = 0;
+	if (p == NULL)
+		return ERR_MALFORMED;
+	while (p < end && *p != '\n') {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+		    *n == max)
+			return ERR_MALFORMED;
+		*nl = '\0';
+		if (!addr_valid_str(p, 0))
+			return ERR_MALFORMED;
+		rcpt[(*n)++] = p;
+		p = nl + 1;
+	}
+	if (p >= end || *n == 0)
+		return ERR_MALFORMED;
+	*body = (size_t)(p + 1 - start);
+	return 0;
 }

@@ -22,7 +22,7 @@
  *
  * Header safety: no value reaches a header verbatim. Control characters
  * (CR and LF included) become spaces, anything beyond plain printable ASCII
- * is sent as an encoded word, and addresses must pass message_addr_valid
+ * is sent as an encoded word, and addresses must pass addr_valid (addr.h)
  * (a conservative dot-atom subset), so a form value can never start a
  * header line of its own.
  *
@@ -38,7 +38,6 @@
  */
 
 #define MESSAGE_MAX	(48u << 20)	/* cap on one composed message */
-#define MESSAGE_ADDR_MAX 254		/* RFC 5321 path limit */
 
 
 /* The templates of a mailer, loaded together (see templates/). */
@@ -68,6 +67,32 @@ struct message_notify {
 	const char		*from;
 	char *const		*to;
 	size_t			 nto;
+};
+
+/* An accepted inquiry as the mails about it see it. The templates and the
+   subject come from the configuration snapshot the inquiry was accepted
+   with, so a reload applies to every mail of later inquiries at once. */
+struct message_inquiry {
+	const char			*id;
+	const char			*form;		/* form name */
+	const char			*title;		/* form title */
+	int64_t				 received_at_ms;
+	const json_t			*fields;	/* validated fields */
+	const struct form_field		*labels;	/* or NULL */
+	size_t				 nlabels;
+	const char			*reply_to_field;	/* or NULL */
+	const unsigned char		*record;	/* the age file */
+	size_t				 recordlen;
+	const struct message_templates	*tpl;
+	const struct tmpl		*subject;	/* or NULL */
+};
+
+/* Who sends the mails and who is told of each inquiry ([mail]). */
+struct message_sender {
+	const char		*from;
+	char *const		*to;
+	size_t			 nto;
+	enum mail_content	 content;
 };
 
 struct message_ack {
@@ -100,8 +125,26 @@ int	message_notify(const struct message_templates *,
 int	message_ack(const struct message_templates *,
 	    const struct message_ack *, struct buf *out);
 
-/* 1 if s is an address we are willing to put in a header or envelope. */
-int	message_addr_valid(const char *s);
+/*
+ * The spooled form of a mail, what the outbox keeps (sealed): the envelope
+ * recipients, one per line, an empty line, then the message. Baking the
+ * recipients in keeps a queued ack's address inside the seal and a queued
+ * notification consistent with its To: header even if the configuration
+ * changes before it is sent.
+ *
+ * message_spool_notify appends the staff notification of inq;
+ * message_spool_ack the patient's acknowledgement, or nothing (and 0)
+ * when the inquiry holds no valid reply_to address. message_spool_parse
+ * splits a spooled mail in place: up to max recipients (re-validated) into
+ * rcpt, *body the offset of the message; ERR_MALFORMED when it is not one.
+ */
+int	message_spool_notify(const struct message_inquiry *,
+	    const struct message_sender *, struct buf *out);
+int	message_spool_ack(const struct message_inquiry *, const char *from,
+	    struct buf *out);
+int	message_spool_parse(char *p, size_t len, char **rcpt, size_t max,
+	    size_t *n, size_t *body);
+
 /* The validated address in fields[field], or NULL (missing or invalid).
    Points into fields. */
 const char *message_field_addr(const json_t *fields, const char *field);

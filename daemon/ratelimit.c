@@ -1,19 +1,17 @@
 #include <math.h>
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "ratelimit.h"
 
-#define KEYLEN	48
 #define PROBE	8	/* slots examined per lookup */
 
 struct bucket {
-	char	key[KEYLEN];
-	double	tokens;
-	int64_t	last_ms;
+	uint64_t	h;		/* 0: empty */
+	double		tokens;
+	int64_t		last_ms;
 };
 
 struct ratelimit {
@@ -26,9 +24,9 @@ ratelimit_new(void)
 {
 	struct ratelimit *rl;
 
-	if ((rl = calloc(1, sizeof(*rl))) == NULL)
+	if (sodium_init() < 0 || (rl = calloc(1, sizeof(*rl))) == NULL)
 		return NULL;
-	/* A keyed hash so nobody can aim addresses at one probe window. */
+	/* Keyed, so nobody can aim keys at one probe window. */
 	randombytes_buf(rl->seed, sizeof(rl->seed));
 	return rl;
 }
@@ -39,53 +37,82 @@ ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
-/* The bucket for key: its own, else an empty slot, else the stalest one
-   in its probe window (reset). */
-static struct bucket *
-lookup(struct ratelimit *rl, const char *key, unsigned burst)
+static uint64_t
+key_hash(const struct ratelimit *rl, const char *key)
 {
 	unsigned char	h[crypto_shorthash_BYTES];
-	uint64_t	idx;
-	struct bucket	*b, *victim = NULL;
-	unsigned	i;
+	uint64_t	v;
 
 	crypto_shorthash(h, (const unsigned char *)key, strlen(key), rl->seed);
-	memcpy(&idx, h, sizeof(idx));
+	memcpy(&v, h, sizeof(v));
+	return v ? v : 1;
+}
+
+/* The bucket for key, refilled to now: its own, else an empty slot, else
+   the stalest one in its probe window (reset to a full bucket). */
+static struct bucket *
+lookup(struct ratelimit *rl, const char *key, int64_t now_ms,
+    const struct rate *r)
+{
+	uint64_t	 h = key_hash(rl, key);
+	struct bucket	*b, *victim = NULL;
+	unsigned	 i;
+	double		 per_ms = (double)r->count / (double)r->period_ms;
+
 	for (i = 0; i < PROBE; i++) {
-		b = &rl->slots[(idx + i) % RATELIMIT_SLOTS];
-		if (strcmp(b->key, key) == 0)
+		b = &rl->slots[(h + i) % RATELIMIT_SLOTS];
+		if (b->h == h) {
+			if (now_ms > b->last_ms) {
+				b->tokens += (double)(now_ms - b->last_ms) *
+				    per_ms;
+				if (b->tokens > r->burst)
+					b->tokens = r->burst;
+				b->last_ms = now_ms;
+			}
 			return b;
-		if (victim == NULL || b->key[0] == '\0' ||
-		    (victim->key[0] != '\0' && b->last_ms < victim->last_ms))
+		}
+		if (victim == NULL || b->h == 0 ||
+		    (victim->h != 0 && b->last_ms < victim->last_ms))
 			victim = b;
 	}
-	snprintf(victim->key, sizeof(victim->key), "%s", key);
-	victim->tokens = burst;
-	victim->last_ms = 0;
+	victim->h = h;
+	victim->tokens = r->burst;
+	victim->last_ms = now_ms;
 	return victim;
+}
+
+/* Seconds until b holds one token (0 when it does). */
+static unsigned
+wait_s(const struct bucket *b, const struct rate *r)
+{
+	double	per_ms = (double)r->count / (double)r->period_ms, w;
+
+	if (b->tokens >= 1.0)
+		return 0;
+	w = ceil((1.0 - b->tokens) / per_ms / 1000.0);
+	return w < 1.0 ? 1 : (unsigned)w;
+}
+
+unsigned
+ratelimit_wait(struct ratelimit *rl, const char *key, int64_t now_ms,
+    const struct rate *r)
+{
+	if (r->count == 0 || r->period_ms <= 0)
+		return 0;
+	return wait_s(lookup(rl, key, now_ms, r), r);
 }
 
 unsigned
 ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms,
-    unsigned per_minute, unsigned burst)
+    const struct rate *r)
 {
 	struct bucket	*b;
-	double		 rate, wait;
+	unsigned	 w;
 
-	if (per_minute == 0)
+	if (r->count == 0 || r->period_ms <= 0)
 		return 0;
-	b = lookup(rl, key, burst);
-	rate = per_minute / 60000.0;	/* tokens per ms */
-	if (b->last_ms && now_ms > b->last_ms) {
-		b->tokens += (double)(now_ms - b->last_ms) * rate;
-		if (b->tokens > burst)
-			b->tokens = burst;
-	}
-	b->last_ms = now_ms;
-	if (b->tokens >= 1.0) {
+	b = lookup(rl, key, now_ms, r);
+	if ((w = wait_s(b, r)) == 0)
 		b->tokens -= 1.0;
-		return 0;
-	}
-	wait = ceil((1.0 - b->tokens) / rate / 1000.0);
-	return wait < 1.0 ? 1 : (unsigned)wait;
+	return w;
 }

@@ -4,25 +4,40 @@
 #include <stdint.h>
 
 /*
- * Per-key token buckets (keys are client IPs) in a fixed-size table, so a
- * flood of distinct addresses costs no memory: when the table is full the
- * least recently seen bucket is reused. That can only forgive a client,
- * never block an innocent one.
+ * The one rate limiter: per-key token buckets in a fixed-size table, used
+ * for submissions per client IP and for patient acknowledgements per
+ * address and per IP. A flood of distinct keys costs no memory: when a
+ * key's probe window is full the stalest bucket is reused, which can only
+ * forgive a client, never block an innocent one.
+ *
+ * Keys are kept as a keyed 64-bit hash (SipHash, a random key per table),
+ * never as the text: a table of acknowledgement limits holds no address.
  */
 
-#define RATELIMIT_SLOTS	4096
+#define RATELIMIT_SLOTS	4096	/* buckets per table */
+
+/* A rule: count tokens every period_ms, at most burst in the bucket.
+   count == 0 means no limit. */
+struct rate {
+	unsigned	count;
+	int64_t		period_ms;
+	unsigned	burst;
+};
 
 struct ratelimit;
 
+/* NULL without memory (or if libsodium is not initialised). */
 struct ratelimit *ratelimit_new(void);
 void	ratelimit_free(struct ratelimit *);
 /*
- * Takes one token for key at time now_ms from a bucket that refills
- * per_minute tokens a minute up to burst. Returns 0 when allowed, else the
- * number of seconds after which a token will be there (for Retry-After).
- * per_minute == 0 allows everything.
+ * Takes one token for key at time now_ms. Returns 0 when allowed, else
+ * the number of seconds (>= 1) after which a token will be there, for
+ * Retry-After; a refused take changes nothing.
  */
 unsigned ratelimit_take(struct ratelimit *, const char *key, int64_t now_ms,
-	    unsigned per_minute, unsigned burst);
+	    const struct rate *);
+/* As ratelimit_take without taking: whether a token is there now. */
+unsigned ratelimit_wait(struct ratelimit *, const char *key, int64_t now_ms,
+	    const struct rate *);
 
 #endif

@@ -43,6 +43,11 @@ snapshot_free(struct snapshot *s)
 	template_free(s->thanks);
 	template_free(s->error);
 	template_free(s->form_page);
+	message_templates_free(&s->mail);
+	if (s->cfg && s->subjects)
+		for (i = 0; i < s->cfg->nforms; i++)
+			template_free(s->subjects[i]);
+	free(s->subjects);
 	free(s->rcpts);
 	config_free(s->cfg);
 	free(s);
@@ -54,8 +59,36 @@ load_template(struct snapshot *s, const char *name, enum tmpl_mode mode,
 {
 	char	path[4096];
 
-	snprintf(path, sizeof(path), "%s/%s", s->cfg->templates, name);
-	return template_load(path, mode, vars, out, d) == 0 ? 0 : -1;
+	if (snprintf(path, sizeof(path), "%s/%s", s->cfg->templates, name) >=
+	    (int)sizeof(path)) {
+		diag(d, s->cfg->templates, 0, "path too long");
+		return ERR_CONFIG;
+	}
+	return template_load(path, mode, vars, out, d);
+}
+
+/* Each form's mail subject, a template of its own ([form NAME] subject). */
+static int
+load_subjects(struct snapshot *s, struct diag *d)
+{
+	const struct config	*cfg = s->cfg;
+	char			 name[128];
+	size_t			 i;
+	int			 r, worst = 0;
+
+	if ((s->subjects = calloc(cfg->nforms + 1, sizeof(*s->subjects))) ==
+	    NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < cfg->nforms; i++) {
+		if (cfg->forms[i].subject == NULL)
+			continue;
+		snprintf(name, sizeof(name), "[form %s] subject",
+		    cfg->forms[i].name);
+		if ((r = message_subject_parse(name, cfg->forms[i].subject,
+		    &s->subjects[i], d)) != 0 && worst != ERR_NOMEM)
+			worst = r;
+	}
+	return worst;
 }
 
 /* The recipients from the config (already syntax-checked by config_load)
@@ -65,30 +98,42 @@ load_recipients(struct snapshot *s, struct diag *d)
 {
 	const struct config	*cfg = s->cfg;
 	size_t			 i;
+	int			 r;
 
 	if (cfg->nrecipients) {
 		s->rcpts = calloc(cfg->nrecipients, sizeof(*s->rcpts));
 		if (s->rcpts == NULL)
-			return -1;
+			return ERR_NOMEM;
 	}
 	for (i = 0; i < cfg->nrecipients; i++) {
 		if (age_recipient_parse(cfg->recipients[i],
 		    &s->rcpts[s->nrcpts]) != 0) {
-			diag(d, cfg->path, 0, "bad recipient %s",
-			    cfg->recipients[i]);
-			return -1;
+			/* config_load checked them: this is a broken
+			   invariant, reported rather than trusted. */
+			diag(d, cfg->path, 0, "bad recipient #%zu", i + 1);
+			return ERR_CONFIG;
 		}
 		s->nrcpts++;
 	}
-	if (cfg->recipients_file && age_recipients_file_read(
-	    cfg->recipients_file, &s->rcpts, &s->nrcpts, d) != 0)
-		return -1;
+	if (cfg->recipients_file && (r = age_recipients_file_read(
+	    cfg->recipients_file, &s->rcpts, &s->nrcpts, d)) != 0)
+		return r == ERR_NOMEM ? r : ERR_CONFIG;
 	if (s->nrcpts == 0) {
 		diag(d, cfg->path, 0, "no recipients: set [crypto] recipients "
 		    "or recipients_file");
-		return -1;
+		return ERR_CONFIG;
 	}
 	return 0;
+}
+
+/* Keeps the worst of two results: running out of memory outranks a
+   reported problem, which outranks success. */
+static int
+worse(int a, int b)
+{
+	if (a == ERR_NOMEM || b == ERR_NOMEM)
+		return ERR_NOMEM;
+	return a ? a : b;
 }
 
 int
@@ -97,14 +142,15 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 	struct snapshot	*s;
 	unsigned	 before = d->count;
 	size_t		 i;
+	int		 r;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ERR_NOMEM;
 	s->refs = 1;
-	if (config_load(path, &s->cfg, d) != 0) {
+	if ((r = config_load(path, &s->cfg, d)) != 0) {
 		snapshot_free(s);
-		return ERR_CONFIG;
+		return r;
 	}
 	if ((s->schemas = calloc(s->cfg->nforms + 1,
 	    sizeof(*s->schemas))) == NULL) {
@@ -113,17 +159,24 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 	}
 	/* Keep going after a problem so that -t reports every one. */
 	for (i = 0; i < s->cfg->nforms; i++)
-		schema_load(s->cfg->forms[i].schema, &s->schemas[i], d);
-	load_template(s, "thanks.html", TMPL_HTML, snapshot_thanks_vars,
-	    &s->thanks, d);
-	load_template(s, "error.html", TMPL_HTML, snapshot_error_vars,
-	    &s->error, d);
-	load_template(s, "form.html", TMPL_HTML, snapshot_form_vars,
-	    &s->form_page, d);
-	load_recipients(s, d);
-	if (d->count != before) {
+		r = worse(r, schema_load(s->cfg->forms[i].schema,
+		    &s->schemas[i], d));
+	r = worse(r, load_template(s, "thanks.html", TMPL_HTML,
+	    snapshot_thanks_vars, &s->thanks, d));
+	r = worse(r, load_template(s, "error.html", TMPL_HTML,
+	    snapshot_error_vars, &s->error, d));
+	r = worse(r, load_template(s, "form.html", TMPL_HTML,
+	    snapshot_form_vars, &s->form_page, d));
+	r = worse(r, message_templates_load(s->cfg->templates, &s->mail, d));
+	r = worse(r, load_subjects(s, d));
+	r = worse(r, load_recipients(s, d));
+	/* A failure that said nothing is still a failure, and a problem
+	   reported without a failing return still fails the load. */
+	if (r == 0 && d->count != before)
+		r = ERR_CONFIG;
+	if (r != 0) {
 		snapshot_free(s);
-		return ERR_CONFIG;
+		return r;
 	}
 	*out = s;
 	return 0;

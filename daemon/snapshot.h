@@ -9,11 +9,15 @@
 #include "config.h"
 #include "form.h"
 #include "log.h"
+#include "message.h"
 #include "template.h"
 
 /*
- * Everything loaded from the configuration, checked as one unit: the config,
- * each form's schema, the HTML templates and the recipients. Startup,
+ * Everything a reload may change, loaded from the configuration and checked
+ * as one unit: the config, each form's schema and mail subject, the page
+ * and mail templates and the recipients. A submission keeps a reference to
+ * the snapshot it was accepted with and composes its mails from it, so a
+ * reload applies to all of a later inquiry at once. Startup,
  * `intaked -t` and SIGHUP all go through snapshot_load, so what -t accepts
  * is exactly what the daemon runs. A reload swaps snapshots only when the new
  * one loaded completely; requests in flight keep a reference to the one they
@@ -26,6 +30,8 @@ struct snapshot {
 	struct tmpl		*thanks;
 	struct tmpl		*error;
 	struct tmpl		*form_page;
+	struct message_templates mail;		/* notify.txt/.html, ack.txt */
+	struct tmpl		**subjects;	/* one per cfg->forms[i] */
 	struct age_recipient	*rcpts;
 	size_t			 nrcpts;
 };
@@ -35,7 +41,11 @@ extern const struct tmpl_var snapshot_thanks_vars[];
 extern const struct tmpl_var snapshot_error_vars[];
 extern const struct tmpl_var snapshot_form_vars[];
 
-/* Loads config file path and all it names. *out has one reference. */
+/*
+ * Loads config file path and all it names. Every problem is reported via
+ * d; the load succeeds whole (0, *out has one reference) or fails
+ * (ERR_CONFIG, ERR_NOMEM, ERR_IO) with nothing left allocated.
+ */
 int	 snapshot_load(const char *path, struct snapshot **out, struct diag *d);
 struct snapshot *snapshot_ref(struct snapshot *);
 void	 snapshot_unref(struct snapshot *);

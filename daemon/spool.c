@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "fsutil.h"
+#include "secret.h"
 #include "spool.h"
 
 #define KEY_FILE	"spool.key"
@@ -35,39 +36,6 @@ key_dir(const char *db_path, char *dir, size_t len)
 	else
 		n = snprintf(dir, len, "%.*s", (int)(slash - db_path), db_path);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* Reads exactly SPOOL_KEY_LEN bytes from an open key file after checking
-   that it is a regular file nobody else may read. */
-static int
-read_key(int fd, struct spool_key *key)
-{
-	struct stat	 st;
-	unsigned char	 extra;
-	ssize_t		 n;
-	size_t		 got = 0;
-
-	if (fstat(fd, &st) == -1)
-		return ERR_IO;
-	if (!S_ISREG(st.st_mode))
-		return ERR_MALFORMED;
-	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		return ERR_PERM;
-	while (got < SPOOL_KEY_LEN) {
-		n = read(fd, key->k + got, SPOOL_KEY_LEN - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return ERR_IO;
-		if (n == 0)
-			return ERR_MALFORMED;
-		got += (size_t)n;
-	}
-	while ((n = read(fd, &extra, 1)) == -1 && errno == EINTR)
-		;
-	if (n != 0)
-		return n == -1 ? ERR_IO : ERR_MALFORMED;
-	return 0;
 }
 
 /*
@@ -105,13 +73,30 @@ create_key(const char *dir, const char *path)
 	return r;
 }
 
+/* Reads the key at path into key: exactly SPOOL_KEY_LEN bytes from a
+   file only its owner can read (secret.h). */
+static int
+read_key(const char *path, struct spool_key *key, struct diag *d)
+{
+	size_t	len;
+	int	r;
+
+	r = secret_read(path, "spool key", key->k, SPOOL_KEY_LEN, &len, d);
+	if (r == 0 && len != SPOOL_KEY_LEN) {
+		diag(d, path, 0, "spool key is not %d bytes", SPOOL_KEY_LEN);
+		sodium_memzero(key->k, sizeof(key->k));
+		r = ERR_MALFORMED;
+	}
+	return r;
+}
+
 int
 spool_key_load(const char *db_path, int create, struct spool_key **out,
     struct diag *d)
 {
 	char			 dir[PATH_MAX], path[PATH_MAX];
 	struct spool_key	*key;
-	int			 fd, r;
+	int			 r;
 
 	*out = NULL;
 	if (sodium_init() < 0)
@@ -122,29 +107,19 @@ spool_key_load(const char *db_path, int create, struct spool_key **out,
 		diag(d, db_path, 0, "path too long for the spool key");
 		return ERR_INVAL;
 	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && !create)
-		return ERR_NOTFOUND;
-	if (fd == -1 && errno == ENOENT) {
+	if ((key = sodium_malloc(sizeof(*key))) == NULL)
+		return ERR_NOMEM;
+	r = read_key(path, key, d);
+	if (r == ERR_NOTFOUND && create) {
 		if (create_key(dir, path) != 0) {
 			diag(d, path, 0, "cannot create spool key: %s",
 			    strerror(errno));
+			sodium_free(key);
 			return ERR_IO;
 		}
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		r = read_key(path, key, d);
 	}
-	if (fd == -1) {
-		diag(d, path, 0, "cannot open spool key: %s", strerror(errno));
-		return ERR_IO;
-	}
-	if ((key = sodium_malloc(sizeof(*key))) == NULL) {
-		close(fd);
-		return ERR_NOMEM;
-	}
-	r = read_key(fd, key);
-	close(fd);
 	if (r != 0) {
-		diag(d, path, 0, "%s", err_str(r));
 		sodium_free(key);
 		return r;
 	}

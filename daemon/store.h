@@ -11,28 +11,28 @@
 #include "buf.h"
 
 /*
- * The durable store: one SQLite database (WAL, synchronous=FULL, schema
- * versioned by PRAGMA user_version, file 0600 in a 0700 directory).
- * Inquiries are stored as age ciphertext next to metadata that needs no key
- * (id, form, received_at, size, notification state). The outbox holds the
- * notifications of an inquiry and commits in the same transaction.
+ * The durable store: encrypted inquiries (age files) next to metadata that
+ * needs no key (id, form, received_at, size, notification state), and the
+ * outbox of notifications, committed in the same transaction as their
+ * inquiry. Every SQL statement of intaked is behind this API and outbox.h:
+ * a backend implements struct store_ops (the SQLite one today,
+ * store_sqlite.c), and store_open chooses it in one place.
  *
  * Two ways in:
  *  - struct store: a connection used by one thread at a time (intakectl,
- *    the writer thread). Plain blocking calls.
- *  - struct store_writer: the daemon's. One writer thread owns a
- *    connection; the libuv loop hands it jobs and is called back (through
- *    uv_async) after COMMIT. No SQLite call ever runs on the loop thread.
+ *    the writer thread, the mailer's outbox reads, retention). Plain
+ *    blocking calls.
+ *  - struct store_writer (store_writer.c): the daemon's commits. One
+ *    writer thread owns a connection and does inserts and commits only;
+ *    the libuv loop hands it jobs and is called back (through uv_async)
+ *    after COMMIT. No database call ever runs on the loop thread.
  */
 
 #define STORE_ID_LEN	36	/* UUID text, without NUL */
 #define STORE_FORM_MAX	64
 
-
 #define STORE_RDONLY	0x1	/* open read-only (intakectl list/show/cat) */
 #define STORE_CREATE	0x2	/* create file and directories if missing */
-
-struct store;
 
 struct store_meta {
 	char		id[STORE_ID_LEN + 1];
@@ -57,6 +57,11 @@ struct store_stats {
 	int64_t		oldest_ms, newest_ms;
 	uint64_t	outbox_queued, outbox_sent, outbox_failed;
 };
+
+struct store;
+struct outbox_due;
+struct outbox_outcome;
+struct outbox_row;
 
 /* A notification queued with its inquiry. The mailer defines the blob. */
 struct store_outbox {
@@ -87,8 +92,9 @@ struct store_job {
 };
 
 /*
- * A function to run on the writer thread with its connection (mailer
- * outbox work, retention purge). done runs on the loop thread.
+ * A function to run on the writer thread with its connection (the
+ * mailer's outcome updates, which are commits too). done runs on the loop
+ * thread.
  */
 struct store_call {
 	int			(*fn)(struct store *, void *arg);
@@ -102,33 +108,101 @@ struct store_call {
 
 
 /*
- * Opens (STORE_CREATE: creates, migrates) the database. ERR_NOTFOUND
- * when the file is missing and STORE_CREATE is not given; ERR_VERSION
- * when its schema is newer than ours (or older, read-only).
+ * What a backend provides. Every operation has the contract of the
+ * store_* or outbox_* function of the same name; a backend's connection
+ * struct begins with a struct store whose ops point here.
+ */
+struct store_ops {
+	const char	*name;
+	void	(*close)(struct store *);
+	int	(*insert)(struct store *, struct store_job *const *, size_t);
+	int	(*list)(struct store *, const struct store_filter *,
+		    int (*)(void *, const struct store_meta *), void *);
+	int	(*get)(struct store *, const char *, struct store_meta *,
+		    struct buf *);
+	int	(*del)(struct store *, const char *);
+	int	(*purge)(struct store *, int64_t, uint64_t *);
+	int	(*stats)(struct store *, struct store_stats *);
+	int	(*integrity)(struct store *);
+	int	(*read_begin)(struct store *);
+	void	(*read_end)(struct store *);
+	int	(*outbox_due)(struct store *, int64_t, unsigned,
+		    const int64_t *, size_t,
+		    int (*)(void *, const struct outbox_due *), void *,
+		    int64_t *);
+	int	(*outbox_record)(struct store *, const struct outbox_outcome *,
+		    size_t);
+	int	(*outbox_list)(struct store *, int,
+		    int (*)(void *, const struct outbox_row *), void *);
+	int	(*outbox_retry)(struct store *, const char *, unsigned *);
+};
+
+struct store {
+	const struct store_ops	*ops;
+};
+
+/*
+ * Opens (STORE_CREATE: creates, migrates) the database at path.
+ * ERR_NOTFOUND when it is missing and STORE_CREATE is not given;
+ * ERR_VERSION when its schema is newer than ours (or older, read-only).
+ * *out is owned by the caller (store_close).
  */
 int	store_open(const char *path, int flags, struct store **out);
 void	store_close(struct store *);
 /*
  * Inserts every job (and its outbox rows) in one transaction. A job that
- * is invalid or whose id exists is skipped with result ERR_INVAL and
- * the rest commit (then ERR_INVAL is returned); any other error rolls
- * all of them back.
+ * is invalid or whose id exists is skipped with result ERR_INVAL and the
+ * rest commit (then ERR_INVAL is returned); any other error rolls all of
+ * them back and every job's result says so.
  */
 int	store_insert(struct store *, struct store_job *const *jobs, size_t n);
-/* Calls cb for each match, newest first; a non-zero return from cb stops.
-   cb must not call store_list itself. */
+/* Calls cb for each match, newest first; a non-zero return from cb stops
+   (still 0). cb must not call store_list itself. */
 int	store_list(struct store *, const struct store_filter *,
 	    int (*cb)(void *, const struct store_meta *), void *arg);
+/* One inquiry: metadata into *m (if m), its age file appended to ct (if
+   ct). ERR_NOTFOUND when there is no such id. */
 int	store_get(struct store *, const char *id, struct store_meta *,
 	    struct buf *ct);
-/* Erasure: the inquiry and its outbox rows (secure_delete on). */
+/* Erasure: the inquiry and its outbox rows, overwritten on disk.
+   ERR_NOTFOUND if absent. */
 int	store_delete(struct store *, const char *id);
+/*
+ * Erases every inquiry received before before_ms, in short transactions
+ * so that a writer on another connection is never held for long; *removed
+ * (may be NULL) gets the count.
+ */
 int	store_purge(struct store *, int64_t before_ms, uint64_t *removed);
 int	store_stats(struct store *, struct store_stats *);
-/* 0 when PRAGMA integrity_check says ok. */
+/* 0 when the backend's integrity check says ok. */
 int	store_integrity(struct store *);
-/* The underlying handle, for the mailer's outbox queries. */
-struct sqlite3 *store_db(struct store *);
+/*
+ * A consistent view for several reads: between store_read_begin and
+ * store_read_end every call sees the same committed state, whatever other
+ * connections commit meanwhile (an export while retention runs).
+ */
+int	store_read_begin(struct store *);
+void	store_read_end(struct store *);
+
+/*
+ * Retention off the writer: store_purge on the libuv threadpool with a
+ * connection of its own, so a purge of many rows never holds up the
+ * writer's commits. The caller fills the first block and keeps the job
+ * alive until done(job) runs on the loop with result and removed set.
+ */
+struct store_purge_job {
+	const char	*path;
+	int64_t		 before_ms;
+	void		(*done)(struct store_purge_job *);
+	void		*arg;
+
+	int		 result;
+	uint64_t	 removed;
+	uv_work_t	 work;		/* private */
+};
+
+/* 0 (done will run) or ERR_IO when it cannot be queued (it will not). */
+int	store_purge_queue(uv_loop_t *, struct store_purge_job *);
 
 struct store_writer;
 

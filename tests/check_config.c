@@ -866,6 +866,37 @@ START_TEST(test_addresses)
 }
 END_TEST
 
+/* The config applies the mailer's own address rule: what -t accepts can
+   be sent, and what could not be sent fails here with its line. */
+START_TEST(test_addresses_as_the_mailer_sees_them)
+{
+	struct sink	 s;
+	char		 text[4096];
+	size_t		 i, o;
+
+	load_bad(
+	    "[mail]\n"
+	    "from = intaked@exa_mple.com\n"
+	    "to = staff@example-.com staff..x@example.com\n"
+	    MINIMAL, &s, 3);
+	expect(&s, 2, "from: 'intaked@exa_mple.com' is not a mail address "
+	    "(name@example.com)");
+	expect(&s, 3, "to: 'staff@example-.com' is not a mail address "
+	    "(name@example.com)");
+	expect(&s, 3, "to: 'staff..x@example.com' is not a mail address "
+	    "(name@example.com)");
+	/* More staff than one SMTP envelope carries. */
+	o = (size_t)snprintf(text, sizeof(text), "[mail]\n");
+	for (i = 0; i < 32; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "to = s%zu@example.com\n", i);
+	/* MINIMAL's own "to" is the 33rd. */
+	snprintf(text + o, sizeof(text) - o, "%s", MINIMAL);
+	load_bad(text, &s, 1);
+	expect(&s, 37, "to: too many values (at most 32)");
+}
+END_TEST
+
 START_TEST(test_password_file)
 {
 	struct config	*cf;
@@ -888,7 +919,7 @@ START_TEST(test_password_file)
 
 	ck_assert_int_eq(chmod(secret, 0644), 0);
 	load_bad(text, &s, 1);
-	snprintf(text, sizeof(text), "password_file: %s is readable by "
+	snprintf(text, sizeof(text), "password_file: %s is accessible by "
 	    "group or others (chmod 600 it)", secret);
 	expect(&s, 3, text);
 
@@ -896,7 +927,7 @@ START_TEST(test_password_file)
 	snprintf(text, sizeof(text), "[mail]\npassword_file = %s\n" MINIMAL,
 	    secret);
 	load_bad(text, &s, 1);
-	snprintf(text, sizeof(text), "password_file: %s is readable by "
+	snprintf(text, sizeof(text), "password_file: %s is accessible by "
 	    "group or others (chmod 600 it)", secret);
 	expect(&s, 2, text);
 
@@ -904,6 +935,14 @@ START_TEST(test_password_file)
 	snprintf(text, sizeof(text), "[mail]\npassword_file = %s\n" MINIMAL,
 	    secret);
 	load_bad(text, &s, 1);
+
+	/* The one rule: no access at all for group or others, as the
+	   mailer and the spool key demand too. */
+	ck_assert_int_eq(chmod(secret, 0620), 0);
+	load_bad(text, &s, 1);
+	snprintf(text, sizeof(text), "password_file: %s is accessible by "
+	    "group or others (chmod 600 it)", secret);
+	expect(&s, 2, text);
 }
 END_TEST
 
@@ -1387,6 +1426,7 @@ config_suite(void)
 	tcase_add_test(tc, test_missing_required);
 	tcase_add_test(tc, test_mail_rules);
 	tcase_add_test(tc, test_addresses);
+	tcase_add_test(tc, test_addresses_as_the_mailer_sees_them);
 	tcase_add_test(tc, test_password_file);
 	tcase_add_test(tc, test_recipients);
 	tcase_add_test(tc, test_form_values);

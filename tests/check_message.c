@@ -567,21 +567,6 @@ START_TEST(test_reply_to_only_valid)
 }
 END_TEST
 
-START_TEST(test_addr_valid)
-{
-	ck_assert_int_eq(message_addr_valid("a@example.com"), 1);
-	ck_assert_int_eq(message_addr_valid("first.last+tag@sub.example.org"), 1);
-	ck_assert_int_eq(message_addr_valid("x@localhost"), 1);
-	ck_assert_int_eq(message_addr_valid("a\r\n@example.com"), 0);
-	ck_assert_int_eq(message_addr_valid("a@example.com\n"), 0);
-	ck_assert_int_eq(message_addr_valid("\"q\"@example.com"), 0);
-	ck_assert_int_eq(message_addr_valid("a@[127.0.0.1]"), 0);
-	ck_assert_int_eq(message_addr_valid("a@exa_mple.com"), 0);
-	ck_assert_int_eq(message_addr_valid("a@example-.com"), 0);
-	ck_assert_int_eq(message_addr_valid(NULL), 0);
-}
-END_TEST
-
 START_TEST(test_quoted_printable)
 {
 	struct buf	 b;
@@ -707,7 +692,6 @@ message_suite(void)
 	tcase_add_test(tc, test_content_summary);
 	tcase_add_test(tc, test_content_sealed);
 	tcase_add_test(tc, test_reply_to_only_valid);
-	tcase_add_test(tc, test_addr_valid);
 	tcase_add_test(tc, test_quoted_printable);
 	tcase_add_test(tc, test_ack);
 	tcase_add_test(tc, test_templates_checked);

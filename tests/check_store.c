@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_sqlite.h"	/* the tests look at the file too */
 #include "uuid.h"
 
 static char	tmpdir[64];
@@ -103,12 +104,12 @@ START_TEST(test_create_modes)
 	char			 p[PATH_MAX + 8];
 
 	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
-	fill_job(&j, now_ms(), "consultation", (const unsigned char *)"x", 1);
+	fill_job(&j, clock_now_ms(), "consultation", (const unsigned char *)"x", 1);
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
-	ck_assert_int_eq(query_int(store_db(st), "PRAGMA user_version"), 2);
-	ck_assert_int_eq(query_int(store_db(st), "PRAGMA synchronous"), 2);
-	ck_assert_int_eq(query_int(store_db(st), "PRAGMA foreign_keys"), 1);
-	ck_assert_int_eq(query_int(store_db(st), "PRAGMA secure_delete"), 1);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA synchronous"), 2);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA foreign_keys"), 1);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA secure_delete"), 1);
 	ck_assert_uint_eq(file_mode(dbpath), 0600);
 	snprintf(p, sizeof(p), "%s-wal", dbpath);
 	ck_assert_uint_eq(file_mode(p), 0600);
@@ -184,8 +185,8 @@ START_TEST(test_migrate_v1)
 	/* A reader cannot migrate: it refuses instead of misreading. */
 	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), ERR_VERSION);
 	ck_assert_int_eq(store_open(p, 0, &st), 0);
-	ck_assert_int_eq(query_int(store_db(st), "PRAGMA user_version"), 2);
-	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM"
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM"
 	    " sqlite_master WHERE name IN ('outbox', 'outbox_due',"
 	    " 'outbox_inquiry')"), 3);
 	buf_init(&ct, 0);
@@ -433,13 +434,13 @@ START_TEST(test_delete)
 	j.outbox = two_rows;
 	j.noutbox = 2;
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
-	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM outbox"),
+	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM outbox"),
 	    12);
 	ck_assert_int_eq(on_disk(marker), 1);
 
 	ck_assert_int_eq(store_delete(st, j.id), 0);
 	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), ERR_NOTFOUND);
-	ck_assert_int_eq(query_int(store_db(st), "SELECT count(*) FROM outbox"),
+	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM outbox"),
 	    10);
 	/* Erased from the files, not just unlinked from the b-tree. */
 	ck_assert_int_eq(on_disk(marker), 0);
@@ -460,11 +461,11 @@ START_TEST(test_purge_stats)
 	uint64_t		 n = 99;
 	char			 sql[256];
 
-	exec_ok(store_db(st), "UPDATE outbox SET state = 'sent'"
+	exec_ok(sq(st)->db, "UPDATE outbox SET state = 'sent'"
 	    " WHERE kind = 'notify'");
 	snprintf(sql, sizeof(sql), "UPDATE outbox SET state = 'failed'"
 	    " WHERE kind = 'ack' AND inquiry_id = '%s'", ids[0]);
-	exec_ok(store_db(st), sql);
+	exec_ok(sq(st)->db, sql);
 	ck_assert_int_eq(store_get(st, ids[0], &m, NULL), 0);
 	ck_assert_uint_eq(m.outbox_queued, 0);
 	ck_assert_uint_eq(m.outbox_failed, 1);
@@ -573,7 +574,7 @@ hold_fn(struct store *st, void *arg)
 	uv_thread_t	 self = uv_thread_self();
 
 	t->fn_on_loop = uv_thread_equal(&self, &t->loop_thread);
-	sqlite3_commit_hook(store_db(st), commit_hook, t);
+	sqlite3_commit_hook(sq(st)->db, commit_hook, t);
 	uv_sem_post(&t->started);
 	if (t->block)
 		uv_sem_wait(&t->release);
@@ -678,7 +679,7 @@ make_jobs(struct wtest *t, int n, size_t ctlen)
 	tj = calloc((size_t)n, sizeof(*tj));
 	ck_assert_ptr_nonnull(tj);
 	for (i = 0; i < n; i++) {
-		fill_job(&tj[i].job, now_ms(), "consultation", ct, ctlen);
+		fill_job(&tj[i].job, clock_now_ms(), "consultation", ct, ctlen);
 		tj[i].job.outbox = two_rows;
 		tj[i].job.noutbox = 1;
 		tj[i].job.done = job_done;
@@ -696,7 +697,7 @@ count_rows(const char *sql)
 	int64_t		 n;
 
 	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st), 0);
-	n = query_int(store_db(st), sql);
+	n = query_int(sq(st)->db, sql);
 	store_close(st);
 	return n;
 }
@@ -849,6 +850,58 @@ limit_wal(void)
 	return old;
 }
 
+static void
+purge_finished(struct store_purge_job *j)
+{
+	*(int *)j->arg = 1;
+}
+
+/*
+ * Retention is slow work and must not run on the writer thread: with the
+ * writer held still, a purge of many rows (several batches) still
+ * completes, and the writer's commits go on afterwards.
+ */
+START_TEST(test_purge_runs_beside_a_busy_writer)
+{
+	struct wtest		 t;
+	struct store_purge_job	 pj;
+	struct store		*st;
+	struct store_job	*jp[700];
+	struct tjob		*tj;
+	int			 finished = 0, i;
+
+	wtest_start(&t, 1024, 1);
+	ck_assert_int_eq(store_open(dbpath, 0, &st), 0);
+	tj = make_jobs(&t, 700, 64);
+	for (i = 0; i < 700; i++) {
+		tj[i].job.received_at_ms = T0 + i;
+		jp[i] = &tj[i].job;
+	}
+	ck_assert_int_eq(store_insert(st, jp, 700), 0);
+	store_close(st);
+	free(tj);
+
+	wtest_hold(&t);
+	memset(&pj, 0, sizeof(pj));
+	pj.path = dbpath;
+	pj.before_ms = T0 + 650;
+	pj.done = purge_finished;
+	pj.arg = &finished;
+	ck_assert_int_eq(store_purge_queue(&t.loop, &pj), 0);
+	while (!finished)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	ck_assert_int_eq(pj.result, 0);
+	ck_assert_uint_eq(pj.removed, 650);
+	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), 50);
+	/* The writer was held all along. */
+	ck_assert_int_eq(t.call_done, 0);
+	wtest_release(&t);
+	while (!t.call_done)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	wtest_stop(&t);
+}
+END_TEST
+
 START_TEST(test_writer_commit_fails)
 {
 	struct wtest	 t;
@@ -919,6 +972,7 @@ store_suite(void)
 	tcase_add_test(tw, test_writer_stop_drains);
 	tcase_add_test(tw, test_writer_start_fails);
 	tcase_add_test(tw, test_writer_commit_fails);
+	tcase_add_test(tw, test_purge_runs_beside_a_busy_writer);
 	suite_add_tcase(s, tw);
 	return s;
 }

@@ -30,7 +30,7 @@ id_ms(const char *id)
 START_TEST(test_v7_layout)
 {
 	char	id[UUID_STRLEN + 1];
-	int64_t	base = now_ms() + 100000;
+	int64_t	base = clock_now_ms() + 100000;
 	int	i;
 
 	for (i = 0; i < 1000; i++) {
@@ -47,7 +47,7 @@ END_TEST
 START_TEST(test_v7_monotonic)
 {
 	char	prev[UUID_STRLEN + 1], id[UUID_STRLEN + 1];
-	int64_t	t = now_ms() + 200000;
+	int64_t	t = clock_now_ms() + 200000;
 	int	i;
 
 	uuid_v7(t, prev);
@@ -72,9 +72,9 @@ START_TEST(test_v7_now_order)
 	char	prev[UUID_STRLEN + 1], id[UUID_STRLEN + 1];
 	int	i;
 
-	uuid_v7(now_ms(), prev);
+	uuid_v7(clock_now_ms(), prev);
 	for (i = 0; i < 10000; i++) {
-		uuid_v7(now_ms(), id);
+		uuid_v7(clock_now_ms(), id);
 		ck_assert_str_lt(prev, id);
 		memcpy(prev, id, sizeof(id));
 	}
@@ -91,7 +91,7 @@ make_ids(void *arg)
 	int	 i;
 
 	for (i = 0; i < PER_THREAD; i++)
-		uuid_v7(now_ms(), out + i * (UUID_STRLEN + 1));
+		uuid_v7(clock_now_ms(), out + i * (UUID_STRLEN + 1));
 	return NULL;
 }
 
@@ -140,18 +140,18 @@ START_TEST(test_rfc3339_format)
 {
 	char	s[25];
 
-	rfc3339(0, s);
+	clock_rfc3339(0, s);
 	ck_assert_str_eq(s, "1970-01-01T00:00:00.000Z");
-	rfc3339(1700000000123LL, s);
+	clock_rfc3339(1700000000123LL, s);
 	ck_assert_str_eq(s, "2023-11-14T22:13:20.123Z");
-	rfc3339(1709208000000LL, s);
+	clock_rfc3339(1709208000000LL, s);
 	ck_assert_str_eq(s, "2024-02-29T12:00:00.000Z");
-	rfc3339(253402300799999LL, s);
+	clock_rfc3339(253402300799999LL, s);
 	ck_assert_str_eq(s, "9999-12-31T23:59:59.999Z");
 	/* Clamped, never longer than 24 characters. */
-	rfc3339(INT64_MAX, s);
+	clock_rfc3339(INT64_MAX, s);
 	ck_assert_str_eq(s, "9999-12-31T23:59:59.999Z");
-	rfc3339(-5, s);
+	clock_rfc3339(-5, s);
 	ck_assert_str_eq(s, "1970-01-01T00:00:00.000Z");
 }
 END_TEST
@@ -166,8 +166,8 @@ START_TEST(test_rfc3339_roundtrip)
 	for (i = 0; i < 10000; i++) {
 		randombytes_buf(&r, sizeof(r));
 		ms = (int64_t)(r % 253402300800000ULL);
-		rfc3339(ms, s);
-		ck_assert_int_eq(rfc3339_parse(s, &back), 0);
+		clock_rfc3339(ms, s);
+		ck_assert_int_eq(clock_rfc3339_parse(s, &back), 0);
 		ck_assert_int_eq(back, ms);
 	}
 }
@@ -177,22 +177,22 @@ START_TEST(test_rfc3339_parse)
 {
 	int64_t	ms;
 
-	ck_assert_int_eq(rfc3339_parse("2026-11-21", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2026-11-21", &ms), 0);
 	ck_assert_int_eq(ms, 1795219200000LL);
-	ck_assert_int_eq(rfc3339_parse("2026-11-21T00:00:00Z", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2026-11-21T00:00:00Z", &ms), 0);
 	ck_assert_int_eq(ms, 1795219200000LL);
-	ck_assert_int_eq(rfc3339_parse("2026-11-21t05:30:00+05:30", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2026-11-21t05:30:00+05:30", &ms), 0);
 	ck_assert_int_eq(ms, 1795219200000LL);
-	ck_assert_int_eq(rfc3339_parse("2026-11-20T23:00:00-01:00", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2026-11-20T23:00:00-01:00", &ms), 0);
 	ck_assert_int_eq(ms, 1795219200000LL);
-	ck_assert_int_eq(rfc3339_parse("2026-11-21T00:00:00.5z", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2026-11-21T00:00:00.5z", &ms), 0);
 	ck_assert_int_eq(ms, 1795219200500LL);
-	ck_assert_int_eq(rfc3339_parse("2026-11-21T00:00:00.123456789Z", &ms),
+	ck_assert_int_eq(clock_rfc3339_parse("2026-11-21T00:00:00.123456789Z", &ms),
 	    0);
 	ck_assert_int_eq(ms, 1795219200123LL);
-	ck_assert_int_eq(rfc3339_parse("2024-02-29", &ms), 0);
-	ck_assert_int_eq(rfc3339_parse("2000-02-29", &ms), 0);
-	ck_assert_int_eq(rfc3339_parse("1969-12-31T23:00:00Z", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2024-02-29", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("2000-02-29", &ms), 0);
+	ck_assert_int_eq(clock_rfc3339_parse("1969-12-31T23:00:00Z", &ms), 0);
 	ck_assert_int_eq(ms, -3600000);
 }
 END_TEST
@@ -215,11 +215,11 @@ START_TEST(test_rfc3339_reject)
 	size_t	i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		ck_assert_msg(rfc3339_parse(bad[i], &ms) == -1,
+		ck_assert_msg(clock_rfc3339_parse(bad[i], &ms) == -1,
 		    "accepted '%s'", bad[i]);
 		ck_assert_int_eq(ms, 42);
 	}
-	ck_assert_int_eq(rfc3339_parse(NULL, &ms), -1);
+	ck_assert_int_eq(clock_rfc3339_parse(NULL, &ms), -1);
 }
 END_TEST
 
@@ -227,8 +227,8 @@ START_TEST(test_now_ms)
 {
 	int64_t	a, b;
 
-	a = now_ms();
-	b = now_ms();
+	a = clock_now_ms();
+	b = clock_now_ms();
 	/* After 2023 and not going backwards within one test. */
 	ck_assert_int_gt(a, 1700000000000LL);
 	ck_assert_int_ge(b, a);

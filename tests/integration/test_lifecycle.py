@@ -8,8 +8,8 @@ import signal
 import socket
 import time
 
-from harness import (VALID, Daemon, check, eq, free_port, read_response,
-                     wait_until)
+from harness import (ROOT, VALID, Daemon, check, eq, free_port,
+                     read_response, wait_until)
 
 
 def valid_body():
@@ -175,3 +175,74 @@ def test_socket_activation_and_ready_notification():
             pass
         check(any(b"STOPPING=1" in m for m in msgs), msgs)
         listener.close()
+
+
+def maildir_mails(d):
+    """Every mail intaked wrote into its Maildir: [(subject, text)]."""
+    import email
+    import email.policy
+    new = os.path.join(d.maildir, "new")
+    out = []
+    for name in sorted(os.listdir(new)) if os.path.isdir(new) else []:
+        with open(os.path.join(new, name), "rb") as f:
+            m = email.message_from_bytes(f.read(),
+                                         policy=email.policy.default)
+        text = m.get_body(("plain",)).get_content()
+        out.append((str(m["subject"]), text))
+    return out
+
+
+def mail_of(d, inquiry_id):
+    """Waits for the notification of inquiry_id; returns (subject, text)."""
+    def find():
+        for subj, text in maildir_mails(d):
+            if inquiry_id in text:
+                return subj, text
+        return None
+    return wait_until(find, 20, what="the notification of " + inquiry_id)
+
+
+def test_sighup_reload_applies_mail_subject_and_templates():
+    """Everything a reload may change travels with each inquiry: after
+    SIGHUP a new [form] subject and a new notify.txt both apply to the
+    next inquiry's mail (the subject used to come from the start-up
+    config and the mail templates were loaded only at start)."""
+    import shutil
+    with Daemon(start=False, form_extra="subject = Before {{id}}") as d:
+        tdir = os.path.join(d.dir, "templates")
+        shutil.copytree(os.path.join(ROOT, "templates"), tdir)
+        with open(d.config) as f:
+            conf = f.read()
+        conf = "\n".join("templates = " + tdir if l.startswith("templates =")
+                         else l for l in conf.split("\n"))
+        with open(d.config, "w") as f:
+            f.write(conf)
+        d.start()
+        r = d.post_json(json.loads(valid_body()))
+        eq(r.status, 201, "first inquiry")
+        first = r.json()["id"]
+        subj, text = mail_of(d, first)
+        eq(subj, "Before " + first, "subject before the reload")
+        check("RELOADED-TEMPLATE" not in text, "old template")
+
+        with open(d.config, "w") as f:
+            f.write(conf.replace("subject = Before {{id}}",
+                                 "subject = After {{id}}"))
+        notify = os.path.join(tdir, "notify.txt")
+        with open(notify) as f:
+            tpl = f.read()
+        with open(notify, "w") as f:
+            f.write(tpl.replace("Inquiry:  {{id}}",
+                                "RELOADED-TEMPLATE\nInquiry:  {{id}}"))
+        mark = d.logtext().count("reloaded")
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: d.logtext().count("reloaded") > mark, 10,
+                   what="the reload")
+        r = d.post_json(json.loads(valid_body()))
+        eq(r.status, 201, "second inquiry")
+        second = r.json()["id"]
+        subj, text = mail_of(d, second)
+        eq(subj, "After " + second, "subject after the reload")
+        check("RELOADED-TEMPLATE" in text, "new notify.txt applied: " + text)
+        # The first inquiry's mail stays as it was composed.
+        eq(mail_of(d, first)[0], "Before " + first, "earlier mail intact")

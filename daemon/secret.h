@@ -1,0 +1,35 @@
+#ifndef INTAKE_SECRET_H
+#define INTAKE_SECRET_H
+
+#include <sys/stat.h>
+
+#include <stddef.h>
+
+#include "err.h"
+#include "log.h"
+
+/*
+ * The one rule for files that hold a secret (the SMTP password, the spool
+ * key, and any other credential a file names): a regular file that
+ * neither its group nor others may access in any way (chmod 600 or 400).
+ * The config check, the mailer and the spool key all apply it through
+ * here, so a file one of them accepts is never refused by another.
+ */
+
+#define SECRET_MODE_HINT	"accessible by group or others (chmod 600 it)"
+
+/* 0 if st describes a file fit to hold a secret; ERR_MALFORMED when it is
+   not a regular file, ERR_PERM when group or others have any access. */
+int	secret_mode_check(const struct stat *st);
+
+/*
+ * Reads the whole secret file path into buf (at most cap bytes) and sets
+ * *len. Links are not followed. Problems are reported through d naming
+ * the file and what it holds (what, e.g. "password file"); returns 0,
+ * ERR_NOTFOUND (missing; not reported), ERR_IO, ERR_PERM, ERR_MALFORMED
+ * or ERR_TOOBIG. On any failure buf has been wiped.
+ */
+int	secret_read(const char *path, const char *what, void *buf, size_t cap,
+	    size_t *len, struct diag *d);
+
+#endif
