@@ -138,27 +138,15 @@ t_init(struct t *t)
 	ck_assert_int_eq(age_identity_file_write(t->idfile, &t->ident), 0);
 	ck_assert_int_eq(uv_loop_init(&t->loop), 0);
 
-	t->fc.name = "consultation";
-	t->fc.reply_to = "email";
+	tu_mail_config(&t->cfg, &t->fc, t->db, t->url);
 	t->fc.subject = "New {{form}} inquiry {{id}}";
 	t->fc.ack = 1;
 	t->cfg.path = "test.conf";
-	t->cfg.templates = getenv("INTAKE_TEMPLATES") ?
-	    getenv("INTAKE_TEMPLATES") : "templates";
-	t->cfg.db_path = t->db;
-	t->cfg.transport = MAIL_SMTP;
-	t->cfg.url = t->url;
 	t->cfg.tls = TLS_REQUIRED;
 	t->cfg.ca_file = t->cert;
-	t->cfg.from = "intake@example.org";
-	t->cfg.to = tu_staff;
-	t->cfg.nto = TU_NSTAFF;
 	t->cfg.content = CONTENT_FULL;
 	t->cfg.mail_parallel = 4;
 	t->cfg.mail_timeout_ms = 5000;
-	t->cfg.give_up_after_s = 86400;
-	t->cfg.forms = &t->fc;
-	t->cfg.nforms = 1;
 	setenv("INTAKED_MAIL_RETRY_MS", "100", 1);
 }
 

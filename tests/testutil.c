@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "log.h"
 #include "testutil.h"
 
@@ -332,4 +333,26 @@ tu_diag_buf(struct diag *d, const char *line)
 {
 	if (buf_printf(d->arg, "%s\n", line) != 0)
 		abort();
+}
+
+void
+tu_mail_config(struct config *cfg, struct form_conf *fc, char *db,
+    char *url)
+{
+	char	*tpl = getenv("INTAKE_TEMPLATES");
+
+	memset(cfg, 0, sizeof(*cfg));
+	memset(fc, 0, sizeof(*fc));
+	fc->name = "consultation";
+	fc->reply_to = "email";
+	cfg->templates = tpl ? tpl : "templates";
+	cfg->db_path = db;
+	cfg->transport = MAIL_SMTP;
+	cfg->url = url;
+	cfg->from = "intake@example.org";
+	cfg->to = tu_staff;
+	cfg->nto = TU_NSTAFF;
+	cfg->give_up_after_s = 86400;
+	cfg->forms = fc;
+	cfg->nforms = 1;
 }

@@ -94,4 +94,19 @@ void	 tu_diag_buf(struct diag *d, const char *line);
 #define TU_NSTAFF	2
 extern char	*tu_staff[TU_NSTAFF];
 
+struct config;
+struct form_conf;
+
+/*
+ * Fills *cfg and *fc (zeroed first) with the mailer configuration the mail
+ * tests and benchmarks share: one form "consultation" with reply_to email,
+ * the shipped templates (INTAKE_TEMPLATES overrides the directory), the
+ * database at db, SMTP to url from intake@example.org to tu_staff, given up
+ * after a day. The caller sets what it tests or measures: tls, content,
+ * the form's subject, mail_parallel, mail_timeout_ms. cfg points into fc
+ * and at db and url, which must outlive it.
+ */
+void	 tu_mail_config(struct config *cfg, struct form_conf *fc,
+	    char *db, char *url);
+
 #endif
