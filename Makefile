@@ -28,7 +28,8 @@ MAINS	 = daemon/intaked.c daemon/intakectl.c
 LIBSRC	 = $(filter-out $(MAINS),$(wildcard daemon/*.c))
 LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o)
 SUITES	 = $(patsubst tests/check_%.c,$(BUILD)/tests/check_%,$(filter-out tests/check_main.c,$(wildcard tests/check_*.c)))
-BENCHES	 = $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+BENCHES	 = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
+TESTUTIL = tests/testutil.c tests/testutil.h
 
 .PHONY: all deps bench-deps fuzz-deps run check check-unit check-integration check-asan \
 	install clean bench fuzz
@@ -50,17 +51,18 @@ $(BUILD)/intakectl: $(BUILD)/obj/intakectl.o $(BUILD)/libintake.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # One Check binary per suite: tests/check_NAME.c defines NAME_suite().
-$(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(BUILD)/libintake.a
+$(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
+	    $(BUILD)/libintake.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes \
-	    -DSUITE_FN=$*_suite -o $@ tests/check_main.c $< \
+	    -DSUITE_FN=$*_suite -o $@ tests/check_main.c $< tests/testutil.c \
 	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS) \
 	    $(shell pkg-config --libs check) -lz
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libintake.a
+$(BUILD)/bench/%: tests/bench/%.c $(TESTUTIL) $(BUILD)/libintake.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< \
-	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ \
+	    $< tests/testutil.c $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS)
 
 deps:
 	@sh tests/deps.sh $(DEBS)
@@ -97,7 +99,7 @@ check-asan: deps
 	@sh tests/summary.sh check-asan build-asan
 
 bench: deps bench-deps all $(BENCHES)
-	@sh bench/run.sh $(BUILD)
+	@sh tests/bench/run.sh $(BUILD)
 
 fuzz: deps fuzz-deps
 	@sh tests/fuzz/run.sh $${FUZZ_SECONDS:-60}

@@ -22,6 +22,7 @@
 
 #include "age.h"
 #include "buf.h"
+#include "testutil.h"
 
 extern char	**environ;
 
@@ -36,63 +37,26 @@ static char	tmpdir[64];
 static void
 setup_tmpdir(void)
 {
-	strcpy(tmpdir, "/tmp/check_age.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ck_assert_ptr_nonnull(tu_tmpdir(tmpdir, sizeof(tmpdir), "check_age"));
 	ck_assert_int_ge(sodium_init(), 0);
 }
 
 static void
 teardown_tmpdir(void)
 {
-	DIR		*dir;
-	struct dirent	*de;
-	char		 p[512];
-
-	if (tmpdir[0] == '\0' || (dir = opendir(tmpdir)) == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", tmpdir, de->d_name);
-		unlink(p);
-	}
-	closedir(dir);
-	rmdir(tmpdir);
+	tu_rmtree(tmpdir);
 }
 
 static char *
 tpath(char *p, size_t size, const char *name)
 {
-	snprintf(p, size, "%s/%s", tmpdir, name);
-	return p;
-}
-
-static unsigned char *
-slurp(const char *path, size_t *len)
-{
-	FILE		*f;
-	unsigned char	*p = NULL;
-	long		 n;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)n + 1)) != NULL) {
-		*len = fread(p, 1, (size_t)n, f);
-		p[*len] = '\0';
-	}
-	fclose(f);
-	return p;
+	return tu_path(p, size, tmpdir, name);
 }
 
 static void
 spew(const char *path, const void *p, size_t len)
 {
-	FILE	*f;
-
-	ck_assert_ptr_nonnull(f = fopen(path, "wb"));
-	ck_assert_uint_eq(fwrite(p, 1, len, f), len);
-	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(tu_write_file(path, p, len, 0644), 0);
 }
 
 /* Runs argv with stdin from in (or /dev/null), stdout to out: exit code. */
@@ -241,7 +205,8 @@ vector_load(struct vector *v, const char *dir, const char *name)
 	memset(v, 0, sizeof(*v));
 	ck_assert_int_lt(snprintf(path, sizeof(path), "%s/%s", dir, name),
 	    (int)sizeof(path));
-	ck_assert_msg((raw = slurp(path, &len)) != NULL, "%s unreadable", path);
+	ck_assert_msg((raw = tu_read_file(path, &len)) != NULL,
+	    "%s unreadable", path);
 	sep = memmem(raw, len, "\n\n", 2);
 	ck_assert_msg(sep != NULL, "%s: no blank line", name);
 	*sep = '\0';
@@ -1102,19 +1067,12 @@ END_TEST
  * Key files.
  */
 
-static void
-diag_collect(struct diag *d, const char *line)
-{
-	buf_puts(d->arg, line);
-	buf_putc(d->arg, '\n');
-}
-
 START_TEST(test_recipients_file)
 {
 	struct age_identity	 id[2];
 	struct age_recipient	 rr, *r = NULL;
 	struct buf		 text, msgs;
-	struct diag		 d = { 0, diag_collect, &msgs };
+	struct diag		 d = { 0, tu_diag_buf, &msgs };
 	char			 path[256], rs[2][AGE_RECIPIENT_STRLEN + 1];
 	char			 want[512];
 	size_t			 n = 0;
@@ -1173,7 +1131,7 @@ START_TEST(test_identities_file)
 {
 	struct age_identity	 id[2], *ids = NULL;
 	struct buf		 text, msgs;
-	struct diag		 d = { 0, diag_collect, &msgs };
+	struct diag		 d = { 0, tu_diag_buf, &msgs };
 	char			 path[256], is[2][AGE_IDENTITY_STRLEN + 1];
 	char			 want[300];
 	size_t			 n = 0;
@@ -1242,7 +1200,7 @@ START_TEST(test_identity_file_write)
 	ck_assert_int_eq(age_identity_file_write(path, &id), 0);
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 07777, 0600);
-	ck_assert_ptr_nonnull(text = slurp(path, &len));
+	ck_assert_ptr_nonnull(text = tu_read_file(path, &len));
 	ck_assert_uint_eq(len, 32 + 14 + 62 + 1 + 74 + 1);
 	ck_assert(strncmp((char *)text, "# created: ", 11) == 0);
 	ck_assert(text[15] == '-' && text[18] == '-' && text[21] == 'T' &&
@@ -1251,7 +1209,7 @@ START_TEST(test_identity_file_write)
 	ck_assert_str_eq((char *)text + 31, want);
 	/* Never overwritten. */
 	ck_assert_int_eq(age_identity_file_write(path, &id), ERR_EXIST);
-	ck_assert_ptr_nonnull(text2 = slurp(path, &len2));
+	ck_assert_ptr_nonnull(text2 = tu_read_file(path, &len2));
 	ck_assert_uint_eq(len2, len);
 	ck_assert_mem_eq(text2, text, len);
 	ck_assert_int_eq(age_identity_file_write(tpath(out, sizeof(out),
@@ -1272,7 +1230,7 @@ START_TEST(test_identity_file_write)
 	dup2(saved, 1);
 	close(saved);
 	free(text2);
-	ck_assert_ptr_nonnull(text2 = slurp(out, &len2));
+	ck_assert_ptr_nonnull(text2 = tu_read_file(out, &len2));
 	ck_assert_uint_eq(len2, len);
 	ck_assert_str_eq((char *)text2 + 31, want);
 	sodium_memzero(text, len);
@@ -1314,7 +1272,7 @@ keygen(int i, struct age_identity *id, struct age_recipient *r,
 	age_identities_free(ids, n);
 	age_identity_recipient(id, r);
 	age_recipient_format(r, rs);
-	ck_assert_ptr_nonnull(text = slurp(keypath, &len));
+	ck_assert_ptr_nonnull(text = tu_read_file(keypath, &len));
 	snprintf(want, sizeof(want), "# public key: %s\n", rs);
 	ck_assert_msg(strstr((char *)text, want) != NULL,
 	    "derived recipient differs from age-keygen's");
@@ -1341,7 +1299,7 @@ age_decrypts(const char *key, const struct buf *ct, const unsigned char *p,
 	/* NOTES.md: with -o, an empty plaintext makes no file; use stdout. */
 	ck_assert_msg(run(argv, ctp, outp) == 0, "age -d failed, %zu bytes",
 	    len);
-	ck_assert_ptr_nonnull(got = slurp(outp, &glen));
+	ck_assert_ptr_nonnull(got = tu_read_file(outp, &glen));
 	ck_assert_uint_eq(glen, len);
 	ck_assert(len == 0 || memcmp(got, p, len) == 0);
 	free(got);
@@ -1368,7 +1326,7 @@ age_encrypts(char rs[][AGE_RECIPIENT_STRLEN + 1], size_t nr,
 	argv[a++] = ctp;
 	argv[a] = NULL;
 	ck_assert_msg(run(argv, ptp, NULL) == 0, "age -r failed");
-	ck_assert_ptr_nonnull(c = slurp(ctp, &clen));
+	ck_assert_ptr_nonnull(c = tu_read_file(ctp, &clen));
 	buf_init(ct, 0);
 	buf_append(ct, c, clen);
 	free(c);
@@ -1463,7 +1421,7 @@ START_TEST(test_interop_keyfile)
 	argv[3] = NULL;
 	ck_assert_int_eq(run(argv, NULL, tpath(pubp, sizeof(pubp), "pub")),
 	    0);
-	ck_assert_ptr_nonnull(got = slurp(pubp, &glen));
+	ck_assert_ptr_nonnull(got = tu_read_file(pubp, &glen));
 	ck_assert_uint_eq(glen, AGE_RECIPIENT_STRLEN + 1);
 	ck_assert_mem_eq(got, rs[0], AGE_RECIPIENT_STRLEN);
 	free(got);
@@ -1490,7 +1448,7 @@ START_TEST(test_interop_keyfile)
 	argv[3] = NULL;
 	spew(tpath(path, sizeof(path), "pt.in"), p, 70000);
 	ck_assert_int_eq(run(argv, path, tpath(outp, sizeof(outp), "c2")), 0);
-	ck_assert_ptr_nonnull(got = slurp(outp, &glen));
+	ck_assert_ptr_nonnull(got = tu_read_file(outp, &glen));
 	buf_init(&pt, 0);
 	ck_assert_int_eq(age_decrypt(&id, 1, got, glen, &pt), 0);
 	ck_assert_uint_eq(pt.len, 70000);

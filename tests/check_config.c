@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "testutil.h"
 
 /* Public keys from age-keygen; their secret halves were thrown away. */
 #define R1	"age1w2r7tml9f6wcngls6vag93gyhfqg8r0v66s0slgfqp3vq8ynqunsduazu5"
@@ -72,63 +72,40 @@ sink_init(struct sink *s)
 static void
 setup(void)
 {
-	strcpy(fx.dir, "/tmp/check_config.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(fx.dir));
+	ck_assert_ptr_nonnull(tu_tmpdir(fx.dir, sizeof(fx.dir),
+	    "check_config"));
 	ck_assert_ptr_nonnull(realpath(fx.dir, fx.real));
-	snprintf(fx.conf, sizeof(fx.conf), "%s/t.conf", fx.dir);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(path);
+	ck_assert_ptr_nonnull(tu_path(fx.conf, sizeof(fx.conf), fx.dir,
+	    "t.conf"));
 }
 
 static void
 teardown(void)
 {
-	nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(fx.dir);
 }
 
 /* fx.real + "/" + name, in a scratch buffer valid until the next call. */
 static const char *
 pathof(const char *name)
 {
-	snprintf(fx.path, sizeof(fx.path), "%s/%s", fx.real, name);
-	return fx.path;
+	return tu_path(fx.path, sizeof(fx.path), fx.real, name);
 }
 
 static void
 write_file(const char *path, const char *text, mode_t mode)
 {
-	FILE	*fp;
-
-	fp = fopen(path, "w");
-	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(fputs(text, fp) >= 0, 1);
-	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_int_eq(chmod(path, mode), 0);
+	ck_assert_msg(tu_write_file(path, text, strlen(text), mode) == 0,
+	    "%s: %s", path, strerror(errno));
 }
 
 static char *
 read_text(const char *path)
 {
-	FILE	*fp;
 	char	*text;
-	long	 len;
 
-	fp = fopen(path, "r");
-	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
-	len = ftell(fp);
-	rewind(fp);
-	text = calloc(1, (size_t)len + 1);
-	ck_assert_ptr_nonnull(text);
-	ck_assert_uint_eq(fread(text, 1, (size_t)len, fp), (size_t)len);
-	fclose(fp);
+	ck_assert_msg((text = tu_read_file(path, NULL)) != NULL, "%s: %s",
+	    path, strerror(errno));
 	return text;
 }
 
@@ -1149,13 +1126,9 @@ START_TEST(test_nul_byte)
 	    "lissen = 1\n" MINIMAL;
 	struct config		*cf;
 	struct sink		 s;
-	FILE			*fp;
 
-	fp = fopen(fx.conf, "w");
-	ck_assert_ptr_nonnull(fp);
-	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, fp),
-	    sizeof(text) - 1);
-	fclose(fp);
+	ck_assert_int_eq(tu_write_file(fx.conf, text, sizeof(text) - 1, 0644),
+	    0);
 	sink_init(&s);
 	ck_assert_int_eq(config_load(fx.conf, &cf, &s.d), ERR_CONFIG);
 	ck_assert_uint_eq(s.d.count, 2);

@@ -4,20 +4,15 @@
  * temporary database, the shipped templates, the spool key and the age
  * tool for the sealed attachment. Every wait is bounded.
  */
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +33,9 @@
 #include "outbox.h"
 #include "spool.h"
 #include "store.h"
+#include "testutil.h"
 #include "uuid.h"
 
-#define PYTHON		"/usr/bin/python3"
 #define MAX_ITEMS	16
 
 struct item {
@@ -76,60 +71,6 @@ struct t {
 	int			 nokick;
 };
 
-static char	*staff[] = { "staff@example.org", "desk@example.org" };
-
-static void
-quiet(struct diag *d, const char *line)
-{
-	(void)d;
-	if (getenv("SHOW_DIAG"))
-		fprintf(stderr, "diag: %s\n", line);
-}
-
-static int
-rm_one(const char *p, const struct stat *sb, int type, struct FTW *f)
-{
-	(void)sb;
-	(void)type;
-	(void)f;
-	return remove(p);
-}
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	sa;
-	socklen_t		len = sizeof(sa);
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-static int
-port_open(int port)
-{
-	struct sockaddr_in	sa;
-	int			fd, ok;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
 static void
 make_cert(struct t *t)
 {
@@ -143,58 +84,35 @@ make_cert(struct t *t)
 }
 
 /* aiosmtpd writing into t->outdir (Maildir); tls adds STARTTLS; size
-   (or NULL) caps the message size. Waits (bounded) until it accepts. */
+   (or NULL) caps the message size. */
 static void
 server_start(struct t *t, int tls, const char *size)
 {
-	char		 listen[64], log[PATH_MAX];
-	const char	*argv[16];
-	int		 n = 0, i, fd;
+	const char	*opts[7];
+	char		 log[PATH_MAX];
+	int		 n = 0;
 
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", t->port);
-	snprintf(log, sizeof(log), "%s/aiosmtpd.log", t->dir);
-	argv[n++] = PYTHON;
-	argv[n++] = "-m";
-	argv[n++] = "aiosmtpd";
-	argv[n++] = "-n";
-	argv[n++] = "-l";
-	argv[n++] = listen;
 	if (tls) {
-		argv[n++] = "--tlscert";
-		argv[n++] = t->cert;
-		argv[n++] = "--tlskey";
-		argv[n++] = t->key;
+		opts[n++] = "--tlscert";
+		opts[n++] = t->cert;
+		opts[n++] = "--tlskey";
+		opts[n++] = t->key;
 	}
 	if (size) {
-		argv[n++] = "-s";
-		argv[n++] = size;
+		opts[n++] = "-s";
+		opts[n++] = size;
 	}
-	argv[n++] = "-c";
-	argv[n++] = "aiosmtpd.handlers.Mailbox";
-	argv[n++] = t->outdir;
-	argv[n] = NULL;
-	if ((t->server = fork()) == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(PYTHON, (char *const *)argv);
-		_exit(127);
-	}
-	ck_assert_int_gt(t->server, 0);
-	for (i = 0; i < 400 && !port_open(t->port); i++)
-		usleep(25000);
-	ck_assert_msg(port_open(t->port), "aiosmtpd did not start");
+	opts[n] = NULL;
+	ck_assert_ptr_nonnull(tu_path(log, sizeof(log), t->dir,
+	    "aiosmtpd.log"));
+	t->server = tu_aiosmtpd_start(t->port, t->outdir, opts, log);
+	ck_assert_msg(t->server > 0, "aiosmtpd did not start");
 }
 
 static void
 server_stop(struct t *t)
 {
-	if (t->server <= 0)
-		return;
-	kill(t->server, SIGTERM);
-	waitpid(t->server, NULL, 0);
+	tu_aiosmtpd_stop(t->server);
 	t->server = 0;
 }
 
@@ -205,8 +123,8 @@ t_init(struct t *t)
 {
 	memset(t, 0, sizeof(*t));
 	ck_assert_int_ge(sodium_init(), 0);
-	snprintf(t->dir, sizeof(t->dir), "/tmp/check-mailer-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(t->dir));
+	ck_assert_ptr_nonnull(tu_tmpdir(t->dir, sizeof(t->dir),
+	    "check_mailer"));
 	snprintf(t->outdir, sizeof(t->outdir), "%s/out", t->dir);
 	snprintf(t->db, sizeof(t->db), "%s/var/intake.db", t->dir);
 	snprintf(t->idfile, sizeof(t->idfile), "%s/staff.key", t->dir);
@@ -214,42 +132,23 @@ t_init(struct t *t)
 	snprintf(t->key, sizeof(t->key), "%s/k.pem", t->dir);
 	snprintf(t->pwfile, sizeof(t->pwfile), "%s/pw", t->dir);
 	/* Python's Maildir creates the subdirectories only with the root. */
-	ck_assert_int_eq(mkdir(t->outdir, 0700), 0);
-	snprintf(t->pwfile, sizeof(t->pwfile), "%s/out/new", t->dir);
-	ck_assert_int_eq(mkdir(t->pwfile, 0700), 0);
-	snprintf(t->pwfile, sizeof(t->pwfile), "%s/out/cur", t->dir);
-	ck_assert_int_eq(mkdir(t->pwfile, 0700), 0);
-	snprintf(t->pwfile, sizeof(t->pwfile), "%s/out/tmp", t->dir);
-	ck_assert_int_eq(mkdir(t->pwfile, 0700), 0);
-	snprintf(t->pwfile, sizeof(t->pwfile), "%s/pw", t->dir);
-	t->port = free_port();
+	ck_assert_int_eq(tu_maildir(t->outdir), 0);
+	ck_assert_int_gt(t->port = tu_free_port(), 0);
 	snprintf(t->url, sizeof(t->url), "smtp://127.0.0.1:%d", t->port);
 	ck_assert_int_eq(age_identity_generate(&t->ident), 0);
 	age_identity_recipient(&t->ident, &t->rcpt);
 	ck_assert_int_eq(age_identity_file_write(t->idfile, &t->ident), 0);
 	ck_assert_int_eq(uv_loop_init(&t->loop), 0);
 
-	t->fc.name = "consultation";
-	t->fc.reply_to = "email";
+	tu_mail_config(&t->cfg, &t->fc, t->db, t->url);
 	t->fc.subject = "New {{form}} inquiry {{id}}";
 	t->fc.ack = 1;
 	t->cfg.path = "test.conf";
-	t->cfg.templates = getenv("INTAKE_TEMPLATES") ?
-	    getenv("INTAKE_TEMPLATES") : "templates";
-	t->cfg.db_path = t->db;
-	t->cfg.transport = MAIL_SMTP;
-	t->cfg.url = t->url;
 	t->cfg.tls = TLS_REQUIRED;
 	t->cfg.ca_file = t->cert;
-	t->cfg.from = "intake@example.org";
-	t->cfg.to = staff;
-	t->cfg.nto = 2;
 	t->cfg.content = CONTENT_FULL;
 	t->cfg.mail_parallel = 4;
 	t->cfg.mail_timeout_ms = 5000;
-	t->cfg.give_up_after_s = 86400;
-	t->cfg.forms = &t->fc;
-	t->cfg.nforms = 1;
 	setenv("INTAKED_MAIL_RETRY_MS", "100", 1);
 	/* What the daemon's snapshot holds: the templates, the subject. */
 	ck_assert_int_eq(message_templates_load(t->cfg.templates, &t->tpl,
@@ -316,8 +215,7 @@ t_free(struct t *t)
 	message_templates_free(&t->tpl);
 	template_free(t->subject);
 	server_stop(t);
-	if (getenv("KEEP_TMP") == NULL)
-		nftw(t->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(t->dir);
 }
 
 struct waiter {
@@ -441,28 +339,20 @@ submit(struct t *t, const char *name, const char *email, int ack)
 
 /* ---- what landed --------------------------------------------------- */
 
+/* How many messages reached the server's Maildir. */
 static int
-count_files(const char *dir)
+in_new(struct t *t)
 {
-	DIR		*d;
-	struct dirent	*e;
-	int		 n = 0;
+	char	p[PATH_MAX];
 
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
+	ck_assert_ptr_nonnull(tu_path(p, sizeof(p), t->outdir, "new"));
+	return tu_count_files(p);
 }
 
 static int
 landed(struct t *t, const void *arg)
 {
-	char	p[PATH_MAX];
-
-	snprintf(p, sizeof(p), "%s/new", t->outdir);
-	return count_files(p) >= *(const int *)arg;
+	return in_new(t) >= *(const int *)arg;
 }
 
 /* The contents of every file in dir/new, NUL-terminated, in *files. */
@@ -472,8 +362,6 @@ read_new(const char *dir, char ***files)
 	char		 p[PATH_MAX], f[PATH_MAX * 2];
 	DIR		*d;
 	struct dirent	*e;
-	FILE		*fp;
-	long		 len;
 	int		 n = 0;
 
 	*files = calloc(64, sizeof(char *));
@@ -482,15 +370,8 @@ read_new(const char *dir, char ***files)
 	while ((e = readdir(d)) != NULL && n < 64) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(f, sizeof(f), "%s/%s", p, e->d_name);
-		ck_assert_ptr_nonnull(fp = fopen(f, "rb"));
-		fseek(fp, 0, SEEK_END);
-		len = ftell(fp);
-		rewind(fp);
-		(*files)[n] = calloc(1, (size_t)len + 1);
-		ck_assert_uint_eq(fread((*files)[n], 1, (size_t)len, fp),
-		    (size_t)len);
-		fclose(fp);
+		ck_assert_ptr_nonnull(tu_path(f, sizeof(f), p, e->d_name));
+		ck_assert_ptr_nonnull((*files)[n] = tu_read_file(f, NULL));
 		n++;
 	}
 	closedir(d);
@@ -619,7 +500,7 @@ START_TEST(test_spool_seal_open)
 {
 	struct spool_key	*k, *k2;
 	struct stat		 sb;
-	struct diag		 d = { 0, quiet, NULL };
+	struct diag		 d = { 0, tu_diag_quiet, NULL };
 	struct buf		 out;
 	unsigned char		*blob;
 	char			 path[PATH_MAX];
@@ -680,20 +561,16 @@ END_TEST
 
 START_TEST(test_check_config)
 {
-	struct diag	d = { 0, quiet, NULL };
+	struct diag	d = { 0, tu_diag_quiet, NULL };
 	struct t	t;
 	char		cred[PATH_MAX];
-	int		fd;
 
 	t_init(&t);
 	t.cfg.username = "intake";
 	ck_assert_int_eq(mailer_check(&t.cfg, &d), ERR_CONFIG);
 	ck_assert_uint_eq(d.count, 1);	/* no password */
 
-	fd = open(t.pwfile, O_WRONLY | O_CREAT, 0644);
-	ck_assert_int_eq(write(fd, "s3cret\n", 7), 7);
-	close(fd);
-	chmod(t.pwfile, 0644);
+	ck_assert_int_eq(tu_write_file(t.pwfile, "s3cret\n", 7, 0644), 0);
 	t.cfg.password_file = t.pwfile;
 	d.count = 0;
 	ck_assert_int_ne(mailer_check(&t.cfg, &d), 0);
@@ -819,7 +696,6 @@ START_TEST(test_tls_required_refused)
 	struct rows_where	 tried = { "attempts >= 2", 1 };
 	struct outbox_row	 r;
 	struct t		 t;
-	char			 p[PATH_MAX];
 
 	t_init(&t);
 	server_start(&t, 0, NULL);	/* no STARTTLS */
@@ -832,8 +708,7 @@ START_TEST(test_tls_required_refused)
 	ck_assert_str_eq(r.last_error,
 	    "TLS required but server offers no STARTTLS");
 	ck_assert_int_gt(r.next_try_ms, r.created_ms);
-	snprintf(p, sizeof(p), "%s/new", t.outdir);
-	ck_assert_int_eq(count_files(p), 0);
+	ck_assert_int_eq(in_new(&t), 0);
 	ck_assert_int_eq(count_rows(&t, "message IS NOT NULL"), 1);
 	t_stop_loop(&t);
 	t_free(&t);
@@ -848,7 +723,7 @@ START_TEST(test_outage_then_delivery)
 	struct mailer_counters	 c;
 	struct item		*it[3];
 	struct t		 t;
-	char			**files, p[PATH_MAX];
+	char			**files;
 	int			 n, i, want = 3;
 
 	t_init(&t);
@@ -864,8 +739,7 @@ START_TEST(test_outage_then_delivery)
 	ck_assert(run_until(&t, rows_are, &sent, 5000));
 	/* Let any duplicate show up before counting. */
 	run_until(&t, never, NULL, 500);
-	snprintf(p, sizeof(p), "%s/new", t.outdir);
-	ck_assert_int_eq(count_files(p), 3);
+	ck_assert_int_eq(in_new(&t), 3);
 	n = read_new(t.outdir, &files);
 	for (i = 0; i < 3; i++)
 		ck_assert_ptr_nonnull(find_msg(files, n, it[i]->job.id,
@@ -913,7 +787,7 @@ START_TEST(test_maildir_transport)
 	ck_assert_ptr_nonnull(find_msg(files, n, a->job.id, "ack"));
 	free_files(files, n);
 	snprintf(p, sizeof(p), "%s/tmp", t.outdir);
-	ck_assert_int_eq(count_files(p), 0);
+	ck_assert_int_eq(tu_count_files(p), 0);
 	t_stop_loop(&t);
 	t_free(&t);
 }
@@ -1044,9 +918,7 @@ START_TEST(test_sealed_attachment_decrypts)
 	len = attachment(msg, age, sizeof(age));
 	ck_assert_uint_eq(len, a->ct.len);
 	snprintf(p, sizeof(p), "%s/%s.age", t.dir, a->job.id);
-	ck_assert_ptr_nonnull(fp = fopen(p, "wb"));
-	ck_assert_uint_eq(fwrite(age, 1, len, fp), len);
-	fclose(fp);
+	ck_assert_int_eq(tu_write_file(p, age, len, 0644), 0);
 	snprintf(cmd, sizeof(cmd), "age -d -i %s %s", t.idfile, p);
 	ck_assert_ptr_nonnull(fp = popen(cmd, "r"));
 	len = fread(out, 1, sizeof(out) - 1, fp);
@@ -1219,7 +1091,7 @@ flag_is_set(struct t *t, const void *arg)
 START_TEST(test_spool_key_replaced)
 {
 	struct rows_where	 failed = { "state = 'failed'", 1 };
-	struct diag		 d = { 0, quiet, NULL };
+	struct diag		 d = { 0, tu_diag_quiet, NULL };
 	struct outbox_row	 r;
 	struct t		 t;
 	char			 p[PATH_MAX];
@@ -1245,8 +1117,7 @@ START_TEST(test_spool_key_replaced)
 	r = first_row(&t);
 	ck_assert_str_eq(r.last_error,
 	    "sealed message does not open (spool key replaced?)");
-	snprintf(p, sizeof(p), "%s/new", t.outdir);
-	ck_assert_int_eq(count_files(p), 0);
+	ck_assert_int_eq(in_new(&t), 0);
 	t_stop_loop(&t);
 	t_free(&t);
 }

@@ -14,6 +14,7 @@
 #include "form.h"
 #include "message.h"
 #include "template.h"
+#include "testutil.h"
 #include "utf8.h"
 
 #define ID	"01890a5d-ac96-774b-bcce-b302099a8057"
@@ -31,16 +32,8 @@ struct parsed {
 	const char	*body;
 };
 
-static char	*to_list[] = { "staff@example.org", "desk@example.org" };
 static struct message_templates tpl;
 static struct tmpl *subject;
-
-static void
-quiet(struct diag *d, const char *line)
-{
-	(void)d;
-	(void)line;
-}
 
 static void
 setup(void)
@@ -261,8 +254,8 @@ notify_init(struct message_notify *n, const json_t *f,
 	n->content = content;
 	n->subject = subject;
 	n->from = "intake@example.org";
-	n->to = to_list;
-	n->nto = 2;
+	n->to = tu_staff;
+	n->nto = TU_NSTAFF;
 }
 
 static char *
@@ -635,7 +628,7 @@ START_TEST(test_templates_checked)
 {
 	struct message_templates	 t;
 	struct tmpl			*s = NULL;
-	struct diag			 d = { 0, quiet, NULL };
+	struct diag			 d = { 0, tu_diag_quiet, NULL };
 
 	ck_assert_int_eq(message_subject_parse("[form x] subject",
 	    "{{name}} {{id}}", &s, &d), ERR_CONFIG);

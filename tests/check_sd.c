@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include "sd.h"
+#include "testutil.h"
 
 START_TEST(notify_without_socket_is_a_no_op)
 {
@@ -22,11 +23,11 @@ END_TEST
 START_TEST(notify_reaches_a_real_socket)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	char			dir[] = "/tmp/intaked-sd-XXXXXX", msg[64];
+	char			dir[64], msg[64];
 	int			fd;
 	ssize_t			n;
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_ptr_nonnull(tu_tmpdir(dir, sizeof(dir), "check_sd"));
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", dir);
 	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
@@ -37,8 +38,7 @@ START_TEST(notify_reaches_a_real_socket)
 	msg[n] = '\0';
 	ck_assert_str_eq(msg, "READY=1");
 	close(fd);
-	unlink(sun.sun_path);
-	rmdir(dir);
+	tu_rmtree(dir);
 }
 END_TEST
 

@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include <ftw.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,6 +27,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_sqlite.h"	/* the tests look at the file too */
+#include "testutil.h"
 #include "uuid.h"
 
 static char	tmpdir[64];
@@ -37,24 +38,14 @@ setup(void)
 {
 	ck_assert_int_ge(sodium_init(), 0);
 	log_init("check_store", LOG_LVL_ERR);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_store.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ck_assert_ptr_nonnull(tu_tmpdir(tmpdir, sizeof(tmpdir), "check_store"));
 	snprintf(dbpath, sizeof(dbpath), "%s/state/db/intake.db", tmpdir);
-}
-
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 static void
 teardown(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(tmpdir);
 }
 
 /* One integer from a query on db. */
@@ -125,9 +116,11 @@ END_TEST
 
 START_TEST(test_open_errors)
 {
-	struct store	*st = (struct store *)1;
-	char		 p[PATH_MAX + 16];
-	FILE		*f;
+	static const char	 junk[] = "this is not an SQLite database, "
+	    "just some text that is long enough to be looked at as a header, "
+	    "really";
+	struct store		*st = (struct store *)1;
+	char			 p[PATH_MAX + 16];
 
 	/* Without STORE_CREATE a missing file is not made. */
 	ck_assert_int_eq(store_open(dbpath, 0, &st), ERR_NOTFOUND);
@@ -138,10 +131,7 @@ START_TEST(test_open_errors)
 	    ERR_INVAL);
 	/* Not a database. */
 	snprintf(p, sizeof(p), "%s/junk.db", tmpdir);
-	ck_assert_ptr_nonnull(f = fopen(p, "w"));
-	fputs("this is not an SQLite database, just some text that is "
-	    "long enough to be looked at as a header, really", f);
-	fclose(f);
+	ck_assert_int_eq(tu_write_file(p, junk, strlen(junk), 0644), 0);
 	ck_assert_int_eq(store_open(p, 0, &st), ERR_IO);
 	ck_assert_ptr_null(st);
 	/* A parent that is a file. */
@@ -392,21 +382,15 @@ END_TEST
 static int
 file_contains(const char *path, const void *needle, size_t n)
 {
-	FILE	*f;
 	char	*data;
-	long	 len;
+	size_t	 len;
 	int	 found;
 
-	if ((f = fopen(path, "rb")) == NULL)
+	if ((data = tu_read_file(path, &len)) == NULL) {
+		ck_assert_int_eq(errno, ENOENT);
 		return 0;
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	data = malloc((size_t)len + 1);
-	ck_assert_ptr_nonnull(data);
-	ck_assert_uint_eq(fread(data, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	found = memmem(data, (size_t)len, needle, n) != NULL;
+	}
+	found = memmem(data, len, needle, n) != NULL;
 	free(data);
 	return found;
 }
@@ -814,12 +798,10 @@ START_TEST(test_writer_start_fails)
 	uv_loop_t		 loop;
 	struct store_writer	*w = (struct store_writer *)1;
 	char			 p[PATH_MAX + 16];
-	FILE			*f;
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	snprintf(p, sizeof(p), "%s/file", tmpdir);
-	ck_assert_ptr_nonnull(f = fopen(p, "w"));
-	fclose(f);
+	ck_assert_int_eq(tu_write_file(p, "", 0, 0644), 0);
 	snprintf(p, sizeof(p), "%s/file/intake.db", tmpdir);
 	ck_assert_int_eq(store_writer_start(&loop, p, 8, 1, &w), ERR_IO);
 	ck_assert_ptr_null(w);

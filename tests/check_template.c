@@ -1,6 +1,7 @@
 /* Unit tests for the template engine and the shipped HTML templates.
    Run from the top of the tree: the shipped templates are read from
    templates/ (INTAKE_TEMPLATES overrides the directory). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "template.h"
+#include "testutil.h"
 
 /* The shipped templates are checked against the variable sets the daemon
    itself promises them (snapshot.c), not against a copy. */
@@ -40,14 +42,21 @@ static const struct tmpl_var vars[] = {
 	{ NULL, NULL }
 };
 
-/* Collects diagnostics, one per line, into the struct buf at d->arg. */
-static void
-collect(struct diag *d, const char *line)
-{
-	struct buf	*b = d->arg;
+/* template_load's files go in a per-test directory that the fixture
+   removes whole, whatever a failing test left in it. */
+static char	tmpdir[64];
 
-	ck_assert_int_eq(buf_puts(b, line), 0);
-	ck_assert_int_eq(buf_putc(b, '\n'), 0);
+static void
+setup_tmpdir(void)
+{
+	ck_assert_ptr_nonnull(tu_tmpdir(tmpdir, sizeof(tmpdir),
+	    "check_template"));
+}
+
+static void
+teardown_tmpdir(void)
+{
+	tu_rmtree(tmpdir);
 }
 
 /* Parses text; diagnostics land in *diags (initialised here). */
@@ -55,7 +64,7 @@ static int
 parse(const char *text, enum tmpl_mode mode, const struct tmpl_var *v,
     struct tmpl **t, struct buf *diags, unsigned *count)
 {
-	struct diag	d = { 0, collect, diags };
+	struct diag	d = { 0, tu_diag_buf, diags };
 	int		r;
 
 	buf_init(diags, 0);
@@ -421,7 +430,7 @@ START_TEST(test_err_nul_byte)
 {
 	struct tmpl	*t;
 	struct buf	 diags;
-	struct diag	 d = { 0, collect, &diags };
+	struct diag	 d = { 0, tu_diag_buf, &diags };
 
 	buf_init(&diags, 0);
 	ck_assert_int_eq(template_parse("n.txt", "a\n\0b", 4, TMPL_TEXT, vars,
@@ -436,7 +445,7 @@ START_TEST(test_err_too_large)
 {
 	struct tmpl	*t;
 	struct buf	 diags;
-	struct diag	 d = { 0, collect, &diags };
+	struct diag	 d = { 0, tu_diag_buf, &diags };
 	size_t		 n = 256 * 1024;
 	char		*big = malloc(n + 1);
 
@@ -474,25 +483,23 @@ START_TEST(test_null_diag)
 }
 END_TEST
 
-/* Writes len bytes of s to a new temporary file; returns its malloc'd path. */
+/* Writes len bytes of s to a file in tmpdir; returns its malloc'd path. */
 static char *
 tmpfile_with(const char *s, size_t len)
 {
-	char	*path = strdup("/tmp/check_template.XXXXXX");
-	int	 fd;
+	char	path[PATH_MAX], *p;
 
-	ck_assert_ptr_nonnull(path);
-	ck_assert_int_ne(fd = mkstemp(path), -1);
-	ck_assert_int_eq(write(fd, s, len), (ssize_t)len);
-	close(fd);
-	return path;
+	ck_assert_ptr_nonnull(tu_path(path, sizeof(path), tmpdir, "t.tmpl"));
+	ck_assert_int_eq(tu_write_file(path, s, len, 0644), 0);
+	ck_assert_ptr_nonnull(p = strdup(path));
+	return p;
 }
 
 START_TEST(test_load_file)
 {
 	struct tmpl	*t;
 	struct buf	 diags, out;
-	struct diag	 d = { 0, collect, &diags };
+	struct diag	 d = { 0, tu_diag_buf, &diags };
 	json_t		*ctx;
 	char		*path, msg[600];
 
@@ -536,7 +543,7 @@ START_TEST(test_load_file_too_large)
 {
 	struct tmpl	*t;
 	struct buf	 diags;
-	struct diag	 d = { 0, collect, &diags };
+	struct diag	 d = { 0, tu_diag_buf, &diags };
 	size_t		 n = 256 * 1024 + 1;
 	char		*big = malloc(n), *path, msg[600];
 
@@ -652,7 +659,7 @@ shipped(const char *name, const struct tmpl_var *vs, const char *ctxjson)
 	const char	*dir = getenv("INTAKE_TEMPLATES");
 	struct tmpl	*t;
 	struct buf	 diags, out;
-	struct diag	 d = { 0, collect, &diags };
+	struct diag	 d = { 0, tu_diag_buf, &diags };
 	json_error_t	 jerr;
 	json_t		*ctx;
 	char		 path[512];
@@ -842,7 +849,7 @@ START_TEST(test_shipped_need_their_vars)
 	};
 	struct tmpl	*t;
 	struct buf	 diags;
-	struct diag	 d = { 0, collect, &diags };
+	struct diag	 d = { 0, tu_diag_buf, &diags };
 	const char	*dir = getenv("INTAKE_TEMPLATES");
 	char		 path[512];
 
@@ -883,6 +890,7 @@ template_suite(void)
 
 	tc = tcase_create("load");
 	tcase_set_timeout(tc, 10);
+	tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
 	tcase_add_test(tc, test_err_unknown_variable);
 	tcase_add_test(tc, test_err_sections);
 	tcase_add_test(tc, test_err_tags);

@@ -9,6 +9,8 @@ import socket
 import sys
 import time
 
+from harness import post_bytes
+
 port, out, deadline, tag = int(sys.argv[1]), sys.argv[2], \
     float(sys.argv[3]), sys.argv[4]
 fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -21,9 +23,7 @@ while time.time() < deadline:
         "condition": "liver-cirrhosis",
         "message": "client %s submission %d" % (tag, n), "consent": True,
     }).encode()
-    req = (b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-           b"Content-Type: application/json\r\nConnection: close\r\n"
-           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    req = post_bytes(body, b"Connection: close")
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(req)

@@ -2,6 +2,8 @@
 loopback with a fresh state directory and a real age key, and talk to it
 over real sockets. Every wait is bounded."""
 
+import email
+import email.policy
 import json
 import os
 import shutil
@@ -27,6 +29,20 @@ VALID = {
     "contact_time": "morning",
     "consent": "on",
 }
+
+
+def valid_doc(**over):
+    """VALID as a JSON client sends it (consent a real boolean), with over
+    replacing or adding fields."""
+    doc = dict(VALID)
+    doc["consent"] = True
+    doc.update(over)
+    return doc
+
+
+def valid_body(**over):
+    """valid_doc(**over) as the bytes of a JSON body."""
+    return json.dumps(valid_doc(**over)).encode()
 
 
 class TestFailure(AssertionError):
@@ -74,6 +90,70 @@ def wait_listening(proc, port, what, timeout=20):
         except OSError:
             return False
     wait_until(up, timeout, what="%s to listen" % what)
+
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write_text(path, text, mode=None):
+    """Writes text to path; mode (if given) is set after the write."""
+    with open(path, "w") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(path, mode)
+
+
+def maildir_files(maildir):
+    """The raw bytes of every message in maildir/new, ordered by file
+    name; [] while there is no new/ yet."""
+    d = os.path.join(maildir, "new")
+    if not os.path.isdir(d):
+        return []
+    out = []
+    for name in sorted(os.listdir(d)):
+        with open(os.path.join(d, name), "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def age_keygen(path):
+    """A new age identity file at path (age-keygen); returns its
+    recipient."""
+    subprocess.run(["age-keygen", "-o", path], check=True,
+                   capture_output=True, timeout=10)
+    pub = subprocess.run(["age-keygen", "-y", path], check=True,
+                         capture_output=True, timeout=10)
+    return pub.stdout.decode().strip()
+
+
+def age_decrypt(key, data, timeout=30):
+    """age -d -i key over data, by the reference tool: the completed
+    process (returncode, stdout, stderr)."""
+    return subprocess.run(["age", "-d", "-i", key], input=data,
+                          capture_output=True, timeout=timeout)
+
+
+def run_intaked(*args):
+    """Runs the built intaked with args to its end (at most 20 s)."""
+    return subprocess.run([INTAKED] + list(args), capture_output=True,
+                          timeout=20)
+
+
+def post_head(*headers, path=b"/forms/consultation",
+              ctype=b"application/json"):
+    """The head of a raw POST: request line, Host, Content-Type, then each
+    of headers (bytes, no CRLF) and the blank line."""
+    return (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+            % (path, ctype) + b"".join(h + b"\r\n" for h in headers) +
+            b"\r\n")
+
+
+def post_bytes(body, *headers):
+    """A whole raw POST of body: post_head(*headers) with Content-Length
+    last, then body."""
+    return post_head(*headers, b"Content-Length: %d" % len(body)) + body
 
 
 def urlencode(d):
@@ -136,13 +216,9 @@ class Daemon:
         self.dir = tempfile.mkdtemp(prefix="intaked-it-")
         self.port = free_port()
         self.key = os.path.join(self.dir, "staff.key")
-        subprocess.run(["age-keygen", "-o", self.key], check=True,
-                       capture_output=True, timeout=10)
-        pub = subprocess.run(["age-keygen", "-y", self.key], check=True,
-                             capture_output=True, timeout=10)
-        self.recipient = pub.stdout.decode().strip()
-        with open(os.path.join(self.dir, "staff.recipients"), "w") as f:
-            f.write("# staff key for tests\n%s\n" % self.recipient)
+        self.recipient = age_keygen(self.key)
+        write_text(os.path.join(self.dir, "staff.recipients"),
+                   "# staff key for tests\n%s\n" % self.recipient)
         self.db = os.path.join(self.dir, "state", "intake.db")
         self.maildir = os.path.join(self.dir, "mail")
         self.listen = listen or ["127.0.0.1:%d" % self.port]
@@ -193,6 +269,27 @@ class Daemon:
         except OSError:
             return ""
 
+    def read_config(self):
+        return read_text(self.config)
+
+    def write_config(self, text):
+        write_text(self.config, text)
+
+    def edit_config(self, old, new):
+        """Replaces old (which must be there) with new in the config."""
+        text = self.read_config()
+        check(old in text, "%r not in the config" % old)
+        self.write_config(text.replace(old, new))
+
+    def add_listen(self, spec):
+        """Adds a listener after the first one (before a start)."""
+        first = "listen = %s" % self.listen[0]
+        self.edit_config(first, "%s\nlisten = %s" % (first, spec))
+
+    def check_config(self):
+        """intaked -t on this config: the completed process."""
+        return run_intaked("-t", "-c", self.config)
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
@@ -205,6 +302,15 @@ class Daemon:
             raise TestFailure("intaked did not stop within %ss" % timeout)
         self.log.close()
         return rc
+
+    def stop_promptly(self, within=5, timeout=20):
+        """SIGTERM, then asserts exit status 0 in under within seconds
+        (waiting for it at most timeout)."""
+        t0 = time.monotonic()
+        rc = self.stop(timeout=timeout)
+        took = time.monotonic() - t0
+        eq(rc, 0, "exit status")
+        check(took < within, "SIGTERM to exit took %.1f s" % took)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -282,6 +388,12 @@ class Daemon:
         body = doc if isinstance(doc, (str, bytes)) else json.dumps(doc)
         return self.request("POST", "/forms/" + form, body, h)
 
+    def submit(self, **over):
+        """POSTs valid_doc(**over) as JSON; asserts 201; returns the id."""
+        r = self.post_json(valid_doc(**over))
+        eq(r.status, 201, "submit: %r" % r)
+        return r.json()["id"]
+
     def ctl(self, *args, check_rc=True, input=None, timeout=30):
         p = subprocess.run([INTAKECTL, "-c", self.config] + list(args),
                            capture_output=True, input=input,
@@ -292,11 +404,14 @@ class Daemon:
                                p.stderr.decode(errors="replace")))
         return p
 
+    def list_ids(self, *args):
+        """The ids intakectl list --json [args] shows, newest first."""
+        return [x["id"] for x in
+                json.loads(self.ctl("list", "--json", *args).stdout)]
+
     def decrypt_cat(self, inquiry_id):
         """intakectl cat ID | age -d -i key: the record via the real age."""
-        cat = self.ctl("cat", inquiry_id)
-        p = subprocess.run(["age", "-d", "-i", self.key], input=cat.stdout,
-                           capture_output=True, timeout=30)
+        p = age_decrypt(self.key, self.ctl("cat", inquiry_id).stdout)
         if p.returncode != 0:
             raise TestFailure("age -d failed: %s" % p.stderr.decode())
         return json.loads(p.stdout.decode())
@@ -348,18 +463,10 @@ class Smtp:
             self.log.close()
 
     def messages(self):
-        import email
-        import email.policy
-        d = os.path.join(self.out, "new")
-        if not os.path.isdir(d):
-            return []
-        msgs = []
-        for name in sorted(os.listdir(d)):
-            with open(os.path.join(d, name), "rb") as f:
-                raw = f.read()
-            msgs.append((raw, email.message_from_bytes(
-                raw, policy=email.policy.default)))
-        return msgs
+        """(raw bytes, parsed message) of every message received."""
+        return [(raw, email.message_from_bytes(
+            raw, policy=email.policy.default))
+            for raw in maildir_files(self.out)]
 
     def close(self):
         self.stop()

@@ -1,50 +1,45 @@
 """intaked's command line: --version, --help, and -t catching a broken
 config, schema and template, each with file and line."""
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 
-import json
-
-from harness import INTAKED, ROOT, SCHEMA, VALID, Daemon, check, eq
-
-
-def run(*args):
-    return subprocess.run([INTAKED] + list(args), capture_output=True,
-                          timeout=20)
+from harness import (INTAKECTL, INTAKED, ROOT, SCHEMA, VALID, Daemon,
+                     age_decrypt, check, eq, read_text, run_intaked,
+                     write_text)
 
 
 def test_version_and_help():
-    p = run("--version")
+    p = run_intaked("--version")
     eq(p.returncode, 0, "exit")
     check(re.match(rb"intaked \d+\.\d+\.\d+", p.stdout), p.stdout)
-    p = run("--help")
+    p = run_intaked("--help")
     eq(p.returncode, 0, "exit")
     check(b"-t" in p.stdout and b"-c" in p.stdout, p.stdout)
-    p = run("--bogus")
+    p = run_intaked("--bogus")
     check(p.returncode != 0, "bad option fails")
 
 
 def test_t_accepts_good_config():
     with Daemon(start=False) as d:
-        p = run("-t", "-c", d.config)
+        p = d.check_config()
         eq(p.returncode, 0, "exit: %s" % p.stderr.decode())
         check(b"configuration OK" in p.stdout, p.stdout)
 
 
 def test_t_reports_config_errors_with_line():
     with Daemon(start=False) as d:
-        with open(d.config) as f:
-            lines = f.read().split("\n")
+        lines = d.read_config().split("\n")
         # An unknown key and a bad value, at known lines.
         i = lines.index("[limits]")
         lines.insert(i + 1, "connections = lots")
         lines.insert(i + 2, "no_such_key = 1")
-        with open(d.config, "w") as f:
-            f.write("\n".join(lines))
-        p = run("-t", "-c", d.config)
+        d.write_config("\n".join(lines))
+        p = d.check_config()
         check(p.returncode != 0, "fails")
         err = p.stderr.decode()
         check("%s:%d:" % (d.config, i + 2) in err, err)
@@ -55,24 +50,17 @@ def test_t_reports_config_errors_with_line():
 def test_t_reports_schema_error_with_line():
     with Daemon(start=False) as d:
         bad = os.path.join(d.dir, "bad.schema.json")
-        with open(SCHEMA) as f:
-            text = f.read()
         # A typo in a keyword: validation would silently weaken.
-        text = text.replace('"maxLength"', '"maxLenght"', 1)
-        with open(bad, "w") as f:
-            f.write(text)
+        text = read_text(SCHEMA).replace('"maxLength"', '"maxLenght"', 1)
+        write_text(bad, text)
         line = text[:text.index('"maxLenght"')].count("\n") + 1
-        with open(d.config) as f:
-            conf = f.read().replace(SCHEMA, bad)
-        with open(d.config, "w") as f:
-            f.write(conf)
-        p = run("-t", "-c", d.config)
+        d.edit_config(SCHEMA, bad)
+        p = d.check_config()
         check(p.returncode != 0, "fails")
         err = p.stderr.decode()
         check("%s:%d:" % (bad, line) in err, err)
-        with open(bad, "w") as f:
-            f.write('{\n  "type": "object",\n  "properties": {\n}}}\n')
-        p = run("-t", "-c", d.config)
+        write_text(bad, '{\n  "type": "object",\n  "properties": {\n}}}\n')
+        p = d.check_config()
         check(p.returncode != 0, "syntax error fails")
         check(re.search(re.escape(bad) + r":4:", p.stderr.decode()),
               p.stderr.decode())
@@ -83,18 +71,12 @@ def test_t_reports_template_error_with_line():
         tdir = os.path.join(d.dir, "templates")
         shutil.copytree(os.path.join(ROOT, "templates"), tdir)
         path = os.path.join(tdir, "thanks.html")
-        with open(path) as f:
-            text = f.read()
-        text = text.replace("{{id}}", "{{idd}}", 1)
+        text = read_text(path).replace("{{id}}", "{{idd}}", 1)
         line = text[:text.index("{{idd}}")].count("\n") + 1
-        with open(path, "w") as f:
-            f.write(text)
-        with open(d.config) as f:
-            conf = f.read().replace("templates = %s/templates" % ROOT,
-                                    "templates = %s" % tdir)
-        with open(d.config, "w") as f:
-            f.write(conf)
-        p = run("-t", "-c", d.config)
+        write_text(path, text)
+        d.edit_config("templates = %s/templates" % ROOT,
+                      "templates = %s" % tdir)
+        p = d.check_config()
         check(p.returncode != 0, "fails")
         err = p.stderr.decode()
         check("%s:%d:" % (path, line) in err, err)
@@ -103,31 +85,27 @@ def test_t_reports_template_error_with_line():
 
 def test_t_requires_a_recipient_and_refuses_identities():
     with Daemon(start=False, crypto="") as d:
-        p = run("-t", "-c", d.config)
+        p = d.check_config()
         check(p.returncode != 0, "no recipient: fails")
         check(b"recipient" in p.stderr, p.stderr)
     with Daemon(start=False) as d:
         # A secret key where a recipient belongs is refused, never used.
-        with open(d.key) as f:
-            secret = [l for l in f.read().split("\n")
-                      if l.startswith("AGE-SECRET-KEY-")][0]
-        with open(os.path.join(d.dir, "staff.recipients"), "w") as f:
-            f.write(secret + "\n")
-        p = run("-t", "-c", d.config)
+        secret = [l for l in read_text(d.key).split("\n")
+                  if l.startswith("AGE-SECRET-KEY-")][0]
+        write_text(os.path.join(d.dir, "staff.recipients"), secret + "\n")
+        p = d.check_config()
         check(p.returncode != 0, "identity as recipient fails")
         check(secret.encode() not in p.stderr, "secret never printed")
 
 
 def test_daemon_refuses_to_start_on_bad_config():
     with Daemon(start=False, limits="header_bytes = 1") as d:
-        p = subprocess.run([INTAKED, "-c", d.config], capture_output=True,
-                           timeout=20)
+        p = run_intaked("-c", d.config)
         check(p.returncode != 0, "refuses")
         check(b"header_bytes" in p.stderr, p.stderr)
 
 
 def test_intakectl_keygen_works_with_age_and_the_daemon():
-    from harness import INTAKECTL
     with Daemon(start=False) as d:
         key = os.path.join(d.dir, "staff2.key")
         p = subprocess.run([INTAKECTL, "keygen", "-o", key],
@@ -147,31 +125,21 @@ def test_intakectl_keygen_works_with_age_and_the_daemon():
         # The reference age tool accepts both halves.
         enc = subprocess.run(["age", "-r", recipient], input=b"hello",
                              capture_output=True, timeout=20)
-        dec = subprocess.run(["age", "-d", "-i", key], input=enc.stdout,
-                             capture_output=True, timeout=20)
+        dec = age_decrypt(key, enc.stdout, timeout=20)
         eq(dec.stdout, b"hello", "age -r / age -d -i")
         # And the daemon encrypts records for it.
-        with open(d.config) as f:
-            conf = f.read()
-        with open(d.config, "w") as f:
-            f.write(conf.replace("recipients_file = staff.recipients",
-                                 "recipients = %s" % recipient))
+        d.edit_config("recipients_file = staff.recipients",
+                      "recipients = %s" % recipient)
         d.start()
-        doc = dict(VALID)
-        doc["consent"] = True
-        r = d.post_json(doc)
-        eq(r.status, 201, "submit")
-        cat = d.ctl("cat", r.json()["id"]).stdout
-        dec = subprocess.run(["age", "-d", "-i", key], input=cat,
-                             capture_output=True, timeout=20)
+        inquiry = d.submit()
+        dec = age_decrypt(key, d.ctl("cat", inquiry).stdout, timeout=20)
         eq(json.loads(dec.stdout)["fields"]["name"], VALID["name"],
            "record decrypts with the keygen identity")
-        p = d.ctl("show", r.json()["id"], "-i", d.key, check_rc=False)
+        p = d.ctl("show", inquiry, "-i", d.key, check_rc=False)
         check(p.returncode != 0, "the old staff key no longer matches")
 
 
 def test_make_install_gives_a_working_config_and_verified_units():
-    import tempfile
     root = tempfile.mkdtemp(prefix="intaked-install-")
     try:
         prefix, etc = root + "/usr", root + "/etc"

@@ -2,35 +2,25 @@
 commit answers 503 and reports unhealthy (and recovers), the write path is
 bounded, and the daily retention purge runs by itself."""
 
-import json
 import sqlite3
 import subprocess
 import threading
 import time
 
-from harness import VALID, Daemon, check, eq, read_response, wait_until
-
-
-def body():
-    d = dict(VALID)
-    d["consent"] = True
-    return json.dumps(d).encode()
-
-
-def stored_ids(d):
-    return [x["id"] for x in json.loads(d.ctl("list", "--json").stdout)]
+from harness import (Daemon, check, eq, post_bytes, read_response,
+                     valid_body, valid_doc, wait_until)
 
 
 def test_store_cannot_commit_503_unhealthy_then_recovers():
     with Daemon() as d:
-        first = d.post_json(json.loads(body()))
+        first = d.post_json(valid_doc())
         eq(first.status, 201, "before")
         # As root, permissions cannot make SQLite fail; a file-size limit
         # can: every write to the database now fails with EFBIG. Only the soft
         # limit moves, so it can be raised again without privileges.
         subprocess.run(["prlimit", "--pid", str(d.proc.pid), "--fsize=1:"],
                        check=True, timeout=10)
-        r = d.post_json(json.loads(body()))
+        r = d.post_json(valid_doc())
         eq(r.status, 503, "cannot commit: %r" % r)
         check(int(r.header("retry-after")) > 0, "Retry-After")
         check("id" not in r.json(), "no id for what was not stored")
@@ -40,19 +30,16 @@ def test_store_cannot_commit_503_unhealthy_then_recovers():
         subprocess.run(["prlimit", "--pid", str(d.proc.pid),
                         "--fsize=unlimited:"], check=True, timeout=10)
         r = wait_until(lambda: (lambda x: x if x.status == 201 else None)(
-            d.post_json(json.loads(body()))), 10, 0.2, "recovery")
+            d.post_json(valid_doc())), 10, 0.2, "recovery")
         eq(d.request("GET", "/healthz").status, 200, "healthy again")
-        eq(sorted(stored_ids(d)), sorted([first.json()["id"],
+        eq(sorted(d.list_ids()), sorted([first.json()["id"],
                                           r.json()["id"]]),
            "exactly the acknowledged inquiries are stored")
 
 
 def burst(d, n):
     """n clients send a POST at the same moment; returns the responses."""
-    data = body()
-    req = (b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-           b"Content-Type: application/json\r\nConnection: close\r\n"
-           b"Content-Length: %d\r\n\r\n%s" % (len(data), data))
+    req = post_bytes(valid_body(), b"Connection: close")
     socks = [d.connect() for _ in range(n)]
     gate = threading.Barrier(n)
     out = [None] * n
@@ -85,13 +72,13 @@ def test_write_queue_is_bounded_503_quickly():
                 check(r.header("retry-after") is not None, "Retry-After")
         acked = sorted(r.json()["id"] for r in seen if r.status == 201)
         check(acked, "some accepted")
-        eq(sorted(stored_ids(d)), acked, "exactly the accepted are stored")
+        eq(sorted(d.list_ids()), acked, "exactly the accepted are stored")
 
 
 def test_daily_retention_purge_runs_by_itself():
     with Daemon(storage="retention = 1h",
                 env={"INTAKED_RETENTION_FIRST_MS": "300"}) as d:
-        keep = d.post_json(json.loads(body())).json()["id"]
+        keep = d.post_json(valid_doc()).json()["id"]
         d.stop()
         # An inquiry from two hours ago, as an older daemon would have left.
         db = sqlite3.connect(d.db)
@@ -101,7 +88,7 @@ def test_daily_retention_purge_runs_by_itself():
                    "form, ?, size, record FROM inquiries", (old_ms,))
         db.commit()
         db.close()
-        eq(len(stored_ids(d)), 2, "old one present before")
+        eq(len(d.list_ids()), 2, "old one present before")
         d.start()
-        wait_until(lambda: stored_ids(d) == [keep], 15, 0.1,
+        wait_until(lambda: d.list_ids() == [keep], 15, 0.1,
                    "the purge of the old inquiry")

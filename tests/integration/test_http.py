@@ -2,21 +2,15 @@
 limits, keep-alive, pipelining, chunked bodies, 100-continue, timeouts and
 the connection cap."""
 
-import json
 import re
 import time
 
-from harness import (VALID, Daemon, check, eq, read_response, urlencode,
+from harness import (SCHEMA, VALID, Daemon, check, eq, post_bytes, post_head,
+                     read_response, urlencode, valid_body, valid_doc,
                      wait_until)
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
                    r"[0-9a-f]{12}$")
-
-
-def valid_json():
-    d = dict(VALID)
-    d["consent"] = True
-    return d
 
 
 def common_headers(r):
@@ -28,7 +22,7 @@ def common_headers(r):
 
 def test_201_json_then_listed_and_decrypts():
     with Daemon() as d:
-        r = d.post_json(valid_json())
+        r = d.post_json(valid_doc())
         eq(r.status, 201, "status")
         common_headers(r)
         eq(r.header("content-type"), "application/json", "type")
@@ -135,7 +129,7 @@ def test_400_malformed_bodies_and_requests():
 
 def test_404_unknown_form_and_path():
     with Daemon() as d:
-        eq(d.post_json(valid_json(), form="nope").status, 404, "form")
+        eq(d.post_json(valid_doc(), form="nope").status, 404, "form")
         eq(d.request("GET", "/nope").status, 404, "path")
         eq(d.request("GET", "/forms/consultation/other").status, 404, "sub")
 
@@ -154,17 +148,14 @@ def test_405_with_allow():
 
 def test_411_without_length():
     with Daemon() as d:
-        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n\r\n")
+        r = d.raw(post_head())
         eq(r.status, 411, "status")
 
 
 def test_413_from_content_length_before_body():
     with Daemon(limits="body_bytes = 1k") as d:
         s = d.connect()
-        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Content-Length: 5000000\r\n\r\n")
+        s.sendall(post_head(b"Content-Length: 5000000"))
         r, _ = read_response(s)   # answered with no body byte sent
         s.close()
         eq(r.status, 413, "status")
@@ -175,9 +166,7 @@ def test_413_chunked_over_limit():
         chunk = b"a" * 800
         body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk)
                         for _ in range(3)) + b"0\r\n\r\n"
-        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n" + body)
+        r = d.raw(post_head(b"Transfer-Encoding: chunked") + body)
         eq(r.status, 413, "status")
 
 
@@ -204,9 +193,9 @@ def test_431_header_too_large():
 
 def test_429_rate_limit_with_retry_after():
     with Daemon(limits="rate = 6\nrate_burst = 2") as d:
-        eq(d.post_json(valid_json()).status, 201, "first")
-        eq(d.post_json(valid_json()).status, 201, "second")
-        r = d.post_json(valid_json())
+        eq(d.post_json(valid_doc()).status, 201, "first")
+        eq(d.post_json(valid_doc()).status, 201, "second")
+        r = d.post_json(valid_doc())
         eq(r.status, 429, "third")
         check(int(r.header("retry-after")) >= 1, "Retry-After")
         eq(d.request("GET", "/healthz").status, 200, "GETs not limited")
@@ -214,7 +203,7 @@ def test_429_rate_limit_with_retry_after():
 
 def test_honeypot_same_answer_nothing_stored():
     with Daemon() as d:
-        doc = valid_json()
+        doc = valid_doc()
         doc["website"] = "https://spam.example"
         r = d.post_json(doc)
         eq(r.status, 201, "looks like success")
@@ -229,9 +218,6 @@ def test_get_schema_healthz_metrics_demo_head():
     with Daemon() as d:
         r = d.request("GET", "/forms/consultation/schema")
         eq(r.status, 200, "schema")
-        with open(d.config) as f:
-            pass
-        from harness import SCHEMA
         with open(SCHEMA, "rb") as f:
             eq(r.body, f.read(), "schema bytes")
         r = d.request("GET", "/healthz")
@@ -264,7 +250,7 @@ def test_cors_preflight_and_post():
                       headers={"Origin": "https://evil.example"})
         eq(r.status, 403, "other origin")
         check(r.header("access-control-allow-origin") is None, "no ACAO")
-        r = d.post_json(valid_json(),
+        r = d.post_json(valid_doc(),
                         headers={"Origin": "https://www.example.com"})
         eq(r.status, 201, "post")
         eq(r.header("access-control-allow-origin"),
@@ -273,13 +259,10 @@ def test_cors_preflight_and_post():
 
 def test_keepalive_and_pipelining_in_order():
     with Daemon() as d:
-        body = json.dumps(valid_json()).encode()
-        reqs = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s"
+        reqs = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" +
+                post_bytes(valid_body()) +
                 b"GET /forms/consultation/schema HTTP/1.1\r\nHost: x\r\n\r\n"
-                b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" % (len(body), body))
+                b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
         s = d.connect()
         s.sendall(reqs)       # all four in one segment
         buf = b""
@@ -298,23 +281,20 @@ def test_keepalive_and_pipelining_in_order():
 
 def test_chunked_request_body():
     with Daemon() as d:
-        body = json.dumps(valid_json()).encode()
+        body = valid_body()
         parts = [body[i:i + 17] for i in range(0, len(body), 17)]
         chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
-        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n" + chunked +
+        r = d.raw(post_head(b"Transfer-Encoding: chunked") + chunked +
                   b"0\r\n\r\n")
         eq(r.status, 201, "status")
 
 
 def test_expect_100_continue():
     with Daemon(limits="body_bytes = 4k") as d:
-        body = json.dumps(valid_json()).encode()
+        body = valid_body()
         s = d.connect()
-        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\nExpect: 100-continue"
-                  b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+        s.sendall(post_head(b"Expect: 100-continue",
+                            b"Content-Length: %d" % len(body)))
         r, buf = read_response(s)
         eq(r.status, 100, "interim")
         s.sendall(body)
@@ -322,15 +302,12 @@ def test_expect_100_continue():
         eq(r.status, 201, "final")
         s.close()
         s = d.connect()
-        s.sendall(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\nExpect: 100-continue"
-                  b"\r\nContent-Length: 100000\r\n\r\n")
+        s.sendall(post_head(b"Expect: 100-continue",
+                            b"Content-Length: 100000"))
         r, _ = read_response(s)
         eq(r.status, 413, "refused before the body, no 100")
         s.close()
-        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\nExpect: 200-ok\r\n"
-                  b"Content-Length: 2\r\n\r\n{}")
+        r = d.raw(post_bytes(b"{}", b"Expect: 200-ok"))
         eq(r.status, 417, "unknown expectation")
 
 
@@ -383,14 +360,14 @@ def test_connection_cap():
 
 def test_client_ip_from_trusted_proxy_only():
     with Daemon(extra="trusted_proxies = 127.0.0.1/32") as d:
-        r = d.post_json(valid_json(),
+        r = d.post_json(valid_doc(),
                         headers={"X-Forwarded-For":
                                  "198.51.100.9, 203.0.113.7"})
         eq(r.status, 201, "status")
         eq(d.decrypt_cat(r.json()["id"])["client"]["ip"], "203.0.113.7",
            "rightmost untrusted")
     with Daemon() as d:
-        r = d.post_json(valid_json(),
+        r = d.post_json(valid_doc(),
                         headers={"X-Forwarded-For": "203.0.113.7"})
         eq(d.decrypt_cat(r.json()["id"])["client"]["ip"], "127.0.0.1",
            "untrusted peer's header ignored")
@@ -398,7 +375,7 @@ def test_client_ip_from_trusted_proxy_only():
 
 def test_unicode_and_multiline_round_trip():
     with Daemon() as d:
-        doc = valid_json()
+        doc = valid_doc()
         doc["name"] = "Zoë Ñandú Ärztin 患者"
         doc["message"] = "First line.\nSecond — line.\n\tIndented."
         r = d.post_json(doc)
@@ -423,7 +400,7 @@ def test_long_forwarded_for_keeps_the_trusted_tail():
         for pad in (60, 61, 62, 63, 64, 65):
             spoof = ", ".join("198.51.100.%d" % (i % 250)
                               for i in range(pad))
-            r = d.post_json(valid_json(), headers={
+            r = d.post_json(valid_doc(), headers={
                 "X-Forwarded-For": spoof + ", 203.0.113.7"})
             eq(r.status, 201, "status")
             eq(d.decrypt_cat(r.json()["id"])["client"]["ip"], "203.0.113.7",
@@ -440,8 +417,8 @@ def test_early_answer_survives_a_large_body_in_flight():
             for _ in range(3):
                 s = d.connect()
                 n = 900000
-                s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s"
-                          b"\r\nContent-Length: %d\r\n\r\n" % (path, ctype, n))
+                s.sendall(post_head(b"Content-Length: %d" % n, path=path,
+                                    ctype=ctype))
                 try:
                     s.sendall(b"a" * n)
                 except OSError:
@@ -455,12 +432,10 @@ def test_chunked_trailers_are_ignored_safely():
     # Trailers arrive through the header callbacks after the path was set;
     # they must neither move it (this was a use-after-free) nor count.
     with Daemon() as d:
-        body = json.dumps(valid_json()).encode()
+        body = valid_body()
         trailer = b"X-Trailer: " + b"0123456789" * 40 + b"\r\n"
-        r = d.raw(b"POST /forms/consultation HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n%s"
-                  b"\r\n" % (len(body), body, trailer * 3))
+        r = d.raw(post_head(b"Transfer-Encoding: chunked") +
+                  b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(body), body, trailer * 3))
         eq(r.status, 201, "submission with trailers")
         eq(d.request("GET", "/healthz").status, 200, "still serving")
 

@@ -7,32 +7,23 @@ import io
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
-from harness import VALID, Daemon, check, eq
+from harness import Daemon, age_keygen, check, eq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def submit(d, **over):
-    doc = dict(VALID)
-    doc["consent"] = True
-    doc.update(over)
-    r = d.post_json(doc)
-    eq(r.status, 201, "submit: %r" % r)
-    return r.json()["id"], doc
-
-
 def test_intakectl_list_show_cat_export_while_running():
     with Daemon() as d:
-        a, doc_a = submit(d, name="Ærøskøbing Tester",
-                          message="Zeile eins\nstraße zwei\n\tdrei")
-        b, _ = submit(d, name="Second, \"Quoted\" Tester")
-        c, _ = submit(d, message="=HYPERLINK(\"https://x.example\",\"x\")")
+        doc_a = {"name": "Ærøskøbing Tester",
+                 "message": "Zeile eins\nstraße zwei\n\tdrei"}
+        a = d.submit(**doc_a)
+        b = d.submit(name="Second, \"Quoted\" Tester")
+        c = d.submit(message="=HYPERLINK(\"https://x.example\",\"x\")")
         listing = json.loads(d.ctl("list", "--json").stdout)
         eq([x["id"] for x in listing], [c, b, a], "newest first")
         check(all(x["form"] == "consultation" for x in listing), listing)
@@ -72,11 +63,10 @@ def test_intakectl_list_show_cat_export_while_running():
 
 def test_intakectl_delete_purge_and_errors():
     with Daemon() as d:
-        a, _ = submit(d)
-        b, _ = submit(d)
+        a = d.submit()
+        b = d.submit()
         d.ctl("delete", a)
-        ids = [x["id"] for x in json.loads(d.ctl("list", "--json").stdout)]
-        eq(ids, [b], "deleted")
+        eq(d.list_ids(), [b], "deleted")
         p = d.ctl("show", a, "-i", d.key, check_rc=False)
         check(p.returncode != 0, "show deleted fails")
         eq(len(p.stderr.decode().strip().splitlines()), 1, "one line")
@@ -90,12 +80,11 @@ def test_intakectl_delete_purge_and_errors():
         time.sleep(0.05)
         out = d.ctl("purge", "--older-than", "10ms").stdout.decode()
         check("1" in out, out)
-        eq(json.loads(d.ctl("list", "--json").stdout), [], "purged")
+        eq(d.list_ids(), [], "purged")
         # Wrong identity: a clear error, no plaintext.
-        c, _ = submit(d)
+        c = d.submit()
         other = os.path.join(d.dir, "other.key")
-        subprocess.run(["age-keygen", "-o", other], check=True,
-                       capture_output=True)
+        age_keygen(other)
         p = d.ctl("show", c, "-i", other, check_rc=False)
         check(p.returncode != 0, "wrong key fails")
         check(b"Test Patient" not in p.stdout + p.stderr, "no plaintext")
@@ -113,7 +102,7 @@ def test_intakectl_delete_purge_and_errors():
 
 def test_database_files_private():
     with Daemon() as d:
-        submit(d)
+        d.submit()
         eq(os.stat(os.path.dirname(d.db)).st_mode & 0o777, 0o700, "dir")
         eq(os.stat(d.db).st_mode & 0o777, 0o600, "db file")
         db = sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)
@@ -140,9 +129,7 @@ def test_crash_kill9_loses_nothing_acknowledged():
         kills = 0
         while time.time() < deadline - 2 and kills < 5:
             time.sleep(rnd.uniform(0.4, 1.6))
-            d.proc.send_signal(signal.SIGKILL)
-            d.proc.wait(10)
-            d.log.close()
+            d.kill()
             kills += 1
             d.start()
         for c in clients:

@@ -10,18 +10,9 @@
  * usage: bench_mail [COUNT [SAMPLES [PARALLEL]]]   (defaults 500, 30, 4)
  */
 #include <sys/inotify.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +28,9 @@
 #include "log.h"
 #include "mailer.h"
 #include "store.h"
+#include "testutil.h"
 #include "uuid.h"
 
-#define PYTHON		"/usr/bin/python3"
 #define INFLIGHT	64
 
 struct item {
@@ -71,75 +62,6 @@ struct bench {
 	unsigned		 want;		/* stop the loop at this many */
 	int			 stopped;
 };
-
-static char	*staff[] = { "staff@example.org" };
-
-static int
-rm_one(const char *p, const struct stat *sb, int type, struct FTW *f)
-{
-	(void)sb;
-	(void)type;
-	(void)f;
-	return remove(p);
-}
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	sa;
-	socklen_t		len = sizeof(sa);
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == -1)
-		fatal("bind");
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-static int
-port_open(int port)
-{
-	struct sockaddr_in	sa;
-	int			fd, ok;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-static void
-server_start(struct bench *b)
-{
-	char	listen[64];
-	int	i, fd;
-
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", b->port);
-	if ((b->server = fork()) == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(PYTHON, PYTHON, "-m", "aiosmtpd", "-n", "-l", listen,
-		    "-c", "aiosmtpd.handlers.Mailbox", b->out, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; i < 400 && !port_open(b->port); i++)
-		usleep(25000);
-	if (!port_open(b->port))
-		fatalx("aiosmtpd did not start");
-}
 
 /* The item whose Message-ID is in the file name'd in new/, or NULL. */
 static struct item *
@@ -305,41 +227,26 @@ setup(struct bench *b, unsigned total, unsigned parallel)
 	struct age_identity	 id;
 	struct diag		 d = { 0, NULL, NULL };
 	char			 p[PATH_MAX];
-	const char		*sub[] = { "new", "cur", "tmp" };
-	size_t			 i;
 
-	snprintf(b->dir, sizeof(b->dir), "/tmp/bench-mail-XXXXXX");
-	if (mkdtemp(b->dir) == NULL)
+	if (tu_tmpdir(b->dir, sizeof(b->dir), "bench_mail") == NULL)
 		fatal("mkdtemp");
 	snprintf(b->out, sizeof(b->out), "%s/out", b->dir);
 	snprintf(b->db, sizeof(b->db), "%s/intake.db", b->dir);
-	mkdir(b->out, 0700);
-	for (i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), "%s/%s", b->out, sub[i]);
-		mkdir(p, 0700);
-	}
-	b->port = free_port();
+	if (tu_maildir(b->out) == -1)
+		fatal("%s", b->out);
+	if ((b->port = tu_free_port()) == -1)
+		fatal("free port");
 	snprintf(b->url, sizeof(b->url), "smtp://127.0.0.1:%d", b->port);
-	server_start(b);
+	if ((b->server = tu_aiosmtpd_start(b->port, b->out, NULL, NULL)) == -1)
+		fatal("aiosmtpd did not start");
 
-	b->fc.name = "consultation";
-	b->fc.reply_to = "email";
+	tu_mail_config(&b->cfg, &b->fc, b->db, b->url);
 	b->fc.subject = "New inquiry {{id}}";
-	b->cfg.templates = getenv("INTAKE_TEMPLATES") ?
-	    getenv("INTAKE_TEMPLATES") : "templates";
-	b->cfg.db_path = b->db;
-	b->cfg.transport = MAIL_SMTP;
-	b->cfg.url = b->url;
 	b->cfg.tls = TLS_OFF;
-	b->cfg.from = "intake@example.org";
-	b->cfg.to = staff;
-	b->cfg.nto = 1;
+	b->cfg.nto = 1;		/* one message per inquiry, as before */
 	b->cfg.content = CONTENT_SUMMARY;
 	b->cfg.mail_parallel = parallel;
 	b->cfg.mail_timeout_ms = 10000;
-	b->cfg.give_up_after_s = 86400;
-	b->cfg.forms = &b->fc;
-	b->cfg.nforms = 1;
 	if (message_templates_load(b->cfg.templates, &b->tpl, NULL) != 0)
 		fatalx("templates");
 
@@ -396,14 +303,13 @@ teardown(struct bench *b)
 	uv_run(&b->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b->loop);
 	close(b->ifd);
-	kill(b->server, SIGTERM);
-	waitpid(b->server, NULL, 0);
+	tu_aiosmtpd_stop(b->server);
 	for (i = 0; i < b->submitted; i++)
 		mailer_outbox_free(b->items[i].ob, b->items[i].nob);
 	free(b->items);
 	json_decref(b->fields);
 	buf_free(&b->record);
-	nftw(b->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(b->dir);
 }
 
 int

@@ -10,7 +10,7 @@ for b in "$build"/bench/*; do
 	echo "== $(basename "$b")"
 	"$b" || status=1
 done
-for s in bench/*.sh; do
+for s in tests/bench/*.sh; do
 	[ "$(basename "$s")" = run.sh ] && continue
 	echo "== $(basename "$s" .sh)"
 	INTAKE_BUILD=$build sh "$s" || status=1

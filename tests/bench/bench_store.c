@@ -8,9 +8,6 @@
  *
  * usage: bench_store [COUNT [INFLIGHT]]   (defaults 3000 and 8)
  */
-#include <sys/stat.h>
-
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +17,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "testutil.h"
 #include "uuid.h"
 
 #define CT_LEN	2048
@@ -67,22 +65,13 @@ stopped(void *arg)
 	(void)arg;
 }
 
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 /* Runs count submissions with inflight in flight into a new database;
    returns submissions per second, or -1 on failure. */
 static double
 run(unsigned count, unsigned inflight, int group)
 {
 	struct bench	b;
-	char		dir[] = "/tmp/bench_store.XXXXXX", path[64];
+	char		dir[64], path[128];
 	uint64_t	t0, t1;
 	unsigned	i;
 
@@ -92,7 +81,8 @@ run(unsigned count, unsigned inflight, int group)
 	b.outbox.kind = "notify";
 	b.outbox.msg = b.ct;
 	b.outbox.msglen = 512;
-	if (mkdtemp(dir) == NULL || uv_loop_init(&b.loop) != 0)
+	if (tu_tmpdir(dir, sizeof(dir), "bench_store") == NULL ||
+	    uv_loop_init(&b.loop) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/intake.db", dir);
 	if (store_writer_start(&b.loop, path, inflight, group, &b.w) !=
@@ -116,7 +106,7 @@ run(unsigned count, unsigned inflight, int group)
 	uv_run(&b.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&b.loop);
 	free(b.jobs);
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	tu_rmtree(dir);
 	if (b.failed || b.done != count)
 		return -1;
 	return count / ((double)(t1 - t0) / 1e9);
