@@ -50,13 +50,20 @@ $(BUILD)/intaked: $(BUILD)/obj/intaked.o $(BUILD)/libintake.a
 $(BUILD)/intakectl: $(BUILD)/obj/intakectl.o $(BUILD)/libintake.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The torture suite makes each allocation of the load path fail in turn:
+# the allocators are wrapped at link time (tests/check_torture.c).
+TORTURE_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
+	   -Wl,--wrap=reallocarray,--wrap=strdup,--wrap=strndup \
+	   -Wl,--wrap=realpath,--wrap=fopen,--wrap=asprintf
+LINK_torture = $(TORTURE_WRAP)
+
 # One Check binary per suite: tests/check_NAME.c defines NAME_suite().
 $(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
 	    $(BUILD)/libintake.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes \
 	    -DSUITE_FN=$*_suite -o $@ tests/check_main.c $< tests/testutil.c \
-	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS) \
+	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LINK_$*) $(LDLIBS) \
 	    $(shell pkg-config --libs check) -lz
 
 $(BUILD)/bench/%: tests/bench/%.c $(TESTUTIL) $(BUILD)/libintake.a

@@ -123,11 +123,16 @@ reload(struct daemon *d)
 {
 	struct snapshot	*s;
 	struct diag	 dg = { 0 };
+	int		 r;
 
 	sd_notify("RELOADING=1");
-	if (snapshot_load(d->config_path, &s, &dg) != 0) {
-		log_warnx("reload: %s has %u problem(s); keeping the running "
-		    "configuration", d->config_path, dg.count);
+	if ((r = snapshot_load(d->config_path, &s, &dg)) != 0) {
+		if (dg.count)
+			log_warnx("reload: %s has %u problem(s); keeping the "
+			    "running configuration", d->config_path, dg.count);
+		else
+			log_warnx("reload: %s: %s; keeping the running "
+			    "configuration", d->config_path, err_str(r));
 		sd_notify("READY=1");
 		return;
 	}
@@ -268,13 +273,17 @@ check_config(const char *path)
 {
 	struct snapshot	*s;
 	struct diag	 dg = { 0 };
+	int		 r;
 
-	if (snapshot_load(path, &s, &dg) == 0) {
-		mailer_check(s->cfg, &dg);
+	if ((r = snapshot_load(path, &s, &dg)) == 0) {
+		r = mailer_check(s->cfg, &dg);
 		snapshot_unref(s);
 	}
-	if (dg.count) {
-		fprintf(stderr, "%s: %u problem(s)\n", path, dg.count);
+	if (r != 0 || dg.count) {
+		if (dg.count)
+			fprintf(stderr, "%s: %u problem(s)\n", path, dg.count);
+		else
+			fprintf(stderr, "%s: %s\n", path, err_str(r));
 		return 1;
 	}
 	printf("%s: configuration OK\n", path);
@@ -291,7 +300,7 @@ main(int argc, char *argv[])
 	};
 	struct daemon	d = { 0 };
 	struct diag	dg = { 0 };
-	int		ch, test = 0, debug = 0;
+	int		ch, r, test = 0, debug = 0;
 
 	d.config_path = DEFAULT_CONFIG;
 	while ((ch = getopt_long(argc, argv, "c:dth", longopts, NULL)) != -1) {
@@ -315,9 +324,9 @@ main(int argc, char *argv[])
 		fatalx("libcurl failed to initialise");
 	if (test)
 		return check_config(d.config_path);
-	if (snapshot_load(d.config_path, &d.boot, &dg) != 0)
-		fatalx("%s: %u problem(s); not starting", d.config_path,
-		    dg.count);
+	if ((r = snapshot_load(d.config_path, &d.boot, &dg)) != 0)
+		fatalx("%s: %s; not starting", d.config_path, dg.count ?
+		    "problems (see above)" : err_str(r));
 	if (!debug)
 		log_setlevel(d.boot->cfg->log_level);
 	d.cur = snapshot_ref(d.boot);

@@ -629,6 +629,13 @@ mailer_counters(const struct mailer *m, struct mailer_counters *c)
 	*c = m->c;
 }
 
+int
+mailer_idle(const struct mailer *m)
+{
+	return !m->fetching && !m->recording && m->nactive == 0 &&
+	    m->results == NULL;
+}
+
 /* ---- start and stop ------------------------------------------------------ */
 
 static void

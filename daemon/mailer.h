@@ -69,6 +69,8 @@ int	mailer_ack_allowed(struct mailer *, const char *addr, const char *ip);
 /* On the loop after a commit that queued outbox rows: look now. */
 void	mailer_kick(struct mailer *);
 void	mailer_counters(const struct mailer *, struct mailer_counters *);
+/* 1 when nothing is being fetched, sent or recorded right now. */
+int	mailer_idle(const struct mailer *);
 /* Stops delivery (in-flight sessions are abandoned, rows stay queued),
    closes handles, calls cb(arg), frees the mailer. */
 void	mailer_stop(struct mailer *, void (*cb)(void *), void *arg);
