@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "net.h"
 
 #define RBUF_SIZE	16384
 #define LINGER_MS	2000
@@ -121,56 +123,11 @@ http_reason(int status)
 
 /* ---- addresses ---- */
 
-static int
-addr_bytes(const char *ip, int *family, unsigned char *out)
-{
-	if (inet_pton(AF_INET, ip, out) == 1) {
-		*family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, ip, out) == 1) {
-		*family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
-static int
-ip_valid(const char *ip)
-{
-	unsigned char	a[16];
-	int		fam;
-
-	return addr_bytes(ip, &fam, a) == 0;
-}
-
-/* 1 if ip (text) is inside one of the configured trusted proxy ranges. */
-static int
+/* True if ip (text) is one of the configured trusted proxies. */
+static bool
 ip_trusted(const struct config *cfg, const char *ip)
 {
-	unsigned char	a[16];
-	int		fam;
-	size_t		i;
-	unsigned	bits, full, rest;
-
-	if (addr_bytes(ip, &fam, a) == -1)
-		return 0;
-	for (i = 0; i < cfg->ntrusted_proxies; i++) {
-		const struct cidr *c = &cfg->trusted_proxies[i];
-
-		if (c->family != fam)
-			continue;
-		bits = c->prefix;
-		full = bits / 8;
-		rest = bits % 8;
-		if (memcmp(a, c->addr, full) != 0)
-			continue;
-		if (rest && ((a[full] ^ c->addr[full]) &
-		    (unsigned char)(0xff << (8 - rest))))
-			continue;
-		return 1;
-	}
-	return 0;
+	return net_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, ip);
 }
 
 static void
@@ -231,7 +188,7 @@ client_ip(struct http_conn *c)
 		tok = p ? p + 1 : tmp;
 		tok += strspn(tok, " \t");
 		tok[strcspn(tok, " \t")] = '\0';
-		if (!ip_valid(tok))
+		if (!net_addr_valid(tok))
 			break;
 		snprintf(found, sizeof(found), "%s", tok);
 		if (!ip_trusted(c->srv->cfg, tok) || p == NULL)
@@ -947,41 +904,6 @@ listener_new(struct http_server *s, int is_unix)
 	return l;
 }
 
-/* Parses "host:port" or "[v6]:port" into a sockaddr. */
-static int
-parse_hostport(const char *spec, struct sockaddr_storage *ss)
-{
-	char		 host[64];
-	const char	*colon, *h = spec;
-	size_t		 hl;
-	long		 port;
-	char		*end;
-
-	if ((colon = strrchr(spec, ':')) == NULL)
-		return -1;
-	hl = (size_t)(colon - spec);
-	if (spec[0] == '[') {
-		if (hl < 2 || spec[hl - 1] != ']')
-			return -1;
-		h = spec + 1;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
-		return -1;
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
-		return 0;
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
-		return 0;
-	return -1;
-}
-
 static int
 listen_unix(struct http_server *s, const char *path)
 {
@@ -1010,10 +932,11 @@ listen_tcp(struct http_server *s, const char *spec)
 {
 	struct sockaddr_storage	 ss;
 	struct listener		*l;
+	const char		*why;
 	int			 rc;
 
-	if (parse_hostport(spec, &ss) == -1) {
-		log_warnx("http: bad listen address %s", spec);
+	if (net_parse_hostport(spec, &ss, &why) != 0) {
+		log_warnx("http: listen address '%s' %s", spec, why);
 		return ERR_INVAL;
 	}
 	if ((l = listener_new(s, 0)) == NULL)
