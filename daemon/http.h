@@ -5,7 +5,6 @@
 
 #include <stddef.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -13,7 +12,7 @@
 
 /*
  * The HTTP/1.1 server: listeners (TCP v4/v6, Unix sockets, or sockets passed
- * by systemd), connections, request parsing with http_parser, limits and
+ * by systemd), connections, request parsing with llhttp, limits and
  * timeouts, and response writing. It knows nothing about forms: a request is
  * handed to the handler, which answers with http_respond() now or later.
  *
@@ -27,6 +26,18 @@
 struct http_server;
 struct http_conn;
 
+/* The methods a handler tells apart; any other is HTTP_METHOD_OTHER. */
+enum http_method {
+	HTTP_METHOD_OTHER,
+	HTTP_METHOD_GET,
+	HTTP_METHOD_HEAD,
+	HTTP_METHOD_POST,
+	HTTP_METHOD_PUT,
+	HTTP_METHOD_DELETE,
+	HTTP_METHOD_OPTIONS,
+	HTTP_METHOD_PATCH,
+};
+
 struct http_req {
 	struct http_conn	*conn;
 	enum http_method	 method;
@@ -38,11 +49,10 @@ struct http_req {
 	int			 expect_continue;
 
 	/* private */
-	struct buf		 hdrbuf;	/* url, then name\0value\0 pairs */
+	struct buf		 hdrbuf;	/* url\0, then name\0value\0 pairs */
 	size_t			 hdroff[HTTP_MAX_HEADERS][2];
 	size_t			 nhdr;
-	int			 last_was_value;
-	size_t			 url_len;
+	int			 in_name;	/* a name is arriving */
 };
 
 struct http_hdr {

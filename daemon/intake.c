@@ -275,9 +275,9 @@ allowed_methods(enum route_kind k)
 static int
 method_ok(enum route_kind k, enum http_method m)
 {
-	if (m == HTTP_GET || m == HTTP_HEAD)
+	if (m == HTTP_METHOD_GET || m == HTTP_METHOD_HEAD)
 		return 1;
-	return k == R_FORM && (m == HTTP_POST || m == HTTP_OPTIONS);
+	return k == R_FORM && (m == HTTP_METHOD_POST || m == HTTP_METHOD_OPTIONS);
 }
 
 /* Adds CORS headers when the request's Origin is one the form allows. */
@@ -349,7 +349,7 @@ on_headers(struct http_req *req, void *arg)
 	unsigned	 wait;
 	int		 json = wants_json(req);
 
-	if (req->method != HTTP_POST)
+	if (req->method != HTTP_METHOD_POST)
 		return 0;
 	r = route(in, req->path);
 	if (r.kind == R_NONE) {
@@ -815,9 +815,9 @@ on_request(struct http_req *req, void *arg)
 		get_schema(in, req, r.form);
 		break;
 	case R_FORM:
-		if (req->method == HTTP_POST)
+		if (req->method == HTTP_METHOD_POST)
 			post_form(in, req, r.form);
-		else if (req->method == HTTP_OPTIONS)
+		else if (req->method == HTTP_METHOD_OPTIONS)
 			options_form(in, req, r.form);
 		else
 			get_form_page(in, req, r.form);

@@ -83,7 +83,7 @@ answer(struct http_req *req, int status, const char *body, size_t len)
 	if (fz.nsent == MAX_ANSWERS)
 		die("more answers than the input has requests");
 	fz.sent[fz.nsent].status = status;
-	fz.sent[fz.nsent].head = req->method == HTTP_HEAD;
+	fz.sent[fz.nsent].head = req->method == HTTP_METHOD_HEAD;
 	fz.sent[fz.nsent].len = len;
 	fz.nsent++;
 	if (http_respond(req, status, "text/plain", &hdr, 1, body, len) !=
