@@ -82,7 +82,8 @@ struct http_conn {
 
 struct http_server {
 	uv_loop_t		*loop;
-	const struct config	*cfg;
+	struct http_limits	 lim;		/* lim.trusted_proxies is proxies */
+	struct cidr		*proxies;	/* our copy */
 	struct http_handler	 h;
 	struct listener		*listeners;
 	int			 nlisteners;
@@ -130,11 +131,12 @@ http_reason(int status)
 
 /* ---- addresses ---- */
 
-/* True if ip (text) is one of the configured trusted proxies. */
+/* True if ip (text) is one of the server's trusted proxies. */
 static bool
-ip_trusted(const struct config *cfg, const char *ip)
+ip_trusted(const struct http_server *s, const char *ip)
 {
-	return net_cidr_match(cfg->trusted_proxies, cfg->ntrusted_proxies, ip);
+	return net_cidr_match(s->lim.trusted_proxies, s->lim.ntrusted_proxies,
+	    ip);
 }
 
 static void
@@ -158,7 +160,7 @@ peer_name(struct http_conn *c, int is_unix)
 	else
 		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
 	inet_ntop(ss.ss_family, a, c->peer, sizeof(c->peer));
-	c->trusted = ip_trusted(c->srv->cfg, c->peer);
+	c->trusted = ip_trusted(c->srv, c->peer);
 }
 
 /*
@@ -198,7 +200,7 @@ client_ip(struct http_conn *c)
 		if (!net_addr_valid(tok))
 			break;
 		snprintf(found, sizeof(found), "%s", tok);
-		if (!ip_trusted(c->srv->cfg, tok) || p == NULL)
+		if (!ip_trusted(c->srv, tok) || p == NULL)
 			break;
 		*p = '\0';
 	}
@@ -284,14 +286,14 @@ on_message_begin(llhttp_t *p)
 {
 	struct http_conn *c = p->data;
 
-	req_reset(&c->req, c->srv->cfg->max_header_bytes);
+	req_reset(&c->req, c->srv->lim.max_header_bytes);
 	c->state = CONN_HEADERS;
 	c->perr = 0;
 	c->head_raw = c->trailer_bytes = 0;
 	/* The first request's clock started at accept, so trickling bytes
 	   cannot extend it; later ones start when their first byte comes. */
 	if (c->nreq > 0)
-		timer_set(c, c->srv->cfg->header_timeout_ms);
+		timer_set(c, c->srv->lim.header_timeout_ms);
 	return 0;
 }
 
@@ -330,7 +332,7 @@ static int
 trailer_piece(struct http_conn *c, size_t len)
 {
 	c->trailer_bytes += len;
-	if (c->trailer_bytes > c->srv->cfg->max_header_bytes)
+	if (c->trailer_bytes > c->srv->lim.max_header_bytes)
 		return refuse(c, 431, "request header fields too large");
 	return 0;
 }
@@ -457,7 +459,7 @@ check_framing(struct http_conn *c, const llhttp_t *p)
 	    !(p->flags & F_CONTENT_LENGTH))
 		return refuse(c, 411, "Content-Length or chunked body required");
 	if ((p->flags & F_CONTENT_LENGTH) &&
-	    p->content_length > c->srv->cfg->max_body_bytes)
+	    p->content_length > c->srv->lim.max_body_bytes)
 		return refuse(c, 413, "request body too large");
 	return 0;
 }
@@ -500,9 +502,9 @@ on_headers_complete(llhttp_t *p)
 	client_ip(c);
 	if (check_framing(c, p) != 0 || early_answer(c) != 0)
 		return -1;
-	buf_init(&r->body, c->srv->cfg->max_body_bytes);
+	buf_init(&r->body, c->srv->lim.max_body_bytes);
 	c->state = CONN_BODY;
-	timer_set(c, c->srv->cfg->body_timeout_ms);
+	timer_set(c, c->srv->lim.body_timeout_ms);
 	if (r->expect_continue)
 		uv_write(&c->creq, &c->h.stream, &cont, 1, continue_written);
 	return 0;
@@ -579,7 +581,7 @@ head_too_long(struct http_conn *c, size_t n)
 	if (c->state != CONN_HEADERS)
 		return 0;
 	c->head_raw += n;
-	return c->head_raw > c->srv->cfg->max_header_bytes + HEAD_FRAMING;
+	return c->head_raw > c->srv->lim.max_header_bytes + HEAD_FRAMING;
 }
 
 /*
@@ -656,9 +658,9 @@ static void
 conn_resume(struct http_conn *c)
 {
 	c->state = CONN_IDLE;
-	req_reset(&c->req, c->srv->cfg->max_header_bytes);
+	req_reset(&c->req, c->srv->lim.max_header_bytes);
 	llhttp_resume(&c->parser);
-	timer_set(c, c->srv->cfg->idle_timeout_ms);
+	timer_set(c, c->srv->lim.idle_timeout_ms);
 	conn_process(c);
 	if (c->state == CONN_IDLE || c->state == CONN_HEADERS ||
 	    c->state == CONN_BODY)
@@ -780,7 +782,7 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		return ERR_NOMEM;
 	}
 	c->state = CONN_WRITING;
-	timer_set(c, c->srv->cfg->idle_timeout_ms);
+	timer_set(c, c->srv->lim.idle_timeout_ms);
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, &c->h.stream, &b, 1, write_cb) != 0) {
@@ -805,6 +807,7 @@ server_free(uv_handle_t *h)
 	void			(*cb)(void *) = s->done_cb;
 	void			*arg = s->done_arg;
 
+	free(s->proxies);
 	free(s);
 	if (cb)
 		cb(arg);
@@ -946,7 +949,7 @@ on_connection(uv_stream_t *ls, int status)
 
 	if (status < 0 || s->draining)
 		return;
-	if (s->nconns >= s->cfg->max_connections) {
+	if (s->nconns >= s->lim.max_connections) {
 		conn_reject(l);
 		return;
 	}
@@ -979,9 +982,9 @@ on_connection(uv_stream_t *ls, int status)
 	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
 	c->parser.data = c;
 	c->req.conn = c;
-	req_reset(&c->req, s->cfg->max_header_bytes);
+	req_reset(&c->req, s->lim.max_header_bytes);
 	c->state = CONN_IDLE;
-	uv_timer_start(&c->timer, conn_timeout, s->cfg->header_timeout_ms, 0);
+	uv_timer_start(&c->timer, conn_timeout, s->lim.header_timeout_ms, 0);
 	uv_read_start(&c->h.stream, alloc_cb, read_cb);
 }
 
@@ -1105,32 +1108,68 @@ listeners_close(struct http_server *s)
 	s->listeners = NULL;
 }
 
+/*
+ * Copies l into s, the proxy list included, so the caller's copy may go
+ * at once. A zero byte cap would mean no cap at all to struct buf.
+ */
+static int
+limits_copy(struct http_server *s, const struct http_limits *l)
+{
+	struct cidr	*p = NULL;
+	size_t		 n = l->ntrusted_proxies;
+
+	if (l->max_header_bytes == 0 || l->max_body_bytes == 0)
+		return ERR_INVAL;
+	if (n > 0) {
+		if ((p = calloc(n, sizeof(*p))) == NULL)
+			return ERR_NOMEM;
+		memcpy(p, l->trusted_proxies, n * sizeof(*p));
+	}
+	free(s->proxies);
+	s->proxies = p;
+	s->lim = *l;
+	s->lim.trusted_proxies = p;
+	return 0;
+}
+
+static int
+listen_all(struct http_server *s, char *const *listen, size_t nlisten,
+    const int *fds, size_t nfds)
+{
+	size_t	i;
+	int	rc = 0;
+
+	for (i = 0; rc == 0 && i < nfds; i++)
+		rc = listen_fd(s, fds[i]);
+	for (i = 0; rc == 0 && nfds == 0 && i < nlisten; i++) {
+		if (strncmp(listen[i], "unix:", 5) == 0)
+			rc = listen_unix(s, listen[i] + 5);
+		else
+			rc = listen_tcp(s, listen[i]);
+	}
+	return rc;
+}
+
 int
-http_server_start(uv_loop_t *loop, const struct config *cfg,
-    const struct http_handler *h, const int *fds, size_t nfds,
-    struct http_server **out)
+http_server_start(uv_loop_t *loop, char *const *listen, size_t nlisten,
+    const int *fds, size_t nfds, const struct http_limits *lim,
+    const struct http_handler *h, struct http_server **out)
 {
 	struct http_server	*s;
-	size_t			 i;
-	int			 rc = 0;
+	int			 rc;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ERR_NOMEM;
+	if ((rc = limits_copy(s, lim)) != 0) {
+		free(s);
+		return rc;
+	}
 	s->loop = loop;
-	s->cfg = cfg;
 	s->h = *h;
 	uv_timer_init(loop, &s->drain_timer);
 	s->drain_timer.data = s;
-	for (i = 0; rc == 0 && i < nfds; i++)
-		rc = listen_fd(s, fds[i]);
-	for (i = 0; rc == 0 && nfds == 0 && i < cfg->nlisten; i++) {
-		if (strncmp(cfg->listen[i], "unix:", 5) == 0)
-			rc = listen_unix(s, cfg->listen[i] + 5);
-		else
-			rc = listen_tcp(s, cfg->listen[i]);
-	}
-	if (rc != 0) {
+	if ((rc = listen_all(s, listen, nlisten, fds, nfds)) != 0) {
 		http_server_shutdown(s, NULL, NULL);
 		return rc;
 	}
@@ -1138,10 +1177,10 @@ http_server_start(uv_loop_t *loop, const struct config *cfg,
 	return 0;
 }
 
-void
-http_server_set_config(struct http_server *s, const struct config *cfg)
+int
+http_server_set_limits(struct http_server *s, const struct http_limits *lim)
 {
-	s->cfg = cfg;
+	return limits_copy(s, lim);
 }
 
 unsigned
@@ -1179,6 +1218,6 @@ http_server_shutdown(struct http_server *s, void (*cb)(void *), void *arg)
 			c->close_after = 1;
 	}
 	uv_timer_start(&s->drain_timer, drain_timeout,
-	    s->cfg->shutdown_timeout_ms, 0);
+	    s->lim.shutdown_timeout_ms, 0);
 	server_maybe_done(s);
 }

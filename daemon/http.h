@@ -8,13 +8,17 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "config.h"
+#include "net.h"
 
 /*
  * The HTTP/1.1 server: listeners (TCP v4/v6, Unix sockets, or sockets passed
  * by systemd), connections, request parsing with llhttp, limits and
- * timeouts, and response writing. It knows nothing about forms: a request is
- * handed to the handler, which answers with http_respond() now or later.
+ * timeouts, and response writing. It knows nothing about forms or the
+ * configuration file: the caller says what to listen on, what is allowed
+ * (struct http_limits) and who answers (struct http_handler), so several
+ * servers, each with its own routes and limits, can share one loop. A
+ * request is handed to the handler, which answers with http_respond() now
+ * or later.
  *
  * One request per connection is handled at a time: while a request waits for
  * its answer the connection stops reading, so pipelined requests queue in
@@ -78,20 +82,54 @@ struct http_handler {
 	void	*arg;
 };
 
+/*
+ * What one server allows. The caller fills it in; the server keeps a copy
+ * (trusted_proxies included), so the caller's may be freed or reused as
+ * soon as the call that took it returns. Over max_connections a client
+ * gets 503. The header timeout runs to the end of the headers, the body
+ * timeout to the end of the body (408 for either); the idle timeout between
+ * requests and while an answer is written; the shutdown timeout is the
+ * drain's grace. Header bytes cap the URL (414) and the headers (431), body
+ * bytes the body (413); neither may be 0. A peer in trusted_proxies may
+ * say who the client is with X-Forwarded-For.
+ */
+struct http_limits {
+	unsigned		 max_connections;
+	unsigned		 header_timeout_ms;
+	unsigned		 body_timeout_ms;
+	unsigned		 idle_timeout_ms;
+	unsigned		 shutdown_timeout_ms;
+	size_t			 max_header_bytes;
+	size_t			 max_body_bytes;
+	const struct cidr	*trusted_proxies;
+	size_t			 ntrusted_proxies;
+};
 
 /*
- * Starts listening. When fds (from socket activation) are given, they are
- * used instead of cfg->listen. cfg must stay valid until the next
- * http_server_set_config() or the end of shutdown.
+ * Starts a server on loop. It listens on the nfds sockets in fds (passed
+ * by systemd) when there are any, else on each of the nlisten addresses in
+ * listen ("host:port", "[v6]:port" or "unix:/path"; not kept). lim is
+ * copied; h is copied, and h->arg must outlive the server. Returns 0 with
+ * *out set, ERR_INVAL (bad address or limits), ERR_IO (cannot listen; the
+ * reason is logged) or ERR_NOMEM; on failure *out is NULL and whatever was
+ * opened closes on the loop's next turns.
  */
-int	 http_server_start(uv_loop_t *, const struct config *cfg,
-	    const struct http_handler *, const int *fds, size_t nfds,
+int	 http_server_start(uv_loop_t *loop, char *const *listen,
+	    size_t nlisten, const int *fds, size_t nfds,
+	    const struct http_limits *lim, const struct http_handler *h,
 	    struct http_server **out);
-void	 http_server_set_config(struct http_server *, const struct config *);
+/*
+ * Replaces the limits (SIGHUP). Connections accepted and requests begun
+ * from now on get the new ones; a request already under way keeps the caps
+ * it started with. Returns 0, or ERR_INVAL/ERR_NOMEM with the old limits
+ * still in force.
+ */
+int	 http_server_set_limits(struct http_server *,
+	    const struct http_limits *lim);
 /*
  * Graceful stop: listeners close, idle connections close, busy ones finish
- * their current request and close; after cfg->shutdown_timeout_ms the rest
- * is closed. cb(arg) runs once every handle is closed; the server is freed.
+ * their current request and close; after shutdown_timeout_ms the rest is
+ * closed. cb(arg) runs once every handle is closed; the server is freed.
  */
 void	 http_server_shutdown(struct http_server *, void (*cb)(void *),
 	    void *arg);
