@@ -17,11 +17,13 @@
 
 #include <llhttp.h>
 
+#include "buf.h"
 #include "http.h"
 #include "log.h"
 #include "net.h"
 
 #define RBUF_SIZE	16384
+#define MAX_HEADERS	64
 #define LINGER_MS	2000
 #define HEAD_FRAMING	(64 * 1024)	/* see head_too_long() */
 
@@ -34,6 +36,20 @@ enum conn_state {
 	CONN_LINGER,	/* answered and shut down; draining what the peer
 			   still sends so it reads our answer, not a reset */
 	CONN_CLOSED,	/* uv_close called */
+};
+
+struct http_req {
+	struct http_conn	*conn;
+	enum http_method	 method;
+	char			*path;		/* into hdrbuf, once complete */
+	char			*query;		/* or NULL */
+	char			 client_ip[48];
+	struct buf		 body;
+	int			 expect_continue;
+	struct buf		 hdrbuf;	/* url\0, then name\0value\0 pairs */
+	size_t			 hdroff[MAX_HEADERS][2];
+	size_t			 nhdr;
+	int			 in_name;	/* a name is arriving */
 };
 
 struct listener {
@@ -211,6 +227,42 @@ client_ip(struct http_conn *c)
 
 /* ---- requests ---- */
 
+enum http_method
+http_req_method(const struct http_req *req)
+{
+	return req->method;
+}
+
+const char *
+http_req_path(const struct http_req *req)
+{
+	return req->path;
+}
+
+const char *
+http_req_query(const struct http_req *req)
+{
+	return req->query;
+}
+
+const char *
+http_req_client_ip(const struct http_req *req)
+{
+	return req->client_ip;
+}
+
+const char *
+http_req_body(const struct http_req *req)
+{
+	return req->body.data ? req->body.data : "";
+}
+
+size_t
+http_req_body_len(const struct http_req *req)
+{
+	return req->body.len;
+}
+
 const char *
 http_req_header(const struct http_req *req, const char *name)
 {
@@ -346,7 +398,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 	if (c->state != CONN_HEADERS)
 		return trailer_piece(c, len);
 	if (!r->in_name) {
-		if (r->nhdr == HTTP_MAX_HEADERS)
+		if (r->nhdr == MAX_HEADERS)
 			return refuse(c, 431,
 			    "request header fields too large");
 		r->hdroff[r->nhdr][0] = r->hdrbuf.len;

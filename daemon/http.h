@@ -7,7 +7,6 @@
 
 #include <uv.h>
 
-#include "buf.h"
 #include "net.h"
 
 /*
@@ -25,10 +24,8 @@
  * the kernel, not in our memory, and answers go out in order.
  */
 
-#define HTTP_MAX_HEADERS	64
-
 struct http_server;
-struct http_conn;
+struct http_req;		/* one request; see the accessors below */
 
 /* The methods a handler tells apart; any other is HTTP_METHOD_OTHER. */
 enum http_method {
@@ -40,23 +37,6 @@ enum http_method {
 	HTTP_METHOD_DELETE,
 	HTTP_METHOD_OPTIONS,
 	HTTP_METHOD_PATCH,
-};
-
-struct http_req {
-	struct http_conn	*conn;
-	enum http_method	 method;
-	char			*path;		/* as sent, without the query */
-	char			*query;		/* or NULL */
-	char			 client_ip[48];	/* peer, or X-Forwarded-For from a
-						   trusted proxy */
-	struct buf		 body;
-	int			 expect_continue;
-
-	/* private */
-	struct buf		 hdrbuf;	/* url\0, then name\0value\0 pairs */
-	size_t			 hdroff[HTTP_MAX_HEADERS][2];
-	size_t			 nhdr;
-	int			 in_name;	/* a name is arriving */
 };
 
 struct http_hdr {
@@ -135,8 +115,26 @@ void	 http_server_shutdown(struct http_server *, void (*cb)(void *),
 	    void *arg);
 unsigned http_server_connections(const struct http_server *);
 
+/*
+ * What a handler may read of a request, valid until it answers. The
+ * strings belong to the request. Before its headers were complete (an
+ * error callback for 400, 408, 414 or 431) a request has no path yet:
+ * http_req_path() is then NULL and the method HTTP_METHOD_OTHER.
+ */
+enum http_method http_req_method(const struct http_req *);
+/* The path as sent, without query and fragment; NULL, see above. */
+const char	*http_req_path(const struct http_req *);
+/* What followed the '?', or NULL. */
+const char	*http_req_query(const struct http_req *);
+/* The peer's address, or the client's from X-Forwarded-For when the peer
+   is a trusted proxy; "unix" for a Unix socket peer without that header. */
+const char	*http_req_client_ip(const struct http_req *);
+/* The body, NUL-terminated (the NUL is not counted in the length); empty
+   in the headers callback, which runs before any body byte is read. */
+const char	*http_req_body(const struct http_req *);
+size_t		 http_req_body_len(const struct http_req *);
 /* Case-insensitive header lookup; NULL when absent. */
-const char *http_req_header(const struct http_req *, const char *name);
+const char	*http_req_header(const struct http_req *, const char *name);
 
 /*
  * Sends the answer to req: status line, Date, Content-Length, Connection,

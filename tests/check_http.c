@@ -195,8 +195,8 @@ pair_request(struct http_req *req, void *arg)
 	char	b[64];
 	int	n;
 
-	n = snprintf(b, sizeof(b), "%s %s %zu", (const char *)arg, req->path,
-	    req->body.len);
+	n = snprintf(b, sizeof(b), "%s %s %zu", (const char *)arg,
+	    http_req_path(req), http_req_body_len(req));
 	ck_assert_int_eq(http_respond(req, 200, "text/plain", NULL, 0, b,
 	    (size_t)n), 0);
 }

@@ -82,7 +82,7 @@ answer(struct http_req *req, int status, const char *body, size_t len)
 	if (fz.nsent == MAX_ANSWERS)
 		die("more answers than the input has requests");
 	fz.sent[fz.nsent].status = status;
-	fz.sent[fz.nsent].head = req->method == HTTP_METHOD_HEAD;
+	fz.sent[fz.nsent].head = http_req_method(req) == HTTP_METHOD_HEAD;
 	fz.sent[fz.nsent].len = len;
 	fz.nsent++;
 	if (http_respond(req, status, "text/plain", &hdr, 1, body, len) !=
@@ -135,10 +135,10 @@ static void
 check_client(const struct http_req *req)
 {
 	const char	*xff, *p;
-	size_t		 n = strlen(req->client_ip);
+	size_t		 n = strlen(http_req_client_ip(req));
 
 	xff = http_req_header(req, "x-forwarded-for");
-	if (strcmp(req->client_ip, "unix") == 0) {
+	if (strcmp(http_req_client_ip(req), "unix") == 0) {
 		if (xff == NULL)
 			return;
 		p = (p = strrchr(xff, ',')) ? p + 1 : xff;
@@ -149,7 +149,7 @@ check_client(const struct http_req *req)
 	}
 	if (xff == NULL)
 		die("client address without X-Forwarded-For");
-	for (p = xff; (p = strstr(p, req->client_ip)) != NULL; p++)
+	for (p = xff; (p = strstr(p, http_req_client_ip(req))) != NULL; p++)
 		if ((p == xff || strchr(", \t", p[-1]) != NULL) &&
 		    strchr(", \t", p[n]) != NULL && proxies_only(p + n))
 			return;
@@ -162,7 +162,7 @@ static int
 on_headers(struct http_req *req, void *arg)
 {
 	(void)arg;
-	if (strncmp(req->path, "/early", 6) != 0)
+	if (strncmp(http_req_path(req), "/early", 6) != 0)
 		return 0;
 	answer(req, 404, "early\n", 6);
 	return 1;
@@ -179,13 +179,13 @@ on_request(struct http_req *req, void *arg)
 
 	(void)arg;
 	check_client(req);
-	if (req->body.len > fz.lim.max_body_bytes)
+	if (http_req_body_len(req) > fz.lim.max_body_bytes)
 		die("body over the limit");
-	if (req->query != NULL && strcmp(req->query, "close") == 0)
+	if (http_req_query(req) != NULL && strcmp(http_req_query(req), "close") == 0)
 		http_req_close_after(req);
-	n = snprintf(body, sizeof(body), "%s %s %s %s %zu\n", req->path,
-	    req->client_ip, host ? host : "-", ctype ? ctype : "-",
-	    req->body.len);
+	n = snprintf(body, sizeof(body), "%s %s %s %s %zu\n", http_req_path(req),
+	    http_req_client_ip(req), host ? host : "-", ctype ? ctype : "-",
+	    http_req_body_len(req));
 	answer(req, 200, body, n < (int)sizeof(body) ? (size_t)n :
 	    sizeof(body) - 1);
 }
