@@ -56,7 +56,8 @@ struct http_handler {
 	   http_respond(), now or later (e.g. after the store commits). */
 	void	(*request)(struct http_req *, void *arg);
 	/* Renders an error the server itself detects (400, 408, 411, 413,
-	   417, 431) in the handler's format; calls http_respond(). */
+	   414, 417, 431, or 503 when out of memory) in the handler's
+	   format; calls http_respond(). */
 	void	(*error)(struct http_req *, int status, const char *message,
 		    void *arg);
 	void	*arg;

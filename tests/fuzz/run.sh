@@ -41,6 +41,9 @@ for f in tests/fuzz/fuzz_*.c; do
 		printf 'POST /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc' > "$corpus/expect"
 		printf 'GET / HTTP/1.1\r\nX-Forwarded-For: 192.0.2.7, 127.0.0.1, fd00::1\r\n\r\n' > "$corpus/xff"
 		printf 'POST /early HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello' > "$corpus/early"
+		printf 'GET /u HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET /v HTTP/1.1\r\n\r\n' > "$corpus/upgrade"
+		{ printf 'GET /'; head -c 5000 /dev/zero | tr '\0' u; printf ' HTTP/1.1\r\n\r\n'; } > "$corpus/long-uri"
+		printf 'GET /w HTTP/1.1\r\nHost : example.com\r\n\r\n' > "$corpus/space-colon"
 		printf '~POST /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc' > "$corpus/slow" ;;
 	esac
 	echo "fuzz: running $name for ${secs}s"
