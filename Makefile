@@ -7,7 +7,7 @@ BUILD	?= build
 CC	?= cc
 
 PKGS	 = libuv jansson libsodium libcurl sqlite3 inih
-DEBS	 = build-essential pkg-config libuv1-dev libhttp-parser-dev \
+DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
 	   libinih-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
 	   openssl systemd
@@ -17,16 +17,26 @@ FUZZ_DEBS = clang libclang-rt-14-dev
 WARN	 = -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
 	   -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS	?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Idaemon \
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Idaemon -I$(LLHTTP_INC) \
 	   -DINTAKE_DATADIR='"$(PREFIX)/share/intaked"'
 ALL_CFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -MMD -MP \
 	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN)
-LDLIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lpthread -lm
+LDLIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS) $(SAN)
+
+# llhttp, the HTTP/1.1 parser, as Debian ships its C sources (node-llhttp).
+# Not our code: built with the compiler's default warnings, not ours, and in
+# llhttp's strict mode (it refuses bare LF and whitespace before a colon).
+LLHTTP_DIR = /usr/share/llhttp
+LLHTTP_INC = /usr/share/include/llhttp
+LLHTTP_OBJ = $(BUILD)/obj/llhttp/llhttp.o $(BUILD)/obj/llhttp/api.o \
+	   $(BUILD)/obj/llhttp/http.o
+LLHTTP_CFLAGS = -std=gnu11 -DLLHTTP_STRICT_MODE=1 -fstack-protector-strong \
+	   -fPIE $(CFLAGS) $(SAN)
 
 MAINS	 = daemon/intaked.c daemon/intakectl.c
 LIBSRC	 = $(filter-out $(MAINS),$(wildcard daemon/*.c))
-LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o)
+LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o) $(LLHTTP_OBJ)
 SUITES	 = $(patsubst tests/check_%.c,$(BUILD)/tests/check_%,$(filter-out tests/check_main.c,$(wildcard tests/check_*.c)))
 BENCHES	 = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 TESTUTIL = tests/testutil.c tests/testutil.h
@@ -39,6 +49,10 @@ all: $(BUILD)/intaked $(BUILD)/intakectl
 $(BUILD)/obj/%.o: daemon/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) -I$(LLHTTP_INC) $(LLHTTP_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libintake.a: $(LIBOBJ)
 	rm -f $@

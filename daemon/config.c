@@ -663,61 +663,6 @@ list_add(struct parser *p, const struct key *k, char *base, const char *tok)
 	(*items)[(*n)++] = s;
 }
 
-/* Zeroes the bits of c->addr past the prefix; 1 if any was set. */
-static int
-cidr_clear_host(struct cidr *c, unsigned bytes)
-{
-	unsigned	i, keep;
-	int		dirty = 0;
-	unsigned char	mask;
-
-	for (i = 0; i < bytes; i++) {
-		keep = c->prefix > i * 8 ? c->prefix - i * 8 : 0;
-		if (keep >= 8)
-			mask = 0xff;
-		else
-			mask = (unsigned char)(0xff << (8 - keep));
-		if (c->addr[i] & ~mask)
-			dirty = 1;
-		c->addr[i] &= mask;
-	}
-	return dirty;
-}
-
-/* Parses "ADDR" or "ADDR/PREFIX"; returns NULL or what is wrong. */
-static const char *
-parse_cidr(const char *s, struct cidr *c)
-{
-	char		 addr[INET6_ADDRSTRLEN];
-	const char	*slash = strchr(s, '/');
-	size_t		 len = slash ? (size_t)(slash - s) : strlen(s);
-	unsigned	 maxbits;
-	uint64_t	 n;
-
-	memset(c, 0, sizeof(*c));
-	if (len == 0 || len >= sizeof(addr))
-		return "is not an IP address or CIDR range";
-	memcpy(addr, s, len);
-	addr[len] = '\0';
-	if (inet_pton(AF_INET, addr, c->addr) == 1) {
-		c->family = AF_INET;
-		maxbits = 32;
-	} else if (inet_pton(AF_INET6, addr, c->addr) == 1) {
-		c->family = AF_INET6;
-		maxbits = 128;
-	} else
-		return "is not an IP address or CIDR range";
-	c->prefix = maxbits;
-	if (slash != NULL) {
-		if (parse_uint(slash + 1, &n) == -1 || n > maxbits)
-			return "has a bad prefix length";
-		c->prefix = (unsigned)n;
-	}
-	if (cidr_clear_host(c, maxbits / 8))
-		return "has bits set past its prefix length";
-	return NULL;
-}
-
 static void
 cidr_add(struct parser *p, const struct key *k, char *base, const char *tok)
 {
@@ -730,7 +675,7 @@ cidr_add(struct parser *p, const struct key *k, char *base, const char *tok)
 		perr(p, "%s: too many values (at most %d)", k->name, LIST_MAX);
 		return;
 	}
-	if ((why = parse_cidr(tok, &c)) != NULL) {
+	if (net_parse_cidr(tok, &c, &why) != 0) {
 		perr(p, "%s: '%s' %s", k->name, tok, why);
 		return;
 	}
@@ -827,9 +772,9 @@ apply_defaults(struct parser *p, const struct key *tab, size_t n, char *base)
 static bool
 valid_port(const char *s)
 {
-	uint64_t	n;
+	unsigned	port;
 
-	return parse_uint(s, &n) == 0 && n >= 1 && n <= 65535;
+	return net_parse_port(s, &port) == 0;
 }
 
 /* "unix:PATH": PATH is made absolute and must fit a sockaddr_un. */
@@ -864,51 +809,15 @@ listen_unix(struct parser *p, const struct key *k, char **v)
 	return 0;
 }
 
-/* Splits "host:port" or "[v6]:port"; NULL or what is wrong. */
-static const char *
-parse_hostport(const char *s)
-{
-	char		 host[INET6_ADDRSTRLEN];
-	unsigned char	 a[16];
-	const char	*colon, *h = s, *end;
-	size_t		 hl;
-
-	if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
-			return "is not [address]:port";
-		h = s + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return "is not host:port, [address]:port or unix:path";
-		hl = (size_t)(colon - s);
-		if (memchr(s, ':', hl) != NULL)
-			return "needs brackets around an IPv6 address "
-			    "([::1]:8080)";
-	}
-	if (!valid_port(colon + 1))
-		return "has a bad port (1 to 65535)";
-	if (hl == 0 || hl >= sizeof(host))
-		return "has a bad host";
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (s[0] == '[')
-		return inet_pton(AF_INET6, host, a) == 1 ? NULL :
-		    "is not a valid IPv6 address";
-	if (strcmp(host, "localhost") == 0 || inet_pton(AF_INET, host, a) == 1)
-		return NULL;
-	return "has a host that is not an IPv4 address or localhost";
-}
-
 static int
 check_listen(struct parser *p, const struct key *k, char **v)
 {
-	const char	*why;
+	struct sockaddr_storage	 ss;
+	const char		*why;
 
 	if (strncmp(*v, "unix:", 5) == 0)
 		return listen_unix(p, k, v);
-	if ((why = parse_hostport(*v)) != NULL) {
+	if (net_parse_hostport(*v, &ss, &why) != 0) {
 		perr(p, "%s: '%s' %s", k->name, *v, why);
 		return -1;
 	}

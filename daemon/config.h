@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "net.h"
 
 /*
  * The configuration snapshot. Loaded whole from an INI file by config_load();
@@ -18,12 +19,6 @@
  * Paths in the file are resolved against the config file's directory, so
  * every char * path below is usable as is.
  */
-
-struct cidr {
-	int		family;		/* AF_INET or AF_INET6 */
-	unsigned char	addr[16];
-	unsigned	prefix;
-};
 
 enum mail_transport { MAIL_SMTP, MAIL_MAILDIR };
 enum mail_tls { TLS_REQUIRED, TLS_OPPORTUNISTIC, TLS_OFF };

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <llhttp.h>
+
+#include "buf.h"
+#include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "net.h"
 
 #define RBUF_SIZE	16384
+#define MAX_HEADERS	64
 #define LINGER_MS	2000
+#define HEAD_FRAMING	(64 * 1024)	/* see head_too_long() */
 
 enum conn_state {
 	CONN_IDLE,	/* between requests (or before the first) */
@@ -29,6 +37,20 @@ enum conn_state {
 	CONN_LINGER,	/* answered and shut down; draining what the peer
 			   still sends so it reads our answer, not a reset */
 	CONN_CLOSED,	/* uv_close called */
+};
+
+struct http_req {
+	struct http_conn	*conn;
+	enum http_method	 method;
+	char			*path;		/* into hdrbuf, once complete */
+	char			*query;		/* or NULL */
+	char			 client_ip[48];
+	struct buf		 body;
+	int			 expect_continue;
+	struct buf		 hdrbuf;	/* url\0, then name\0value\0 pairs */
+	size_t			 hdroff[MAX_HEADERS][2];
+	size_t			 nhdr;
+	int			 in_name;	/* a name is arriving */
 };
 
 struct listener {
@@ -55,13 +77,17 @@ struct http_conn {
 	uv_write_t		 creq;		/* 100 Continue */
 	uv_shutdown_t		 sreq;
 	struct http_server	*srv;
-	http_parser		 parser;
+	llhttp_t		 parser;
 	enum conn_state		 state;
 	int			 handles;	/* open uv handles */
 	int			 inflight;	/* handler owns req */
 	int			 close_after;
 	int			 trusted;	/* peer may set X-Forwarded-For */
 	int			 got_bytes;
+	int			 perr;		/* a callback's refusal: status */
+	const char		*perr_msg;	/* and message */
+	size_t			 head_raw;	/* bytes of the head so far */
+	size_t			 trailer_bytes;
 	unsigned		 nreq;		/* requests answered */
 	char			 peer[48];
 	struct buf		 out;
@@ -73,7 +99,8 @@ struct http_conn {
 
 struct http_server {
 	uv_loop_t		*loop;
-	const struct config	*cfg;
+	struct http_limits	 lim;		/* lim.trusted_proxies is proxies */
+	struct cidr		*proxies;	/* our copy */
 	struct http_handler	 h;
 	struct listener		*listeners;
 	int			 nlisteners;
@@ -86,7 +113,7 @@ struct http_server {
 	void			*done_arg;
 };
 
-static const http_parser_settings settings;
+static const llhttp_settings_t settings;
 static void	conn_close(struct http_conn *);
 static void	conn_process(struct http_conn *);
 static void	conn_timeout(uv_timer_t *);
@@ -121,56 +148,12 @@ http_reason(int status)
 
 /* ---- addresses ---- */
 
-static int
-addr_bytes(const char *ip, int *family, unsigned char *out)
+/* True if ip (text) is one of the server's trusted proxies. */
+static bool
+ip_trusted(const struct http_server *s, const char *ip)
 {
-	if (inet_pton(AF_INET, ip, out) == 1) {
-		*family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, ip, out) == 1) {
-		*family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
-static int
-ip_valid(const char *ip)
-{
-	unsigned char	a[16];
-	int		fam;
-
-	return addr_bytes(ip, &fam, a) == 0;
-}
-
-/* 1 if ip (text) is inside one of the configured trusted proxy ranges. */
-static int
-ip_trusted(const struct config *cfg, const char *ip)
-{
-	unsigned char	a[16];
-	int		fam;
-	size_t		i;
-	unsigned	bits, full, rest;
-
-	if (addr_bytes(ip, &fam, a) == -1)
-		return 0;
-	for (i = 0; i < cfg->ntrusted_proxies; i++) {
-		const struct cidr *c = &cfg->trusted_proxies[i];
-
-		if (c->family != fam)
-			continue;
-		bits = c->prefix;
-		full = bits / 8;
-		rest = bits % 8;
-		if (memcmp(a, c->addr, full) != 0)
-			continue;
-		if (rest && ((a[full] ^ c->addr[full]) &
-		    (unsigned char)(0xff << (8 - rest))))
-			continue;
-		return 1;
-	}
-	return 0;
+	return net_cidr_match(s->lim.trusted_proxies, s->lim.ntrusted_proxies,
+	    ip);
 }
 
 static void
@@ -194,7 +177,7 @@ peer_name(struct http_conn *c, int is_unix)
 	else
 		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
 	inet_ntop(ss.ss_family, a, c->peer, sizeof(c->peer));
-	c->trusted = ip_trusted(c->srv->cfg, c->peer);
+	c->trusted = ip_trusted(c->srv, c->peer);
 }
 
 /*
@@ -231,10 +214,10 @@ client_ip(struct http_conn *c)
 		tok = p ? p + 1 : tmp;
 		tok += strspn(tok, " \t");
 		tok[strcspn(tok, " \t")] = '\0';
-		if (!ip_valid(tok))
+		if (!net_addr_valid(tok))
 			break;
 		snprintf(found, sizeof(found), "%s", tok);
-		if (!ip_trusted(c->srv->cfg, tok) || p == NULL)
+		if (!ip_trusted(c->srv, tok) || p == NULL)
 			break;
 		*p = '\0';
 	}
@@ -244,6 +227,42 @@ client_ip(struct http_conn *c)
 }
 
 /* ---- requests ---- */
+
+enum http_method
+http_req_method(const struct http_req *req)
+{
+	return req->method;
+}
+
+const char *
+http_req_path(const struct http_req *req)
+{
+	return req->path;
+}
+
+const char *
+http_req_query(const struct http_req *req)
+{
+	return req->query;
+}
+
+const char *
+http_req_client_ip(const struct http_req *req)
+{
+	return req->client_ip;
+}
+
+const char *
+http_req_body(const struct http_req *req)
+{
+	return req->body.data ? req->body.data : "";
+}
+
+size_t
+http_req_body_len(const struct http_req *req)
+{
+	return req->body.len;
+}
 
 const char *
 http_req_header(const struct http_req *req, const char *name)
@@ -301,103 +320,173 @@ fail(struct http_conn *c, int status, const char *msg)
 		    NULL, 0, msg, strlen(msg));
 }
 
+/*
+ * Records why a parser callback refuses the request and returns the value
+ * that makes llhttp stop. llhttp reports every span callback's refusal as
+ * the same HPE_USER, so the status (414 for the URL, 431 for headers, 413
+ * for the body) travels here and conn_process() answers with it.
+ */
 static int
-on_message_begin(http_parser *p)
+refuse(struct http_conn *c, int status, const char *msg)
+{
+	c->perr = status;
+	c->perr_msg = msg;
+	return -1;
+}
+
+static int
+on_message_begin(llhttp_t *p)
 {
 	struct http_conn *c = p->data;
 
-	req_reset(&c->req, c->srv->cfg->max_header_bytes);
+	req_reset(&c->req, c->srv->lim.max_header_bytes);
 	c->state = CONN_HEADERS;
+	c->perr = 0;
+	c->head_raw = c->trailer_bytes = 0;
 	/* The first request's clock started at accept, so trickling bytes
 	   cannot extend it; later ones start when their first byte comes. */
 	if (c->nreq > 0)
-		timer_set(c, c->srv->cfg->header_timeout_ms);
+		timer_set(c, c->srv->lim.header_timeout_ms);
 	return 0;
 }
 
 /*
- * Header bytes are kept in one capped buffer: the URL, then NUL-terminated
- * names (lowercased) and values. Pieces of one name or value may arrive in
- * several callbacks and are joined.
+ * Header bytes are kept in one capped buffer: the URL, then for each
+ * header its name (lowercased) and its value, each NUL-terminated. A name
+ * or value may arrive in several pieces; the *_complete callbacks end it.
  */
 static int
-hdr_piece(struct http_conn *c, const char *at, size_t len, int is_value)
-{
-	struct http_req	*r = &c->req;
-
-	/* Chunked trailers come through these callbacks too, after path and
-	   query already point into hdrbuf: growing it then would move it under
-	   them. Trailers carry nothing we use; http_parser still caps them. */
-	if (c->state != CONN_HEADERS)
-		return 0;
-	if (is_value != r->last_was_value || r->nhdr == 0) {
-		if (!is_value) {
-			if (r->nhdr == HTTP_MAX_HEADERS)
-				return -1;
-			if (buf_putc(&r->hdrbuf, '\0') != 0)
-				return -1;
-			r->hdroff[r->nhdr][0] = r->hdrbuf.len;
-			r->hdroff[r->nhdr][1] = 0;
-			r->nhdr++;
-		} else {
-			if (r->nhdr == 0 || buf_putc(&r->hdrbuf, '\0') != 0)
-				return -1;
-			r->hdroff[r->nhdr - 1][1] = r->hdrbuf.len;
-		}
-	}
-	r->last_was_value = is_value;
-	return buf_append(&r->hdrbuf, at, len) == 0 ? 0 : -1;
-}
-
-static int
-on_url(http_parser *p, const char *at, size_t len)
+on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 
 	if (buf_append(&c->req.hdrbuf, at, len) != 0)
-		return -1;
-	c->req.url_len += len;
+		return refuse(c, 414, "request URI too long");
 	return 0;
 }
 
 static int
-on_header_field(http_parser *p, const char *at, size_t len)
+on_url_complete(llhttp_t *p)
 {
-	return hdr_piece(p->data, at, len, 0);
+	struct http_conn *c = p->data;
+
+	if (buf_putc(&c->req.hdrbuf, '\0') != 0)
+		return refuse(c, 414, "request URI too long");
+	return 0;
+}
+
+/*
+ * Chunked trailers come through the header callbacks too, after path and
+ * query already point into hdrbuf: growing it then would move it under
+ * them. Trailers carry nothing we use, so they are only counted, against
+ * the same cap as the headers (llhttp itself caps nothing).
+ */
+static int
+trailer_piece(struct http_conn *c, size_t len)
+{
+	c->trailer_bytes += len;
+	if (c->trailer_bytes > c->srv->lim.max_header_bytes)
+		return refuse(c, 431, "request header fields too large");
+	return 0;
 }
 
 static int
-on_header_value(http_parser *p, const char *at, size_t len)
+on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-	return hdr_piece(p->data, at, len, 1);
+	struct http_conn	*c = p->data;
+	struct http_req		*r = &c->req;
+
+	if (c->state != CONN_HEADERS)
+		return trailer_piece(c, len);
+	if (!r->in_name) {
+		if (r->nhdr == MAX_HEADERS)
+			return refuse(c, 431,
+			    "request header fields too large");
+		r->hdroff[r->nhdr][0] = r->hdrbuf.len;
+		r->hdroff[r->nhdr][1] = 0;
+		r->nhdr++;
+		r->in_name = 1;
+	}
+	if (buf_append(&r->hdrbuf, at, len) != 0)
+		return refuse(c, 431, "request header fields too large");
+	return 0;
 }
 
-/* Splits the URL into path and query and lowercases header names. */
 static int
+on_header_field_complete(llhttp_t *p)
+{
+	struct http_conn	*c = p->data;
+	struct http_req		*r = &c->req;
+	char			*s;
+
+	if (c->state != CONN_HEADERS)
+		return 0;
+	/* llhttp reports an empty name (": x") as a zero-length one. */
+	if (!r->in_name || r->hdrbuf.len == r->hdroff[r->nhdr - 1][0])
+		return refuse(c, 400, "malformed request");
+	r->in_name = 0;
+	for (s = r->hdrbuf.data + r->hdroff[r->nhdr - 1][0]; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	if (buf_putc(&r->hdrbuf, '\0') != 0)
+		return refuse(c, 431, "request header fields too large");
+	r->hdroff[r->nhdr - 1][1] = r->hdrbuf.len;
+	return 0;
+}
+
+static int
+on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+
+	if (c->state != CONN_HEADERS)
+		return trailer_piece(c, len);
+	if (buf_append(&c->req.hdrbuf, at, len) != 0)
+		return refuse(c, 431, "request header fields too large");
+	return 0;
+}
+
+static int
+on_header_value_complete(llhttp_t *p)
+{
+	struct http_conn *c = p->data;
+
+	if (c->state != CONN_HEADERS)
+		return 0;
+	if (buf_putc(&c->req.hdrbuf, '\0') != 0)
+		return refuse(c, 431, "request header fields too large");
+	return 0;
+}
+
+/* Splits the URL (at offset 0, NUL-terminated) into path and query. Only
+   now, with hdrbuf grown for the last time, may pointers into it be kept. */
+static void
 req_finish_headers(struct http_req *r)
 {
-	char	*q, *s;
-	size_t	 i;
+	char	*q;
 
-	if (buf_putc(&r->hdrbuf, '\0') != 0)
-		return -1;
-	for (i = 0; i < r->nhdr; i++) {
-		if (r->hdroff[i][1] == 0)	/* name without value */
-			r->hdroff[i][1] = r->hdroff[i][0] +
-			    strlen(r->hdrbuf.data + r->hdroff[i][0]);
-		for (s = r->hdrbuf.data + r->hdroff[i][0]; *s; s++)
-			if (*s >= 'A' && *s <= 'Z')
-				*s = (char)(*s - 'A' + 'a');
-	}
 	r->path = r->hdrbuf.data;
-	r->path[r->url_len] = '\0';
 	if ((q = strchr(r->path, '?')) != NULL) {
 		*q = '\0';
 		r->query = q + 1;
 	}
 	if ((q = strchr(r->path, '#')) != NULL)
 		*q = '\0';
-	return 0;
+}
+
+static enum http_method
+method_of(uint8_t m)
+{
+	switch (m) {
+	case HTTP_GET:		return HTTP_METHOD_GET;
+	case HTTP_HEAD:		return HTTP_METHOD_HEAD;
+	case HTTP_POST:		return HTTP_METHOD_POST;
+	case HTTP_PUT:		return HTTP_METHOD_PUT;
+	case HTTP_DELETE:	return HTTP_METHOD_DELETE;
+	case HTTP_OPTIONS:	return HTTP_METHOD_OPTIONS;
+	case HTTP_PATCH:	return HTTP_METHOD_PATCH;
+	default:		return HTTP_METHOD_OTHER;
+	}
 }
 
 static void
@@ -407,125 +496,145 @@ continue_written(uv_write_t *w, int status)
 	(void)status;
 }
 
+/* What the headers alone decide: 417, 411 and 413 before any body byte. */
 static int
-on_headers_complete(http_parser *p)
+check_framing(struct http_conn *c, const llhttp_t *p)
+{
+	struct http_req	*r = &c->req;
+	const char	*expect;
+
+	if ((expect = http_req_header(r, "expect")) != NULL) {
+		if (strcasecmp(expect, "100-continue") != 0)
+			return refuse(c, 417, "only 100-continue is supported");
+		r->expect_continue = 1;
+	}
+	if (r->method == HTTP_METHOD_POST && !(p->flags & F_CHUNKED) &&
+	    !(p->flags & F_CONTENT_LENGTH))
+		return refuse(c, 411, "Content-Length or chunked body required");
+	if ((p->flags & F_CONTENT_LENGTH) &&
+	    p->content_length > c->srv->lim.max_body_bytes)
+		return refuse(c, 413, "request body too large");
+	return 0;
+}
+
+/*
+ * Gives the handler its early look. Returns 0 to read the body, or -1 when
+ * the handler answered: the body is then never read, and reading stops as
+ * in fail(): the parser is dead, so bytes would pile up in rbuf until
+ * ENOBUFS closed the connection under the answer. The linger drain
+ * discards them instead.
+ */
+static int
+early_answer(struct http_conn *c)
+{
+	int	was = c->close_after;
+
+	if (c->srv->h.headers == NULL)
+		return 0;
+	c->inflight = 1;
+	c->state = CONN_HANDLING;
+	c->close_after = 1;	/* in case it answers now */
+	if (c->srv->h.headers(&c->req, c->srv->h.arg)) {
+		uv_read_stop(&c->h.stream);
+		return -1;
+	}
+	c->close_after = was;
+	c->inflight = 0;
+	return 0;
+}
+
+static int
+on_headers_complete(llhttp_t *p)
 {
 	struct http_conn	*c = p->data;
 	struct http_req		*r = &c->req;
-	const struct config	*cfg = c->srv->cfg;
-	const char		*expect;
 	static uv_buf_t		 cont = { "HTTP/1.1 100 Continue\r\n\r\n", 25 };
 
-	if (req_finish_headers(r) == -1) {
-		fail(c, 431, "request header fields too large");
-		return -1;
-	}
-	r->method = (enum http_method)p->method;
+	req_finish_headers(r);
+	r->method = method_of(llhttp_get_method(p));
 	client_ip(c);
-	if ((expect = http_req_header(r, "expect")) != NULL) {
-		if (strcasecmp(expect, "100-continue") != 0) {
-			fail(c, 417, "only 100-continue is supported");
-			return -1;
-		}
-		r->expect_continue = 1;
-	}
-	if (r->method == HTTP_POST && !(p->flags & F_CHUNKED) &&
-	    !(p->flags & F_CONTENTLENGTH)) {
-		fail(c, 411, "Content-Length or chunked body required");
+	if (check_framing(c, p) != 0 || early_answer(c) != 0)
 		return -1;
-	}
-	if ((p->flags & F_CONTENTLENGTH) &&
-	    p->content_length > cfg->max_body_bytes) {
-		fail(c, 413, "request body too large");
-		return -1;
-	}
-	buf_init(&r->body, cfg->max_body_bytes);
-	if (c->srv->h.headers) {
-		int	was = c->close_after;
-
-		c->inflight = 1;
-		c->state = CONN_HANDLING;
-		c->close_after = 1;	/* in case it answers now */
-		if (c->srv->h.headers(r, c->srv->h.arg)) {
-			/* Answered; the body is never read. Stop reading as
-			   fail() does: the parser is dead, so bytes would pile
-			   up in rbuf until ENOBUFS closed the connection under
-			   the answer. The linger drain discards them instead. */
-			uv_read_stop(&c->h.stream);
-			return -1;
-		}
-		c->close_after = was;
-		c->inflight = 0;
-	}
+	buf_init(&r->body, c->srv->lim.max_body_bytes);
 	c->state = CONN_BODY;
-	timer_set(c, cfg->body_timeout_ms);
+	timer_set(c, c->srv->lim.body_timeout_ms);
 	if (r->expect_continue)
 		uv_write(&c->creq, &c->h.stream, &cont, 1, continue_written);
 	return 0;
 }
 
 static int
-on_body(http_parser *p, const char *at, size_t len)
+on_body(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 	int		  rc;
 
-	if ((rc = buf_append(&c->req.body, at, len)) != 0) {
-		fail(c, rc == ERR_TOOBIG ? 413 : 503,
-		    rc == ERR_TOOBIG ? "request body too large" :
-		    "out of memory");
-		return -1;
-	}
-	return 0;
+	if ((rc = buf_append(&c->req.body, at, len)) == 0)
+		return 0;
+	if (rc == ERR_TOOBIG)
+		return refuse(c, 413, "request body too large");
+	return refuse(c, 503, "out of memory");
 }
 
+/* Pauses the parser: the handler has the request until it answers. */
 static int
-on_message_complete(http_parser *p)
+on_message_complete(llhttp_t *p)
 {
 	struct http_conn *c = p->data;
 
-	if (buf_append(&c->req.body, "", 0) != 0) {
-		fail(c, 503, "out of memory");
-		return -1;
-	}
-	if (!http_should_keep_alive(p) || c->srv->draining)
+	if (buf_append(&c->req.body, "", 0) != 0)
+		return refuse(c, 503, "out of memory");
+	if (!llhttp_should_keep_alive(p) || c->srv->draining)
 		c->close_after = 1;
 	uv_timer_stop(&c->timer);
 	c->state = CONN_HANDLING;
 	c->inflight = 1;
-	http_parser_pause(p, 1);
-	return 0;
+	return HPE_PAUSED;
 }
 
-static const http_parser_settings settings = {
+static const llhttp_settings_t settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
+	.on_url_complete = on_url_complete,
 	.on_header_field = on_header_field,
+	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
+	.on_header_value_complete = on_header_value_complete,
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
 };
 
-static int
-parse_error_status(enum http_errno e)
+/*
+ * llhttp stopped on an error. A refusal recorded by a callback is answered
+ * with its status, anything llhttp itself rejects is a 400; nothing is
+ * sent if the handler already answered from its headers callback.
+ */
+static void
+parse_failed(struct http_conn *c)
 {
-	if (e == HPE_CB_url)
-		return 414;
-	if (e == HPE_HEADER_OVERFLOW || e == HPE_CB_header_field ||
-	    e == HPE_CB_header_value)
-		return 431;
-	return 400;
+	if (c->inflight || c->state == CONN_WRITING || c->state == CONN_CLOSED)
+		return;
+	if (c->perr != 0)
+		fail(c, c->perr, c->perr_msg);
+	else
+		fail(c, 400, "malformed request");
 }
 
-static const char *
-parse_error_message(int status)
+/*
+ * http-parser counted every byte of a head against 80 KiB; llhttp counts
+ * none, and the header cap only sees what lands in hdrbuf, not the
+ * whitespace and line ends around it. So the raw bytes of an unfinished
+ * head are counted here, with HEAD_FRAMING of room for that framing (80
+ * KiB in all at the default 16 KiB header cap, as before).
+ */
+static int
+head_too_long(struct http_conn *c, size_t n)
 {
-	switch (status) {
-	case 414: return "request URI too long";
-	case 431: return "request header fields too large";
-	default:  return "malformed request";
-	}
+	if (c->state != CONN_HEADERS)
+		return 0;
+	c->head_raw += n;
+	return c->head_raw > c->srv->lim.max_header_bytes + HEAD_FRAMING;
 }
 
 /*
@@ -536,27 +645,33 @@ parse_error_message(int status)
 static void
 conn_process(struct http_conn *c)
 {
-	size_t		nparsed;
-	enum http_errno	e;
+	const char	*at;
+	size_t		 n;
+	llhttp_errno_t	 e;
 
 	while (c->roff < c->rlen && c->state != CONN_CLOSED) {
-		nparsed = http_parser_execute(&c->parser, &settings,
-		    c->rbuf + c->roff, c->rlen - c->roff);
-		c->roff += nparsed;
-		e = HTTP_PARSER_ERRNO(&c->parser);
+		at = c->rbuf + c->roff;
+		n = c->rlen - c->roff;
+		e = llhttp_execute(&c->parser, at, n);
+		if (e == HPE_OK) {
+			c->roff = c->rlen = 0;
+			if (head_too_long(c, n))
+				fail(c, 431, "request header fields too large");
+			return;
+		}
+		if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
+			parse_failed(c);
+			return;
+		}
+		c->roff = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
 		if (e == HPE_PAUSED) {
 			uv_read_stop(&c->h.stream);
 			c->srv->h.request(&c->req, c->srv->h.arg);
 			return;
 		}
-		if (e != HPE_OK) {
-			/* Callback errors were answered by the callback. */
-			if (!c->inflight && c->state != CONN_WRITING &&
-			    c->state != CONN_CLOSED)
-				fail(c, parse_error_status(e),
-				    parse_error_message(parse_error_status(e)));
-			return;
-		}
+		/* CONNECT or Upgrade, answered like any request: we switch to
+		   no other protocol, so what follows is read as HTTP again. */
+		llhttp_resume_after_upgrade(&c->parser);
 	}
 	c->roff = c->rlen = 0;
 }
@@ -596,9 +711,9 @@ static void
 conn_resume(struct http_conn *c)
 {
 	c->state = CONN_IDLE;
-	req_reset(&c->req, c->srv->cfg->max_header_bytes);
-	http_parser_pause(&c->parser, 0);
-	timer_set(c, c->srv->cfg->idle_timeout_ms);
+	req_reset(&c->req, c->srv->lim.max_header_bytes);
+	llhttp_resume(&c->parser);
+	timer_set(c, c->srv->lim.idle_timeout_ms);
 	conn_process(c);
 	if (c->state == CONN_IDLE || c->state == CONN_HEADERS ||
 	    c->state == CONN_BODY)
@@ -648,17 +763,6 @@ write_cb(uv_write_t *w, int status)
 	conn_resume(c);
 }
 
-/* The current time as an HTTP Date (IMF-fixdate). */
-static void
-http_date(char *out, size_t len)
-{
-	time_t		now = time(NULL);
-	struct tm	tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
 static int
 value_ok(const char *v)
 {
@@ -669,11 +773,11 @@ static int
 format_head(struct http_conn *c, int status, const char *ctype,
     const struct http_hdr *hdrs, size_t nhdrs, size_t len)
 {
-	char		date[64];
+	char		date[CLOCK_DATE_LEN];
 	size_t		i;
 	int		rc = 0;
 
-	http_date(date, sizeof(date));
+	clock_http_date(clock_now_ms(), date);
 	rc |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Length: %zu\r\nConnection: %s\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
@@ -713,14 +817,14 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		c->close_after = 1;
 	buf_init(&c->out, 0);
 	if (format_head(c, status, ctype, hdrs, nhdrs, len) == -1 ||
-	    (req->method != HTTP_HEAD &&
+	    (req->method != HTTP_METHOD_HEAD &&
 	    buf_append(&c->out, body, len) != 0)) {
 		buf_free(&c->out);
 		conn_close(c);
 		return ERR_NOMEM;
 	}
 	c->state = CONN_WRITING;
-	timer_set(c, c->srv->cfg->idle_timeout_ms);
+	timer_set(c, c->srv->lim.idle_timeout_ms);
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, &c->h.stream, &b, 1, write_cb) != 0) {
@@ -745,6 +849,7 @@ server_free(uv_handle_t *h)
 	void			(*cb)(void *) = s->done_cb;
 	void			*arg = s->done_arg;
 
+	free(s->proxies);
 	free(s);
 	if (cb)
 		cb(arg);
@@ -846,7 +951,7 @@ conn_reject(struct listener *l)
 		uv_write_t	w;
 		char		msg[256];
 	}		*rj;
-	char		 date[64];
+	char		 date[CLOCK_DATE_LEN];
 	uv_stream_t	*st;
 	uv_buf_t	 b;
 
@@ -864,7 +969,7 @@ conn_reject(struct listener *l)
 		uv_close((uv_handle_t *)st, reject_closed);
 		return;
 	}
-	http_date(date, sizeof(date));
+	clock_http_date(clock_now_ms(), date);
 	b = uv_buf_init(rj->msg, (unsigned)snprintf(rj->msg, sizeof(rj->msg),
 	    "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
 	    "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n"
@@ -886,7 +991,7 @@ on_connection(uv_stream_t *ls, int status)
 
 	if (status < 0 || s->draining)
 		return;
-	if (s->nconns >= s->cfg->max_connections) {
+	if (s->nconns >= s->lim.max_connections) {
 		conn_reject(l);
 		return;
 	}
@@ -916,12 +1021,12 @@ on_connection(uv_stream_t *ls, int status)
 	if (!l->is_unix)
 		uv_tcp_nodelay(&c->h.tcp, 1);
 	peer_name(c, l->is_unix);
-	http_parser_init(&c->parser, HTTP_REQUEST);
+	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
 	c->parser.data = c;
 	c->req.conn = c;
-	req_reset(&c->req, s->cfg->max_header_bytes);
+	req_reset(&c->req, s->lim.max_header_bytes);
 	c->state = CONN_IDLE;
-	uv_timer_start(&c->timer, conn_timeout, s->cfg->header_timeout_ms, 0);
+	uv_timer_start(&c->timer, conn_timeout, s->lim.header_timeout_ms, 0);
 	uv_read_start(&c->h.stream, alloc_cb, read_cb);
 }
 
@@ -945,41 +1050,6 @@ listener_new(struct http_server *s, int is_unix)
 	s->listeners = l;
 	s->nlisteners++;
 	return l;
-}
-
-/* Parses "host:port" or "[v6]:port" into a sockaddr. */
-static int
-parse_hostport(const char *spec, struct sockaddr_storage *ss)
-{
-	char		 host[64];
-	const char	*colon, *h = spec;
-	size_t		 hl;
-	long		 port;
-	char		*end;
-
-	if ((colon = strrchr(spec, ':')) == NULL)
-		return -1;
-	hl = (size_t)(colon - spec);
-	if (spec[0] == '[') {
-		if (hl < 2 || spec[hl - 1] != ']')
-			return -1;
-		h = spec + 1;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
-		return -1;
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0)
-		return 0;
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0)
-		return 0;
-	return -1;
 }
 
 static int
@@ -1010,10 +1080,11 @@ listen_tcp(struct http_server *s, const char *spec)
 {
 	struct sockaddr_storage	 ss;
 	struct listener		*l;
+	const char		*why;
 	int			 rc;
 
-	if (parse_hostport(spec, &ss) == -1) {
-		log_warnx("http: bad listen address %s", spec);
+	if (net_parse_hostport(spec, &ss, &why) != 0) {
+		log_warnx("http: listen address '%s' %s", spec, why);
 		return ERR_INVAL;
 	}
 	if ((l = listener_new(s, 0)) == NULL)
@@ -1079,32 +1150,68 @@ listeners_close(struct http_server *s)
 	s->listeners = NULL;
 }
 
+/*
+ * Copies l into s, the proxy list included, so the caller's copy may go
+ * at once. A zero byte cap would mean no cap at all to struct buf.
+ */
+static int
+limits_copy(struct http_server *s, const struct http_limits *l)
+{
+	struct cidr	*p = NULL;
+	size_t		 n = l->ntrusted_proxies;
+
+	if (l->max_header_bytes == 0 || l->max_body_bytes == 0)
+		return ERR_INVAL;
+	if (n > 0) {
+		if ((p = calloc(n, sizeof(*p))) == NULL)
+			return ERR_NOMEM;
+		memcpy(p, l->trusted_proxies, n * sizeof(*p));
+	}
+	free(s->proxies);
+	s->proxies = p;
+	s->lim = *l;
+	s->lim.trusted_proxies = p;
+	return 0;
+}
+
+static int
+listen_all(struct http_server *s, char *const *listen, size_t nlisten,
+    const int *fds, size_t nfds)
+{
+	size_t	i;
+	int	rc = 0;
+
+	for (i = 0; rc == 0 && i < nfds; i++)
+		rc = listen_fd(s, fds[i]);
+	for (i = 0; rc == 0 && nfds == 0 && i < nlisten; i++) {
+		if (strncmp(listen[i], "unix:", 5) == 0)
+			rc = listen_unix(s, listen[i] + 5);
+		else
+			rc = listen_tcp(s, listen[i]);
+	}
+	return rc;
+}
+
 int
-http_server_start(uv_loop_t *loop, const struct config *cfg,
-    const struct http_handler *h, const int *fds, size_t nfds,
-    struct http_server **out)
+http_server_start(uv_loop_t *loop, char *const *listen, size_t nlisten,
+    const int *fds, size_t nfds, const struct http_limits *lim,
+    const struct http_handler *h, struct http_server **out)
 {
 	struct http_server	*s;
-	size_t			 i;
-	int			 rc = 0;
+	int			 rc;
 
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ERR_NOMEM;
+	if ((rc = limits_copy(s, lim)) != 0) {
+		free(s);
+		return rc;
+	}
 	s->loop = loop;
-	s->cfg = cfg;
 	s->h = *h;
 	uv_timer_init(loop, &s->drain_timer);
 	s->drain_timer.data = s;
-	for (i = 0; rc == 0 && i < nfds; i++)
-		rc = listen_fd(s, fds[i]);
-	for (i = 0; rc == 0 && nfds == 0 && i < cfg->nlisten; i++) {
-		if (strncmp(cfg->listen[i], "unix:", 5) == 0)
-			rc = listen_unix(s, cfg->listen[i] + 5);
-		else
-			rc = listen_tcp(s, cfg->listen[i]);
-	}
-	if (rc != 0) {
+	if ((rc = listen_all(s, listen, nlisten, fds, nfds)) != 0) {
 		http_server_shutdown(s, NULL, NULL);
 		return rc;
 	}
@@ -1112,10 +1219,10 @@ http_server_start(uv_loop_t *loop, const struct config *cfg,
 	return 0;
 }
 
-void
-http_server_set_config(struct http_server *s, const struct config *cfg)
+int
+http_server_set_limits(struct http_server *s, const struct http_limits *lim)
 {
-	s->cfg = cfg;
+	return limits_copy(s, lim);
 }
 
 unsigned
@@ -1153,6 +1260,6 @@ http_server_shutdown(struct http_server *s, void (*cb)(void *), void *arg)
 			c->close_after = 1;
 	}
 	uv_timer_start(&s->drain_timer, drain_timeout,
-	    s->cfg->shutdown_timeout_ms, 0);
+	    s->lim.shutdown_timeout_ms, 0);
 	server_maybe_done(s);
 }

@@ -5,44 +5,38 @@
 
 #include <stddef.h>
 
-#include <http_parser.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "config.h"
+#include "net.h"
 
 /*
  * The HTTP/1.1 server: listeners (TCP v4/v6, Unix sockets, or sockets passed
- * by systemd), connections, request parsing with http_parser, limits and
- * timeouts, and response writing. It knows nothing about forms: a request is
- * handed to the handler, which answers with http_respond() now or later.
+ * by systemd), connections, request parsing with llhttp, limits and
+ * timeouts, and response writing. It knows nothing about forms or the
+ * configuration file: the caller says what to listen on, what is allowed
+ * (struct http_limits) and who answers (struct http_handler), so several
+ * servers, each with its own routes and limits, can share one loop. A
+ * request is handed to the handler, which answers with http_respond() now
+ * or later.
  *
  * One request per connection is handled at a time: while a request waits for
  * its answer the connection stops reading, so pipelined requests queue in
  * the kernel, not in our memory, and answers go out in order.
  */
 
-#define HTTP_MAX_HEADERS	64
-
 struct http_server;
-struct http_conn;
+struct http_req;		/* one request; see the accessors below */
 
-struct http_req {
-	struct http_conn	*conn;
-	enum http_method	 method;
-	char			*path;		/* as sent, without the query */
-	char			*query;		/* or NULL */
-	char			 client_ip[48];	/* peer, or X-Forwarded-For from a
-						   trusted proxy */
-	struct buf		 body;
-	int			 expect_continue;
-
-	/* private */
-	struct buf		 hdrbuf;	/* url, then name\0value\0 pairs */
-	size_t			 hdroff[HTTP_MAX_HEADERS][2];
-	size_t			 nhdr;
-	int			 last_was_value;
-	size_t			 url_len;
+/* The methods a handler tells apart; any other is HTTP_METHOD_OTHER. */
+enum http_method {
+	HTTP_METHOD_OTHER,
+	HTTP_METHOD_GET,
+	HTTP_METHOD_HEAD,
+	HTTP_METHOD_POST,
+	HTTP_METHOD_PUT,
+	HTTP_METHOD_DELETE,
+	HTTP_METHOD_OPTIONS,
+	HTTP_METHOD_PATCH,
 };
 
 struct http_hdr {
@@ -62,33 +56,86 @@ struct http_handler {
 	   http_respond(), now or later (e.g. after the store commits). */
 	void	(*request)(struct http_req *, void *arg);
 	/* Renders an error the server itself detects (400, 408, 411, 413,
-	   417, 431) in the handler's format; calls http_respond(). */
+	   414, 417, 431, or 503 when out of memory) in the handler's
+	   format; calls http_respond(). */
 	void	(*error)(struct http_req *, int status, const char *message,
 		    void *arg);
 	void	*arg;
 };
 
+/*
+ * What one server allows. The caller fills it in; the server keeps a copy
+ * (trusted_proxies included), so the caller's may be freed or reused as
+ * soon as the call that took it returns. Over max_connections a client
+ * gets 503. The header timeout runs to the end of the headers, the body
+ * timeout to the end of the body (408 for either); the idle timeout between
+ * requests and while an answer is written; the shutdown timeout is the
+ * drain's grace. Header bytes cap the URL (414) and the headers (431), body
+ * bytes the body (413); neither may be 0. A peer in trusted_proxies may
+ * say who the client is with X-Forwarded-For.
+ */
+struct http_limits {
+	unsigned		 max_connections;
+	unsigned		 header_timeout_ms;
+	unsigned		 body_timeout_ms;
+	unsigned		 idle_timeout_ms;
+	unsigned		 shutdown_timeout_ms;
+	size_t			 max_header_bytes;
+	size_t			 max_body_bytes;
+	const struct cidr	*trusted_proxies;
+	size_t			 ntrusted_proxies;
+};
 
 /*
- * Starts listening. When fds (from socket activation) are given, they are
- * used instead of cfg->listen. cfg must stay valid until the next
- * http_server_set_config() or the end of shutdown.
+ * Starts a server on loop. It listens on the nfds sockets in fds (passed
+ * by systemd) when there are any, else on each of the nlisten addresses in
+ * listen ("host:port", "[v6]:port" or "unix:/path"; not kept). lim is
+ * copied; h is copied, and h->arg must outlive the server. Returns 0 with
+ * *out set, ERR_INVAL (bad address or limits), ERR_IO (cannot listen; the
+ * reason is logged) or ERR_NOMEM; on failure *out is NULL and whatever was
+ * opened closes on the loop's next turns.
  */
-int	 http_server_start(uv_loop_t *, const struct config *cfg,
-	    const struct http_handler *, const int *fds, size_t nfds,
+int	 http_server_start(uv_loop_t *loop, char *const *listen,
+	    size_t nlisten, const int *fds, size_t nfds,
+	    const struct http_limits *lim, const struct http_handler *h,
 	    struct http_server **out);
-void	 http_server_set_config(struct http_server *, const struct config *);
+/*
+ * Replaces the limits (SIGHUP). Connections accepted and requests begun
+ * from now on get the new ones; a request already under way keeps the caps
+ * it started with. Returns 0, or ERR_INVAL/ERR_NOMEM with the old limits
+ * still in force.
+ */
+int	 http_server_set_limits(struct http_server *,
+	    const struct http_limits *lim);
 /*
  * Graceful stop: listeners close, idle connections close, busy ones finish
- * their current request and close; after cfg->shutdown_timeout_ms the rest
- * is closed. cb(arg) runs once every handle is closed; the server is freed.
+ * their current request and close; after shutdown_timeout_ms the rest is
+ * closed. cb(arg) runs once every handle is closed; the server is freed.
  */
 void	 http_server_shutdown(struct http_server *, void (*cb)(void *),
 	    void *arg);
 unsigned http_server_connections(const struct http_server *);
 
+/*
+ * What a handler may read of a request, valid until it answers. The
+ * strings belong to the request. Before its headers were complete (an
+ * error callback for 400, 408, 414 or 431) a request has no path yet:
+ * http_req_path() is then NULL and the method HTTP_METHOD_OTHER.
+ */
+enum http_method http_req_method(const struct http_req *);
+/* The path as sent, without query and fragment; NULL, see above. */
+const char	*http_req_path(const struct http_req *);
+/* What followed the '?', or NULL. */
+const char	*http_req_query(const struct http_req *);
+/* The peer's address, or the client's from X-Forwarded-For when the peer
+   is a trusted proxy; "unix" for a Unix socket peer without that header. */
+const char	*http_req_client_ip(const struct http_req *);
+/* The body, NUL-terminated (the NUL is not counted in the length); empty
+   in the headers callback, which runs before any body byte is read. */
+const char	*http_req_body(const struct http_req *);
+size_t		 http_req_body_len(const struct http_req *);
 /* Case-insensitive header lookup; NULL when absent. */
-const char *http_req_header(const struct http_req *, const char *name);
+const char	*http_req_header(const struct http_req *, const char *name);
 
 /*
  * Sends the answer to req: status line, Date, Content-Length, Connection,

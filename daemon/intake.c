@@ -275,9 +275,9 @@ allowed_methods(enum route_kind k)
 static int
 method_ok(enum route_kind k, enum http_method m)
 {
-	if (m == HTTP_GET || m == HTTP_HEAD)
+	if (m == HTTP_METHOD_GET || m == HTTP_METHOD_HEAD)
 		return 1;
-	return k == R_FORM && (m == HTTP_POST || m == HTTP_OPTIONS);
+	return k == R_FORM && (m == HTTP_METHOD_POST || m == HTTP_METHOD_OPTIONS);
 }
 
 /* Adds CORS headers when the request's Origin is one the form allows. */
@@ -350,9 +350,9 @@ on_headers(struct http_req *req, void *arg)
 	unsigned	 wait;
 	int		 json = wants_json(req);
 
-	if (req->method != HTTP_POST)
+	if (http_req_method(req) != HTTP_METHOD_POST)
 		return 0;
-	r = route(in, req->path);
+	r = route(in, http_req_path(req));
 	if (r.kind == R_NONE) {
 		respond_error(in, in->snap, req, json, -1, 404, "no such form", NULL, 0,
 		    NULL);
@@ -372,7 +372,7 @@ on_headers(struct http_req *req, void *arg)
 	rate.count = in->snap->cfg->rate_per_minute;
 	rate.period_ms = 60000;
 	rate.burst = in->snap->cfg->rate_burst;
-	wait = ratelimit_take(in->rl, req->client_ip, clock_now_ms(), &rate);
+	wait = ratelimit_take(in->rl, http_req_client_ip(req), clock_now_ms(), &rate);
 	if (wait) {
 		in->m.submissions[SUB_LIMITED]++;
 		hdr_retry(&h, wait);
@@ -682,7 +682,7 @@ record_json(struct submission *sub, const char *received)
 	doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:{s:s, s:o, s:o}, s:[]}",
 	    "v", 1, "id", sub->job.id, "form", sub->job.form,
 	    "received_at", received, "fields", sub->fields,
-	    "client", "ip", req->client_ip,
+	    "client", "ip", http_req_client_ip(req),
 	    "user_agent", client_str(http_req_header(req, "user-agent")),
 	    "referer", client_str(http_req_header(req, "referer")),
 	    "attachments");
@@ -737,7 +737,7 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	clock_rfc3339(sub->job.received_at_ms, received);
 	in->inflight++;
 	sub->ack = want_ack(in, &sub->snap->cfg->forms[form], fields,
-	    req->client_ip);
+	    http_req_client_ip(req));
 	if ((sub->plain = record_json(sub, received)) == NULL) {
 		respond_unavailable(in, sub->snap, req, json, form, &sub->hdrs);
 		sub_finish(sub);
@@ -776,7 +776,7 @@ post_form(struct intake *in, struct http_req *req, int form)
 	opts.max_field_bytes = cfg->max_field_bytes;
 	opts.max_json_depth = cfg->max_json_depth;
 	rc = form_parse(in->snap->schemas[form], (enum form_ctype)type,
-	    req->body.data, req->body.len, &opts, &res);
+	    http_req_body(req), http_req_body_len(req), &opts, &res);
 	if (res.honeypot) {
 		/* Bots learn nothing: the same answer, a fresh id, no record. */
 		in->m.submissions[SUB_SPAM]++;
@@ -804,7 +804,7 @@ static void
 on_request(struct http_req *req, void *arg)
 {
 	struct intake	*in = arg;
-	struct route	 r = route(in, req->path);
+	struct route	 r = route(in, http_req_path(req));
 	struct hdrs	 h = { .n = 0 };
 	int		 json = wants_json(req);
 
@@ -813,7 +813,7 @@ on_request(struct http_req *req, void *arg)
 		    NULL);
 		return;
 	}
-	if (!method_ok(r.kind, req->method)) {
+	if (!method_ok(r.kind, http_req_method(req))) {
 		hdr_add(&h, "Allow", allowed_methods(r.kind));
 		respond_error(in, in->snap, req, json, r.form, 405,
 		    "method not allowed here", NULL, 0, &h);
@@ -830,9 +830,9 @@ on_request(struct http_req *req, void *arg)
 		get_schema(in, req, r.form);
 		break;
 	case R_FORM:
-		if (req->method == HTTP_POST)
+		if (http_req_method(req) == HTTP_METHOD_POST)
 			post_form(in, req, r.form);
-		else if (req->method == HTTP_OPTIONS)
+		else if (http_req_method(req) == HTTP_METHOD_OPTIONS)
 			options_form(in, req, r.form);
 		else
 			get_form_page(in, req, r.form);
@@ -847,7 +847,7 @@ on_error(struct http_req *req, int status, const char *message, void *arg)
 {
 	struct intake	*in = arg;
 
-	respond_error(in, in->snap, req, req->path ? wants_json(req) : 1, -1, status,
+	respond_error(in, in->snap, req, http_req_path(req) ? wants_json(req) : 1, -1, status,
 	    message, NULL, 0, NULL);
 }
 

@@ -113,6 +113,22 @@ stop(struct daemon *d)
 	http_server_shutdown(d->http, http_stopped, d);
 }
 
+/* The public listener's limits: [limits] and [server] trusted_proxies. */
+static void
+public_limits(const struct config *cfg, struct http_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_connections = cfg->max_connections;
+	lim->header_timeout_ms = cfg->header_timeout_ms;
+	lim->body_timeout_ms = cfg->body_timeout_ms;
+	lim->idle_timeout_ms = cfg->idle_timeout_ms;
+	lim->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+	lim->max_header_bytes = cfg->max_header_bytes;
+	lim->max_body_bytes = cfg->max_body_bytes;
+	lim->trusted_proxies = cfg->trusted_proxies;
+	lim->ntrusted_proxies = cfg->ntrusted_proxies;
+}
+
 /*
  * SIGHUP: load everything again; swap only if all of it is good, so a
  * broken edit never takes a running daemon down. Listen addresses, storage
@@ -121,9 +137,10 @@ stop(struct daemon *d)
 static void
 reload(struct daemon *d)
 {
-	struct snapshot	*s;
-	struct diag	 dg = { 0 };
-	int		 r;
+	struct snapshot		*s;
+	struct diag		 dg = { 0 };
+	struct http_limits	 lim;
+	int			 r, rc;
 
 	sd_notify("RELOADING=1");
 	if ((r = snapshot_load(d->config_path, &s, &dg)) != 0) {
@@ -136,7 +153,14 @@ reload(struct daemon *d)
 		sd_notify("READY=1");
 		return;
 	}
-	http_server_set_config(d->http, s->cfg);
+	public_limits(s->cfg, &lim);
+	if ((rc = http_server_set_limits(d->http, &lim)) != 0) {
+		log_warnx("reload: %s; keeping the running configuration",
+		    err_str(rc));
+		snapshot_unref(s);
+		sd_notify("READY=1");
+		return;
+	}
 	intake_set_snapshot(d->intake, s);
 	snapshot_unref(d->cur);
 	d->cur = s;
@@ -241,6 +265,7 @@ start(struct daemon *d)
 {
 	const struct config	*cfg = d->boot->cfg;
 	struct diag		 dg = { 0 };
+	struct http_limits	 lim;
 	int			 fds[SD_MAX_FDS], nfds, i, rc;
 
 	if ((nfds = sd_listen_fds()) < 0)
@@ -256,8 +281,9 @@ start(struct daemon *d)
 	if (intake_new(d->loop, d->cur, d->writer, d->mailer,
 	    &d->intake) != 0)
 		fatalx("out of memory");
-	if (http_server_start(d->loop, cfg, intake_handler(d->intake), fds,
-	    (size_t)nfds, &d->http) != 0)
+	public_limits(cfg, &lim);
+	if (http_server_start(d->loop, cfg->listen, cfg->nlisten, fds,
+	    (size_t)nfds, &lim, intake_handler(d->intake), &d->http) != 0)
 		fatalx("cannot listen (see above)");
 	intake_set_http(d->intake, d->http);
 	start_signals(d);

@@ -1,11 +1,16 @@
 /*
- * http.c driven in-process: a real libuv loop, a real Unix socket, a
- * handler that holds the request the way a submission waiting for its
- * COMMIT does. Each test ends by proving the loop closed cleanly.
+ * http.c driven in-process: a real libuv loop, real sockets, handlers
+ * that hold a request the way a submission waiting for its COMMIT does or
+ * answer at once. Each test ends by proving the loop closed cleanly.
  */
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +19,11 @@
 #include <check.h>
 #include <uv.h>
 
-#include "config.h"
 #include "http.h"
 
 struct fixture {
 	uv_loop_t		 loop;
-	struct config		 cfg;
+	struct http_limits	 lim;
 	char			 dir[32], path[64], spec[80];
 	char			*listen[1];
 	struct http_server	*srv;
@@ -79,17 +83,15 @@ setup(void)
 	snprintf(F.path, sizeof(F.path), "%s/s", F.dir);
 	snprintf(F.spec, sizeof(F.spec), "unix:%s", F.path);
 	F.listen[0] = F.spec;
-	F.cfg.listen = F.listen;
-	F.cfg.nlisten = 1;
-	F.cfg.max_connections = 8;
-	F.cfg.header_timeout_ms = F.cfg.body_timeout_ms = 5000;
-	F.cfg.idle_timeout_ms = 5000;
-	F.cfg.shutdown_timeout_ms = 50;
-	F.cfg.max_header_bytes = 4096;
-	F.cfg.max_body_bytes = 4096;
+	F.lim.max_connections = 8;
+	F.lim.header_timeout_ms = F.lim.body_timeout_ms = 5000;
+	F.lim.idle_timeout_ms = 5000;
+	F.lim.shutdown_timeout_ms = 50;
+	F.lim.max_header_bytes = 4096;
+	F.lim.max_body_bytes = 4096;
 	ck_assert_int_eq(uv_loop_init(&F.loop), 0);
-	ck_assert_int_eq(http_server_start(&F.loop, &F.cfg, &h, NULL, 0,
-	    &F.srv), 0);
+	ck_assert_int_eq(http_server_start(&F.loop, F.listen, 1, NULL, 0,
+	    &F.lim, &h, &F.srv), 0);
 	F.client = socket(AF_UNIX, SOCK_STREAM, 0);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", F.path);
 	ck_assert_int_eq(connect(F.client, (struct sockaddr *)&sun,
@@ -145,13 +147,241 @@ START_TEST(answer_before_drain_timer_reaches_the_client)
 	ssize_t	n;
 
 	F.answer_ms = 1;
-	F.cfg.shutdown_timeout_ms = 5000;
+	F.lim.shutdown_timeout_ms = 5000;
+	ck_assert_int_eq(http_server_set_limits(F.srv, &F.lim), 0);
 	run_to_end();
 	n = read(F.client, buf, sizeof(buf) - 1);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_ptr_nonnull(strstr(buf, "HTTP/1.1 201 Created\r\n"));
 	ck_assert_ptr_nonnull(strstr(buf, "Connection: close\r\n"));
+}
+END_TEST
+
+/*
+ * Two servers on one loop, as the public and the admin listener will be:
+ * each on its own 127.0.0.1 socket (passed in as systemd would), with its
+ * own handler and limits. A client thread makes the exchanges with
+ * bounded waits, then wakes the loop to shut both down.
+ */
+#define NEX	8
+
+struct exchange {
+	int		 srv;		/* 0 or 1 */
+	const char	*head;		/* the request's head */
+	size_t		 body;		/* then this many 'x' bytes */
+	const char	*status;	/* the answer expected: status line */
+	const char	*text;		/* and body */
+	char		 got[512];	/* the answer, as much as fits */
+};
+
+struct pair {
+	uv_loop_t		 loop;
+	struct http_limits	 lim[2];
+	struct http_server	*srv[2];
+	int			 port[2];
+	uv_async_t		 wake;
+	struct exchange		 ex[NEX];
+	size_t			 nex;
+	unsigned		 stopped;
+};
+
+static struct pair P;
+
+/* Answers with its own name and what it read, so a test sees who did. */
+static void
+pair_request(struct http_req *req, void *arg)
+{
+	char	b[64];
+	int	n;
+
+	n = snprintf(b, sizeof(b), "%s %s %zu", (const char *)arg,
+	    http_req_path(req), http_req_body_len(req));
+	ck_assert_int_eq(http_respond(req, 200, "text/plain", NULL, 0, b,
+	    (size_t)n), 0);
+}
+
+static void
+pair_stopped(void *arg)
+{
+	(void)arg;
+	P.stopped++;
+}
+
+static void
+pair_wake(uv_async_t *a)
+{
+	http_server_shutdown(P.srv[0], pair_stopped, NULL);
+	http_server_shutdown(P.srv[1], pair_stopped, NULL);
+	uv_close((uv_handle_t *)a, NULL);
+}
+
+static int
+listen_local(int *port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	socklen_t		len = sizeof(sin);
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 16), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static void
+pair_setup(void)
+{
+	static const char	*names[2] = { "public", "admin" };
+	struct http_handler	 h = { NULL, pair_request, NULL, NULL };
+	size_t			 i;
+	int			 fd;
+
+	memset(&P, 0, sizeof(P));
+	ck_assert_int_eq(uv_loop_init(&P.loop), 0);
+	for (i = 0; i < 2; i++) {
+		P.lim[i].max_connections = 8;
+		P.lim[i].header_timeout_ms = P.lim[i].body_timeout_ms = 5000;
+		P.lim[i].idle_timeout_ms = 5000;
+		P.lim[i].shutdown_timeout_ms = 1000;
+		P.lim[i].max_header_bytes = 4096;
+	}
+	P.lim[0].max_body_bytes = 1024;
+	P.lim[1].max_body_bytes = 8192;
+	for (i = 0; i < 2; i++) {
+		fd = listen_local(&P.port[i]);
+		h.arg = (void *)names[i];
+		ck_assert_int_eq(http_server_start(&P.loop, NULL, 0, &fd, 1,
+		    &P.lim[i], &h, &P.srv[i]), 0);
+	}
+	/* The servers copied their limits: changing ours must not matter. */
+	P.lim[0].max_body_bytes = P.lim[1].max_body_bytes = 1;
+	uv_async_init(&P.loop, &P.wake, pair_wake);
+}
+
+static void
+pair_add(int srv, const char *head, size_t body, const char *status,
+    const char *text)
+{
+	ck_assert_uint_lt(P.nex, NEX);
+	P.ex[P.nex].srv = srv;
+	P.ex[P.nex].head = head;
+	P.ex[P.nex].body = body;
+	P.ex[P.nex].status = status;
+	P.ex[P.nex].text = text;
+	P.nex++;
+}
+
+/* One request on a fresh connection; reads until the server closes. */
+static void
+client_exchange(struct exchange *e)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	struct timeval		tv = { 5, 0 };
+	char			body[16384];
+	size_t			off = 0;
+	ssize_t			n;
+	int			fd;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)P.port[e->srv]);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	memset(body, 'x', sizeof(body));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    send(fd, e->head, strlen(e->head), MSG_NOSIGNAL) > 0 &&
+	    (e->body == 0 || send(fd, body, e->body, MSG_NOSIGNAL) > 0))
+		while (off < sizeof(e->got) - 1 && (n = recv(fd, e->got + off,
+		    sizeof(e->got) - 1 - off, 0)) > 0)
+			off += (size_t)n;
+	e->got[off] = '\0';
+	close(fd);
+}
+
+static void *
+client_main(void *arg)
+{
+	size_t	i;
+
+	(void)arg;
+	for (i = 0; i < P.nex; i++)
+		client_exchange(&P.ex[i]);
+	uv_async_send(&P.wake);
+	return NULL;
+}
+
+/* Makes the exchanges, stops both servers, and checks every answer. */
+static void
+pair_run(void)
+{
+	const struct exchange	*e;
+	const char		*eoh;
+	pthread_t		 t;
+	size_t			 i;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, client_main, NULL), 0);
+	ck_assert_int_eq(uv_run(&P.loop, UV_RUN_DEFAULT), 0);
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(P.stopped, 2);
+	ck_assert_int_eq(uv_loop_close(&P.loop), 0);
+	for (i = 0; i < P.nex; i++) {
+		e = &P.ex[i];
+		eoh = strstr(e->got, "\r\n\r\n");
+		ck_assert_msg(strncmp(e->got, e->status, strlen(e->status)) ==
+		    0 && eoh && strcmp(eoh + 4, e->text) == 0,
+		    "exchange %zu: %s", i, e->got);
+	}
+}
+
+#define POST(path, len) "POST " path " HTTP/1.1\r\nHost: example.com\r\n" \
+	"Connection: close\r\nContent-Length: " #len "\r\n\r\n"
+
+#define OK	"HTTP/1.1 200 "
+#define BAD	"HTTP/1.1 400 ", "malformed request"
+#define TOOBIG	"HTTP/1.1 413 ", "request body too large"
+
+START_TEST(two_servers_keep_their_own_limits_and_handlers)
+{
+	pair_add(0, POST("/f", 2000), 2000, TOOBIG);
+	pair_add(1, POST("/f", 2000), 2000, OK, "admin /f 2000");
+	pair_add(0, POST("/g", 500), 500, OK, "public /g 500");
+	pair_add(1, POST("/inbox", 8000), 8000, OK, "admin /inbox 8000");
+	pair_add(1, POST("/inbox", 9000), 9000, TOOBIG);
+	pair_run();
+}
+END_TEST
+
+/* A reload's new limits reach one server and leave the other alone. */
+START_TEST(set_limits_changes_one_server_only)
+{
+	P.lim[0].max_body_bytes = 16384;
+	ck_assert_int_eq(http_server_set_limits(P.srv[0], &P.lim[0]), 0);
+	P.lim[0].max_body_bytes = 0;
+	ck_assert_int_eq(http_server_set_limits(P.srv[0], &P.lim[0]),
+	    ERR_INVAL);
+	pair_add(0, POST("/f", 9000), 9000, OK, "public /f 9000");
+	pair_add(1, POST("/f", 9000), 9000, TOOBIG);
+	pair_run();
+}
+END_TEST
+
+/* llhttp refuses what http-parser let through: these get 400 now. */
+START_TEST(whitespace_before_a_colon_is_400)
+{
+	pair_add(0, "GET /a HTTP/1.1\r\nHost : example.com\r\n\r\n", 0, BAD);
+	pair_add(1, "GET /b HTTP/1.1\r\nHost: example.com\r\n"
+	    "X-A\t: 1\r\n\r\n", 0, BAD);
+	pair_add(0, "GET /c HTTP/1.1\nHost: example.com\n\n", 0, BAD);
+	pair_add(1, "GET /d HTTP/1.1\r\n: example.com\r\n\r\n", 0, BAD);
+	pair_add(0, "GET /e HTTP/1.1\r\nHost: example.com\r\n"
+	    "Connection: close\r\n\r\n", 0, OK, "public /e 0");
+	pair_run();
 }
 END_TEST
 
@@ -166,6 +396,13 @@ http_suite(void)
 	tcase_add_test(tc, drain_close_and_answer_in_one_turn);
 	tcase_add_test(tc, answer_after_drain_closed_the_connection);
 	tcase_add_test(tc, answer_before_drain_timer_reaches_the_client);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("servers");
+	tcase_set_timeout(tc, 20);
+	tcase_add_checked_fixture(tc, pair_setup, NULL);
+	tcase_add_test(tc, two_servers_keep_their_own_limits_and_handlers);
+	tcase_add_test(tc, set_limits_changes_one_server_only);
+	tcase_add_test(tc, whitespace_before_a_colon_is_400);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -33,7 +33,6 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "config.h"
 #include "http.h"
 
 #define MAX_SEND	65536
@@ -53,8 +52,8 @@ struct answer {
 
 struct fuzz {
 	uv_loop_t		 loop;
-	struct config		 cfg;
-	struct config		 hold_cfg;	/* cfg with HOLD_TIMEOUT_MS */
+	struct http_limits	 lim;
+	struct http_limits	 hold_lim;	/* lim with HOLD_TIMEOUT_MS */
 	struct cidr		 proxies[2];
 	struct sockaddr_un	 addr;
 	socklen_t		 addrlen;
@@ -83,7 +82,7 @@ answer(struct http_req *req, int status, const char *body, size_t len)
 	if (fz.nsent == MAX_ANSWERS)
 		die("more answers than the input has requests");
 	fz.sent[fz.nsent].status = status;
-	fz.sent[fz.nsent].head = req->method == HTTP_HEAD;
+	fz.sent[fz.nsent].head = http_req_method(req) == HTTP_METHOD_HEAD;
 	fz.sent[fz.nsent].len = len;
 	fz.nsent++;
 	if (http_respond(req, status, "text/plain", &hdr, 1, body, len) !=
@@ -94,7 +93,7 @@ answer(struct http_req *req, int status, const char *body, size_t len)
 /*
  * Reads the X-Forwarded-For entry at s by its first word, as http.c does:
  * returns 0 if it is no address, 1 if it is one, 2 if it is one of the
- * proxies start() trusts (127.0.0.0/8, fd00::/7).
+ * proxies start() trusts (127.0.0.0/8, fc00::/7).
  */
 static int
 entry_kind(const char *s)
@@ -136,10 +135,10 @@ static void
 check_client(const struct http_req *req)
 {
 	const char	*xff, *p;
-	size_t		 n = strlen(req->client_ip);
+	size_t		 n = strlen(http_req_client_ip(req));
 
 	xff = http_req_header(req, "x-forwarded-for");
-	if (strcmp(req->client_ip, "unix") == 0) {
+	if (strcmp(http_req_client_ip(req), "unix") == 0) {
 		if (xff == NULL)
 			return;
 		p = (p = strrchr(xff, ',')) ? p + 1 : xff;
@@ -150,7 +149,7 @@ check_client(const struct http_req *req)
 	}
 	if (xff == NULL)
 		die("client address without X-Forwarded-For");
-	for (p = xff; (p = strstr(p, req->client_ip)) != NULL; p++)
+	for (p = xff; (p = strstr(p, http_req_client_ip(req))) != NULL; p++)
 		if ((p == xff || strchr(", \t", p[-1]) != NULL) &&
 		    strchr(", \t", p[n]) != NULL && proxies_only(p + n))
 			return;
@@ -163,7 +162,7 @@ static int
 on_headers(struct http_req *req, void *arg)
 {
 	(void)arg;
-	if (strncmp(req->path, "/early", 6) != 0)
+	if (strncmp(http_req_path(req), "/early", 6) != 0)
 		return 0;
 	answer(req, 404, "early\n", 6);
 	return 1;
@@ -180,13 +179,13 @@ on_request(struct http_req *req, void *arg)
 
 	(void)arg;
 	check_client(req);
-	if (req->body.len > fz.cfg.max_body_bytes)
+	if (http_req_body_len(req) > fz.lim.max_body_bytes)
 		die("body over the limit");
-	if (req->query != NULL && strcmp(req->query, "close") == 0)
+	if (http_req_query(req) != NULL && strcmp(http_req_query(req), "close") == 0)
 		http_req_close_after(req);
-	n = snprintf(body, sizeof(body), "%s %s %s %s %zu\n", req->path,
-	    req->client_ip, host ? host : "-", ctype ? ctype : "-",
-	    req->body.len);
+	n = snprintf(body, sizeof(body), "%s %s %s %s %zu\n", http_req_path(req),
+	    http_req_client_ip(req), host ? host : "-", ctype ? ctype : "-",
+	    http_req_body_len(req));
 	answer(req, 200, body, n < (int)sizeof(body) ? (size_t)n :
 	    sizeof(body) - 1);
 }
@@ -196,7 +195,8 @@ on_error(struct http_req *req, int status, const char *msg, void *arg)
 {
 	(void)arg;
 	if (status != 400 && status != 408 && status != 411 &&
-	    status != 413 && status != 417 && status != 431 && status != 503)
+	    status != 413 && status != 414 && status != 417 &&
+	    status != 431 && status != 503)
 		die("error status outside the documented set");
 	answer(req, status, msg, strlen(msg));
 }
@@ -206,8 +206,8 @@ start(void)
 {
 	static const struct http_handler	h = { on_headers, on_request,
 	    on_error, NULL };
-	struct config	*c = &fz.cfg;
-	int		 fd, n;
+	struct http_limits	*c = &fz.lim;
+	int			 fd, n;
 
 	fz.addr.sun_family = AF_UNIX;
 	n = snprintf(fz.addr.sun_path + 1, sizeof(fz.addr.sun_path) - 1,
@@ -221,7 +221,7 @@ start(void)
 		die("cannot set up");
 	/* A whole-byte and a partial-byte prefix, both code paths. */
 	fz.proxies[0] = (struct cidr){ AF_INET, { 127 }, 8 };
-	fz.proxies[1] = (struct cidr){ AF_INET6, { 0xfd }, 7 };
+	fz.proxies[1] = (struct cidr){ AF_INET6, { 0xfc }, 7 };
 	c->trusted_proxies = fz.proxies;
 	c->ntrusted_proxies = 2;
 	c->max_connections = 64;
@@ -230,11 +230,11 @@ start(void)
 	c->shutdown_timeout_ms = 100;
 	c->max_header_bytes = 4096;
 	c->max_body_bytes = 8192;
-	fz.hold_cfg = *c;
-	fz.hold_cfg.header_timeout_ms = fz.hold_cfg.body_timeout_ms =
-	    fz.hold_cfg.idle_timeout_ms = HOLD_TIMEOUT_MS;
+	fz.hold_lim = *c;
+	fz.hold_lim.header_timeout_ms = fz.hold_lim.body_timeout_ms =
+	    fz.hold_lim.idle_timeout_ms = HOLD_TIMEOUT_MS;
 	buf_init(&fz.got, 16 << 20);
-	if (http_server_start(&fz.loop, c, &h, &fd, 1, &fz.srv) != 0)
+	if (http_server_start(&fz.loop, NULL, 0, &fd, 1, c, &h, &fz.srv) != 0)
 		die("cannot start the server");
 }
 
@@ -360,7 +360,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data++;
 		size--;
 	}
-	http_server_set_config(fz.srv, hold ? &fz.hold_cfg : &fz.cfg);
+	if (http_server_set_limits(fz.srv, hold ? &fz.hold_lim : &fz.lim) != 0)
+		die("cannot set the limits");
 	if (size > MAX_SEND)
 		size = MAX_SEND;
 	fz.nsent = 0;
