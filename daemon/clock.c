@@ -111,48 +111,53 @@ static const char *const mon_name[12] = {
 	"Nov", "Dec"
 };
 
-void
-clock_rfc3339(int64_t ms, char out[CLOCK_RFC3339_LEN])
+/* Both RFC 3339 forms: with milliseconds, or to the second. */
+static void
+put_rfc3339(int64_t ms, char *out, int with_ms)
 {
 	struct civil	c;
 
 	civil(ms, &c);
-	snprintf(out, CLOCK_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
+	snprintf(out, CLOCK_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02u%s%.*uZ",
 	    (unsigned)c.y % 10000, c.mon % 100, c.day % 100, c.hour % 100,
-	    c.min, c.sec, c.msec);
+	    c.min, c.sec, with_ms ? "." : "", with_ms ? 3 : 0,
+	    with_ms ? c.msec : 0);
+}
+
+void
+clock_rfc3339(int64_t ms, char out[CLOCK_RFC3339_LEN])
+{
+	put_rfc3339(ms, out, 1);
 }
 
 void
 clock_rfc3339_s(int64_t ms, char out[CLOCK_RFC3339_LEN])
 {
+	put_rfc3339(ms, out, 0);
+}
+
+/* IMF-fixdate and RFC 5322 differ only in how they name UTC. */
+static void
+put_date(int64_t ms, char *out, const char *zone)
+{
 	struct civil	c;
 
 	civil(ms, &c);
-	snprintf(out, CLOCK_RFC3339_LEN, "%04u-%02u-%02uT%02u:%02u:%02uZ",
-	    (unsigned)c.y % 10000, c.mon % 100, c.day % 100, c.hour % 100,
-	    c.min, c.sec);
+	snprintf(out, CLOCK_DATE_LEN, "%s, %02u %s %04u %02u:%02u:%02u %s",
+	    wday_name[c.wday], c.day % 100, mon_name[(c.mon - 1) % 12],
+	    (unsigned)c.y % 10000, c.hour % 100, c.min, c.sec, zone);
 }
 
 void
 clock_http_date(int64_t ms, char out[CLOCK_DATE_LEN])
 {
-	struct civil	c;
-
-	civil(ms, &c);
-	snprintf(out, CLOCK_DATE_LEN, "%s, %02u %s %04u %02u:%02u:%02u GMT",
-	    wday_name[c.wday], c.day % 100, mon_name[(c.mon - 1) % 12],
-	    (unsigned)c.y % 10000, c.hour % 100, c.min, c.sec);
+	put_date(ms, out, "GMT");
 }
 
 void
 clock_mail_date(int64_t ms, char out[CLOCK_DATE_LEN])
 {
-	struct civil	c;
-
-	civil(ms, &c);
-	snprintf(out, CLOCK_DATE_LEN, "%s, %02u %s %04u %02u:%02u:%02u +0000",
-	    wday_name[c.wday], c.day % 100, mon_name[(c.mon - 1) % 12],
-	    (unsigned)c.y % 10000, c.hour % 100, c.min, c.sec);
+	put_date(ms, out, "+0000");
 }
 
 /* Reads exactly n decimal digits at *s, advancing it. 0 or -1. */
