@@ -47,6 +47,11 @@ struct http_req {
 	char			 client_ip[48];
 	struct buf		 body;
 	int			 expect_continue;
+	int			 streaming;	/* body goes to h.body */
+	int			 stream_done;	/* ended or aborted */
+	int			 paused;	/* by h.body */
+	size_t			 body_max;
+	size_t			 body_seen;
 	struct buf		 hdrbuf;	/* url\0, then name\0value\0 pairs */
 	size_t			 hdroff[MAX_HEADERS][2];
 	size_t			 nhdr;
@@ -303,11 +308,26 @@ timer_set(struct http_conn *c, unsigned ms)
 	uv_timer_start(&c->timer, conn_timeout, ms, 0);
 }
 
+/* A streamed request that dies before its end: the handler's state for
+   it goes first. */
+static void
+stream_abort(struct http_conn *c)
+{
+	struct http_req	*r = &c->req;
+
+	if (!r->streaming || r->stream_done)
+		return;
+	r->stream_done = 1;
+	if (c->srv->h.abort)
+		c->srv->h.abort(r, c->srv->h.arg);
+}
+
 /* Server-detected errors are answered in the handler's format, then the
    connection closes: after a framing problem nothing more can be trusted. */
 static void
 fail(struct http_conn *c, int status, const char *msg)
 {
+	stream_abort(c);
 	c->close_after = 1;
 	c->state = CONN_HANDLING;
 	uv_read_stop(&c->h.stream);
@@ -511,9 +531,19 @@ check_framing(struct http_conn *c, const llhttp_t *p)
 	if (r->method == HTTP_METHOD_POST && !(p->flags & F_CHUNKED) &&
 	    !(p->flags & F_CONTENT_LENGTH))
 		return refuse(c, 411, "Content-Length or chunked body required");
+	return 0;
+}
+
+/* After the handler's early look, which may have chosen a larger cap for
+   a streamed body. */
+static int
+check_length(struct http_conn *c, const llhttp_t *p)
+{
 	if ((p->flags & F_CONTENT_LENGTH) &&
-	    p->content_length > c->srv->lim.max_body_bytes)
+	    p->content_length > c->req.body_max) {
+		stream_abort(c);
 		return refuse(c, 413, "request body too large");
+	}
 	return 0;
 }
 
@@ -553,13 +583,52 @@ on_headers_complete(llhttp_t *p)
 	req_finish_headers(r);
 	r->method = method_of(llhttp_get_method(p));
 	client_ip(c);
-	if (check_framing(c, p) != 0 || early_answer(c) != 0)
+	r->body_max = c->srv->lim.max_body_bytes;
+	if (check_framing(c, p) != 0 || early_answer(c) != 0 ||
+	    check_length(c, p) != 0)
 		return -1;
-	buf_init(&r->body, c->srv->lim.max_body_bytes);
+	if (!r->streaming)
+		buf_init(&r->body, r->body_max);
 	c->state = CONN_BODY;
 	timer_set(c, c->srv->lim.body_timeout_ms);
 	if (r->expect_continue)
 		uv_write(&c->creq, &c->h.stream, &cont, 1, continue_written);
+	return 0;
+}
+
+/*
+ * A piece of a streamed body goes to the handler. Pausing stops reading;
+ * what is left in rbuf is parsed on http_req_resume(). A handler that
+ * answered gets the connection closed after its answer, as for an early
+ * answer from the headers callback.
+ */
+static int
+stream_piece(struct http_conn *c, const char *at, size_t len)
+{
+	struct http_req	*r = &c->req;
+	int		 was = c->close_after, rc;
+
+	if (len > r->body_max - r->body_seen) {
+		stream_abort(c);
+		return refuse(c, 413, "request body too large");
+	}
+	r->body_seen += len;
+	timer_set(c, c->srv->lim.body_timeout_ms);
+	c->close_after = 1;	/* in case it answers now */
+	c->inflight = 1;
+	rc = c->srv->h.body(r, at, len, c->srv->h.arg);
+	if (rc == HTTP_BODY_ANSWERED) {
+		r->stream_done = 1;
+		uv_read_stop(&c->h.stream);
+		return -1;
+	}
+	c->inflight = 0;
+	c->close_after = was;
+	if (rc == HTTP_BODY_PAUSE) {
+		r->paused = 1;
+		uv_timer_stop(&c->timer);
+		return HPE_PAUSED;
+	}
 	return 0;
 }
 
@@ -569,6 +638,8 @@ on_body(llhttp_t *p, const char *at, size_t len)
 	struct http_conn *c = p->data;
 	int		  rc;
 
+	if (c->req.streaming)
+		return stream_piece(c, at, len);
 	if ((rc = buf_append(&c->req.body, at, len)) == 0)
 		return 0;
 	if (rc == ERR_TOOBIG)
@@ -582,7 +653,8 @@ on_message_complete(llhttp_t *p)
 {
 	struct http_conn *c = p->data;
 
-	if (buf_append(&c->req.body, "", 0) != 0)
+	c->req.stream_done = 1;
+	if (!c->req.streaming && buf_append(&c->req.body, "", 0) != 0)
 		return refuse(c, 503, "out of memory");
 	if (!llhttp_should_keep_alive(p) || c->srv->draining)
 		c->close_after = 1;
@@ -664,6 +736,10 @@ conn_process(struct http_conn *c)
 			return;
 		}
 		c->roff = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+		if (e == HPE_PAUSED && c->req.paused) {
+			uv_read_stop(&c->h.stream);
+			return;
+		}
 		if (e == HPE_PAUSED) {
 			uv_read_stop(&c->h.stream);
 			c->srv->h.request(&c->req, c->srv->h.arg);
@@ -840,6 +916,28 @@ http_req_close_after(struct http_req *req)
 	req->conn->close_after = 1;
 }
 
+void
+http_req_stream(struct http_req *req, size_t max_bytes)
+{
+	req->streaming = 1;
+	req->body_max = max_bytes;
+}
+
+void
+http_req_resume(struct http_req *req)
+{
+	struct http_conn	*c = req->conn;
+
+	if (!req->paused || c->state == CONN_CLOSED)
+		return;
+	req->paused = 0;
+	llhttp_resume(&c->parser);
+	timer_set(c, c->srv->lim.body_timeout_ms);
+	conn_process(c);
+	if (c->state == CONN_BODY && !req->paused)
+		uv_read_start(&c->h.stream, alloc_cb, read_cb);
+}
+
 /* ---- connection lifetime ---- */
 
 static void
@@ -891,6 +989,7 @@ conn_close(struct http_conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
+	stream_abort(c);
 	c->state = CONN_CLOSED;
 	uv_close(&c->h.handle, conn_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_closed);

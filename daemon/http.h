@@ -60,8 +60,27 @@ struct http_handler {
 	   format; calls http_respond(). */
 	void	(*error)(struct http_req *, int status, const char *message,
 		    void *arg);
+	/*
+	 * Only for requests whose headers callback chose http_req_stream():
+	 * each piece of the body as it arrives, in order, never buffered
+	 * whole. Returns HTTP_BODY_MORE to go on, HTTP_BODY_PAUSE to stop
+	 * reading until http_req_resume() (the piece was taken), or
+	 * HTTP_BODY_ANSWERED after answering with http_respond(): reading
+	 * stops and the connection closes after the answer.
+	 */
+	int	(*body)(struct http_req *, const char *p, size_t n, void *arg);
+	/*
+	 * A streamed request ended before its body did (the client went
+	 * away, a timeout, a framing error, shutdown) and before any answer
+	 * of the handler's: the handler drops what it made for it. For the
+	 * errors the error callback runs right after, on the same request;
+	 * otherwise req must not be used once abort returns.
+	 */
+	void	(*abort)(struct http_req *, void *arg);
 	void	*arg;
 };
+
+enum { HTTP_BODY_MORE = 0, HTTP_BODY_PAUSE = 1, HTTP_BODY_ANSWERED = -1 };
 
 /*
  * What one server allows. The caller fills it in; the server keeps a copy
@@ -136,6 +155,19 @@ const char	*http_req_body(const struct http_req *);
 size_t		 http_req_body_len(const struct http_req *);
 /* Case-insensitive header lookup; NULL when absent. */
 const char	*http_req_header(const struct http_req *, const char *name);
+
+/*
+ * From the headers callback: the body of this request goes to the
+ * handler's body callback piece by piece instead of being buffered, and
+ * may be up to max_bytes long (413 beyond, as soon as it is crossed, or at
+ * once from Content-Length). While a streamed body arrives, the body
+ * timeout is the longest pause between two pieces from the client (time
+ * the handler keeps reading paused does not count), so a large upload
+ * over a slow link is not cut off while it makes progress.
+ */
+void		 http_req_stream(struct http_req *, size_t max_bytes);
+/* Reading resumes after a body callback returned HTTP_BODY_PAUSE. */
+void		 http_req_resume(struct http_req *);
 
 /*
  * Sends the answer to req: status line, Date, Content-Length, Connection,

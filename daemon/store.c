@@ -69,6 +69,13 @@ store_integrity(struct store *st)
 }
 
 int
+store_attachment(struct store *st, const char *id, unsigned n,
+    int (*cb)(void *, const void *, size_t), void *arg)
+{
+	return st->ops->attachment(st, id, n, cb, arg);
+}
+
+int
 store_read_begin(struct store *st)
 {
 	return st->ops->read_begin(st);

@@ -42,6 +42,7 @@ struct store_meta {
 	unsigned	outbox_queued;	/* notifications still to send */
 	unsigned	outbox_failed;
 	unsigned	outbox_sent;
+	unsigned	attachments;	/* files stored with it */
 };
 
 struct store_filter {
@@ -70,6 +71,13 @@ struct store_outbox {
 	size_t			 msglen;
 };
 
+/* An attachment on its way to disk: its age file, staged in fd (read from
+   offset 0 with pread), size bytes long. */
+struct store_file {
+	int		 fd;
+	uint64_t	 size;
+};
+
 /*
  * An inquiry on its way to disk. The caller fills the first block and keeps
  * the job and everything it points to alive until done() runs. done() runs
@@ -83,6 +91,8 @@ struct store_job {
 	size_t			 ctlen;
 	const struct store_outbox *outbox;
 	size_t			 noutbox;
+	const struct store_file	*files;		/* attachments 1..nfiles */
+	size_t			 nfiles;
 	void			(*done)(struct store_job *, int result);
 	void			*arg;
 
@@ -124,6 +134,8 @@ struct store_ops {
 	int	(*purge)(struct store *, int64_t, uint64_t *);
 	int	(*stats)(struct store *, struct store_stats *);
 	int	(*integrity)(struct store *);
+	int	(*attachment)(struct store *, const char *, unsigned,
+		    int (*)(void *, const void *, size_t), void *);
 	int	(*read_begin)(struct store *);
 	void	(*read_end)(struct store *);
 	int	(*outbox_due)(struct store *, int64_t, unsigned,
@@ -150,7 +162,8 @@ struct store {
 int	store_open(const char *path, int flags, struct store **out);
 void	store_close(struct store *);
 /*
- * Inserts every job (and its outbox rows) in one transaction. A job that
+ * Inserts every job (its outbox rows and attachments too) in one
+ * transaction. A job that
  * is invalid or whose id exists is skipped with result ERR_INVAL and the
  * rest commit (then ERR_INVAL is returned); any other error rolls all of
  * them back and every job's result says so.
@@ -164,6 +177,13 @@ int	store_list(struct store *, const struct store_filter *,
    ct). ERR_NOTFOUND when there is no such id. */
 int	store_get(struct store *, const char *id, struct store_meta *,
 	    struct buf *ct);
+/*
+ * Streams attachment n (from 1) of inquiry id, its age file, to cb in
+ * pieces; a non-zero return from cb stops and is returned. ERR_NOTFOUND
+ * when there is no such attachment.
+ */
+int	store_attachment(struct store *, const char *id, unsigned n,
+	    int (*cb)(void *, const void *, size_t), void *arg);
 /* Erasure: the inquiry and its outbox rows, overwritten on disk.
    ERR_NOTFOUND if absent. */
 int	store_delete(struct store *, const char *id);

@@ -24,6 +24,7 @@
 
 #define BUSY_TIMEOUT_MS	5000
 #define PURGE_BATCH	500	/* inquiries erased per transaction */
+#define CHUNK_ROW	(256 * 1024)	/* attachment bytes per row */
 
 /*
  * The schema as an ordered list of migrations: entry i brings a database
@@ -52,12 +53,30 @@ static const char *const migrations[] = {
 	"  message BLOB);"
 	"CREATE INDEX outbox_due ON outbox(state, next_try);"
 	"CREATE INDEX outbox_inquiry ON outbox(inquiry_id);",
+	/* 3: attachments, each an age file kept as rows of chunks */
+	"CREATE TABLE attachments("
+	"  inquiry_id TEXT NOT NULL"
+	"    REFERENCES inquiries(id) ON DELETE CASCADE,"
+	"  n INTEGER NOT NULL,"			/* from 1, record order */
+	"  size INTEGER NOT NULL,"		/* ciphertext bytes */
+	"  PRIMARY KEY(inquiry_id, n)) WITHOUT ROWID;"
+	"CREATE TABLE attachment_chunks("
+	"  inquiry_id TEXT NOT NULL,"
+	"  n INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  PRIMARY KEY(inquiry_id, n, seq),"
+	"  FOREIGN KEY(inquiry_id, n) REFERENCES attachments(inquiry_id, n)"
+	"    ON DELETE CASCADE);",
 };
 #define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum stmt {
 	ST_INSERT,
 	ST_INSERT_OUTBOX,
+	ST_INSERT_ATTACHMENT,
+	ST_INSERT_CHUNK,
+	ST_CHUNKS,
 	ST_LIST,
 	ST_GET,
 	ST_DELETE,
@@ -79,13 +98,20 @@ enum stmt {
 	"(SELECT count(*) FROM outbox o WHERE o.inquiry_id = i.id" \
 	"   AND o.state = 'failed')," \
 	"(SELECT count(*) FROM outbox o WHERE o.inquiry_id = i.id" \
-	"   AND o.state = 'sent')"
+	"   AND o.state = 'sent')," \
+	"(SELECT count(*) FROM attachments a WHERE a.inquiry_id = i.id)"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT] = "INSERT INTO inquiries(id, form, received_at, size,"
 	    " record) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_INSERT_OUTBOX] = "INSERT INTO outbox(inquiry_id, kind, created_at,"
 	    " next_try, message) VALUES (?1, ?2, ?3, ?3, ?4)",
+	[ST_INSERT_ATTACHMENT] = "INSERT INTO attachments(inquiry_id, n, size)"
+	    " VALUES (?1, ?2, ?3)",
+	[ST_INSERT_CHUNK] = "INSERT INTO attachment_chunks(inquiry_id, n, seq,"
+	    " data) VALUES (?1, ?2, ?3, ?4)",
+	[ST_CHUNKS] = "SELECT data FROM attachment_chunks WHERE inquiry_id = ?1"
+	    " AND n = ?2 ORDER BY seq",
 	/* A range scan of inquiries_received, newest first. */
 	[ST_LIST] = "SELECT i.id, i.form, i.received_at, i.size, "
 	    OUTBOX_COUNTS " FROM inquiries i"
@@ -409,6 +435,7 @@ sq_close(struct store *base)
 		sqlite3_finalize(st->ostmt[i]);
 	if (sqlite3_close(st->db) != SQLITE_OK)
 		log_warnx("store: close: %s", sqlite3_errmsg(st->db));
+	free(st->chunk);
 	free(st);
 }
 
@@ -424,6 +451,11 @@ job_valid(const struct store_job *j)
 		return 0;
 	for (i = 0; i < j->noutbox; i++)
 		if (j->outbox[i].kind == NULL)
+			return 0;
+	if (j->nfiles > 0 && j->files == NULL)
+		return 0;
+	for (i = 0; i < j->nfiles; i++)
+		if (j->files[i].fd < 0)
 			return 0;
 	return 1;
 }
@@ -445,6 +477,69 @@ insert_outbox(struct sqlite_store *st, const struct store_job *j,
 	rc = sqlite3_step(s);
 	sq_done(s);
 	return rc == SQLITE_DONE ? 0 : sq_fail(st, rc);
+}
+
+/* One chunk row of attachment n. */
+static int
+insert_chunk(struct sqlite_store *st, const struct store_job *j, size_t n,
+    int64_t seq, const void *p, size_t len)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if ((s = stmt(st, ST_INSERT_CHUNK)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
+	sqlite3_bind_int64(s, 3, seq);
+	sqlite3_bind_blob64(s, 4, p, len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	return rc == SQLITE_DONE ? 0 : sq_fail(st, rc);
+}
+
+/*
+ * Copies attachment n (the age file staged in f->fd) into rows of
+ * CHUNK_ROW bytes inside the open transaction. The staged file is read
+ * with pread, so the stager's offset does not matter; a short file is an
+ * I/O error, never a silently truncated attachment.
+ */
+static int
+insert_file(struct sqlite_store *st, const struct store_job *j, size_t n,
+    const struct store_file *f)
+{
+	sqlite3_stmt			*s;
+	uint64_t			 off = 0;
+	int64_t				 seq = 0;
+	ssize_t				 got;
+	size_t				 want;
+	int				 rc, r;
+
+	if (st->chunk == NULL && (st->chunk = malloc(CHUNK_ROW)) == NULL)
+		return ERR_NOMEM;
+	if ((s = stmt(st, ST_INSERT_ATTACHMENT)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)f->size);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	if (rc != SQLITE_DONE)
+		return sq_fail(st, rc);
+	while (off < f->size) {
+		want = f->size - off < CHUNK_ROW ? (size_t)(f->size - off) :
+		    CHUNK_ROW;
+		got = pread(f->fd, st->chunk, want, (off_t)off);
+		if (got <= 0 || (size_t)got != want) {
+			log_warn("store: inquiry %s: staged attachment %zu",
+			    j->id, n);
+			return ERR_IO;
+		}
+		if ((r = insert_chunk(st, j, n, seq++, st->chunk, want)) != 0)
+			return r;
+		off += want;
+	}
+	return 0;
 }
 
 /*
@@ -478,6 +573,9 @@ insert_job(struct sqlite_store *st, const struct store_job *j)
 		return sq_fail(st, rc);
 	for (i = 0; i < j->noutbox; i++)
 		if ((r = insert_outbox(st, j, &j->outbox[i])) != 0)
+			return r;
+	for (i = 0; i < j->nfiles; i++)
+		if ((r = insert_file(st, j, i + 1, &j->files[i])) != 0)
 			return r;
 	return 0;
 }
@@ -536,6 +634,7 @@ row_meta(sqlite3_stmt *s, struct store_meta *m)
 	m->outbox_queued = (unsigned)sqlite3_column_int64(s, 4);
 	m->outbox_failed = (unsigned)sqlite3_column_int64(s, 5);
 	m->outbox_sent = (unsigned)sqlite3_column_int64(s, 6);
+	m->attachments = (unsigned)sqlite3_column_int64(s, 7);
 }
 
 /*
@@ -594,8 +693,8 @@ sq_get(struct store *base, const char *id, struct store_meta *m,
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		row_meta(s, m ? m : &tmp);
-		if (ct != NULL && buf_append(ct, sqlite3_column_blob(s, 7),
-		    (size_t)sqlite3_column_bytes(s, 7)) != 0)
+		if (ct != NULL && buf_append(ct, sqlite3_column_blob(s, 8),
+		    (size_t)sqlite3_column_bytes(s, 8)) != 0)
 			r = ERR_NOMEM;
 	} else if (rc == SQLITE_DONE)
 		r = ERR_NOTFOUND;
@@ -678,6 +777,41 @@ sq_purge(struct store *base, int64_t before_ms, uint64_t *removed)
 		scrub_wal(st);
 	if (removed != NULL)
 		*removed = total;
+	return r;
+}
+
+/* Streams attachment n of inquiry id to cb, chunk by chunk. Inside one
+   read transaction, so a concurrent delete cannot cut it in the middle. */
+static int
+sq_attachment(struct store *base, const char *id, unsigned n,
+    int (*cb)(void *, const void *, size_t), void *arg)
+{
+	struct sqlite_store	*st = sq(base);
+	sqlite3_stmt		*s;
+	int			 rc, r = 0, any = 0, own;
+
+	if ((own = sqlite3_get_autocommit(st->db)) &&
+	    (r = run(st, ST_BEGIN_READ)) != 0)
+		return r;
+	if ((s = stmt(st, ST_CHUNKS)) == NULL) {
+		r = sq_fail(st, st->rc);
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, n);
+	while (r == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		any = 1;
+		r = cb(arg, sqlite3_column_blob(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0));
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_fail(st, rc);
+	sq_done(s);
+	if (r == 0 && !any)
+		r = ERR_NOTFOUND;
+out:
+	if (own)
+		sq_rollback(st);
 	return r;
 }
 
@@ -774,6 +908,7 @@ static const struct store_ops sqlite_ops = {
 	.purge = sq_purge,
 	.stats = sq_stats,
 	.integrity = sq_integrity,
+	.attachment = sq_attachment,
 	.read_begin = sq_read_begin,
 	.read_end = sq_read_end,
 	.outbox_due = sq_outbox_due,

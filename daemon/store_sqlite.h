@@ -31,6 +31,7 @@ struct sqlite_store {
 	int		 rc;		/* last SQLite failure, for logs */
 	sqlite3_stmt	*stmt[SQ_STMT_MAX];
 	sqlite3_stmt	*ostmt[OST_COUNT];
+	unsigned char	*chunk;		/* copying attachments in */
 };
 
 /* The backend's connection behind a struct store of its own. */

@@ -74,7 +74,7 @@ static void
 setup(void)
 {
 	struct sockaddr_un	sun = { .sun_family = AF_UNIX };
-	struct http_handler	h = { NULL, on_request, NULL, NULL };
+	struct http_handler	h = { .request = on_request };
 	const char		*req = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
 
 	memset(&F, 0, sizeof(F));
@@ -237,7 +237,7 @@ static void
 pair_setup(void)
 {
 	static const char	*names[2] = { "public", "admin" };
-	struct http_handler	 h = { NULL, pair_request, NULL, NULL };
+	struct http_handler	 h = { .request = pair_request };
 	size_t			 i;
 	int			 fd;
 

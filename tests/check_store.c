@@ -97,7 +97,7 @@ START_TEST(test_create_modes)
 	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
 	fill_job(&j, clock_now_ms(), "consultation", (const unsigned char *)"x", 1);
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA synchronous"), 2);
 	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA foreign_keys"), 1);
 	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA secure_delete"), 1);
@@ -175,7 +175,7 @@ START_TEST(test_migrate_v1)
 	/* A reader cannot migrate: it refuses instead of misreading. */
 	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), ERR_VERSION);
 	ck_assert_int_eq(store_open(p, 0, &st), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM"
 	    " sqlite_master WHERE name IN ('outbox', 'outbox_due',"
 	    " 'outbox_inquiry')"), 3);
@@ -201,9 +201,9 @@ START_TEST(test_newer_version)
 	sqlite3		*db;
 	char		 p[PATH_MAX + 8];
 
-	snprintf(p, sizeof(p), "%s/v3.db", tmpdir);
+	snprintf(p, sizeof(p), "%s/future.db", tmpdir);
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	exec_ok(db, "CREATE TABLE future(x); PRAGMA user_version = 3;");
+	exec_ok(db, "CREATE TABLE future(x); PRAGMA user_version = 999;");
 	sqlite3_close(db);
 	ck_assert_int_eq(store_open(p, 0, &st), ERR_VERSION);
 	ck_assert_ptr_null(st);
@@ -211,7 +211,7 @@ START_TEST(test_newer_version)
 	ck_assert_int_eq(store_open(p, STORE_CREATE, &st), ERR_VERSION);
 	/* Refused without touching it. */
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(query_int(db, "PRAGMA user_version"), 999);
 	sqlite3_close(db);
 }
 END_TEST
@@ -404,6 +404,117 @@ on_disk(const char *marker)
 	return file_contains(dbpath, marker, strlen(marker)) ||
 	    file_contains(p, marker, strlen(marker));
 }
+
+/* A staged age file: an anonymous file holding len bytes of pattern. */
+static int
+stage(const char *pattern, size_t len)
+{
+	char	p[PATH_MAX + 8];
+	size_t	i, pl = strlen(pattern);
+	int	fd;
+
+	snprintf(p, sizeof(p), "%s/stage.XXXXXX", tmpdir);
+	ck_assert_int_ge(fd = mkstemp(p), 0);
+	ck_assert_int_eq(unlink(p), 0);
+	for (i = 0; i < len; i += pl)
+		ck_assert_int_eq(write(fd, pattern, len - i < pl ? len - i :
+		    pl), (ssize_t)(len - i < pl ? len - i : pl));
+	return fd;
+}
+
+struct sink_buf {
+	struct buf	b;
+	int		pieces;
+};
+
+static int
+to_buf(void *arg, const void *p, size_t n)
+{
+	struct sink_buf	*s = arg;
+
+	s->pieces++;
+	return buf_append(&s->b, p, n);
+}
+
+/* Attachments commit with their inquiry, read back whole and in order,
+   count in the metadata and go with an erasure. */
+START_TEST(test_attachments)
+{
+	static const char	 marker[] = "ATTACHMENT-CIPHERTEXT-MARKER-42";
+	struct store		*st;
+	struct store_job	 j, *jp = &j;
+	struct store_file	 f[3];
+	struct store_meta	 m;
+	struct sink_buf		 out;
+	size_t			 i, len;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
+	fill_job(&j, T0, "consultation", (const unsigned char *)"rec", 3);
+	f[0].size = 0;			/* an empty file's age file is not */
+	f[1].size = 1000000;		/* several chunk rows */
+	f[2].size = strlen(marker);
+	f[0].fd = stage("x", 0);
+	f[1].fd = stage("0123456789abcdef", f[1].size);
+	f[2].fd = stage(marker, f[2].size);
+	j.files = f;
+	j.nfiles = 3;
+	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
+	ck_assert_int_eq(store_get(st, j.id, &m, NULL), 0);
+	ck_assert_uint_eq(m.attachments, 3);
+	for (i = 0; i < 3; i++) {
+		memset(&out, 0, sizeof(out));
+		buf_init(&out.b, 0);
+		ck_assert_int_eq(store_attachment(st, j.id, (unsigned)i + 1,
+		    to_buf, &out), f[i].size ? 0 : ERR_NOTFOUND);
+		ck_assert_uint_eq(out.b.len, f[i].size);
+		buf_free(&out.b);
+	}
+	/* The second one came back in order, in 256 KiB pieces. */
+	memset(&out, 0, sizeof(out));
+	buf_init(&out.b, 0);
+	ck_assert_int_eq(store_attachment(st, j.id, 2, to_buf, &out), 0);
+	ck_assert_int_eq(out.pieces, 4);
+	for (i = 0, len = out.b.len; i < len; i += 16)
+		ck_assert_int_eq(memcmp(out.b.data + i, "0123456789abcdef",
+		    len - i < 16 ? len - i : 16), 0);
+	buf_free(&out.b);
+	ck_assert_int_eq(store_attachment(st, j.id, 4, to_buf, &out),
+	    ERR_NOTFOUND);
+	ck_assert_int_eq(on_disk(marker), 1);
+	ck_assert_int_eq(store_delete(st, j.id), 0);
+	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
+	    "attachment_chunks"), 0);
+	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
+	    "attachments"), 0);
+	ck_assert_int_eq(on_disk(marker), 0);
+	for (i = 0; i < 3; i++)
+		close(f[i].fd);
+	store_close(st);
+}
+END_TEST
+
+/* A staged file shorter than it claims fails the whole transaction:
+   never a truncated attachment beside a committed inquiry. */
+START_TEST(test_attachment_short_file)
+{
+	struct store		*st;
+	struct store_job	 j, *jp = &j;
+	struct store_file	 f;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
+	fill_job(&j, T0, "consultation", (const unsigned char *)"rec", 3);
+	f.fd = stage("abc", 10);
+	f.size = 11;
+	j.files = &f;
+	j.nfiles = 1;
+	ck_assert_int_eq(store_insert(st, &jp, 1), ERR_IO);
+	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), ERR_NOTFOUND);
+	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
+	    "attachments"), 0);
+	close(f.fd);
+	store_close(st);
+}
+END_TEST
 
 START_TEST(test_delete)
 {
@@ -942,6 +1053,8 @@ store_suite(void)
 	tcase_add_test(tc, test_get);
 	tcase_add_test(tc, test_insert_invalid);
 	tcase_add_test(tc, test_delete);
+	tcase_add_test(tc, test_attachments);
+	tcase_add_test(tc, test_attachment_short_file);
 	tcase_add_test(tc, test_purge_stats);
 	tcase_add_test(tc, test_readonly);
 	suite_add_tcase(s, tc);

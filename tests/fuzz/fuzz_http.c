@@ -204,8 +204,8 @@ on_error(struct http_req *req, int status, const char *msg, void *arg)
 static void
 start(void)
 {
-	static const struct http_handler	h = { on_headers, on_request,
-	    on_error, NULL };
+	static const struct http_handler	h = { .headers = on_headers,
+	    .request = on_request, .error = on_error };
 	struct http_limits	*c = &fz.lim;
 	int			 fd, n;
 
