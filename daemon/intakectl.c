@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sodium.h>
 
 #include "age.h"
+#include "audit.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
@@ -937,18 +939,38 @@ out:
 
 /* ---- delete, purge, stats ------------------------------------------- */
 
+/* Who intakectl acts for in the audit log: "intakectl:USER". */
+static void
+audit_as(struct audit_event *ev, char *actor, size_t len, const char *action,
+    const char *id)
+{
+	struct passwd	*pw = getpwuid(getuid());
+
+	memset(ev, 0, sizeof(*ev));
+	if (pw != NULL)
+		snprintf(actor, len, "intakectl:%s", pw->pw_name);
+	else
+		snprintf(actor, len, "intakectl:uid-%u", (unsigned)getuid());
+	ev->actor = actor;
+	ev->action = action;
+	ev->inquiry_id = id;
+}
+
 static int
 cmd_delete(struct ctl *c, int argc, char **argv)
 {
-	struct store	*st;
-	const char	*id;
-	int		 rc, r;
+	struct store		*st;
+	struct audit_event	 ev;
+	char			 actor[AUDIT_ACTOR_MAX + 1];
+	const char		*id;
+	int			 rc, r;
 
 	if ((rc = no_options(c, argc, argv)) != EXIT_OK ||
 	    (rc = one_id(c, argc, argv, &id)) != EXIT_OK ||
 	    (rc = open_db(c, 0, &st)) != EXIT_OK)
 		return rc;
-	r = store_delete(st, id);
+	audit_as(&ev, actor, sizeof(actor), "delete", id);
+	r = store_delete(st, id, &ev);
 	store_close(st);
 	if (r == ERR_NOTFOUND)
 		return fail(EXIT_FAIL, "no inquiry %s", id);
@@ -966,10 +988,12 @@ cmd_purge(struct ctl *c, int argc, char **argv)
 		{ "older-than", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct store	*st;
-	const char	*age = NULL;
-	uint64_t	 d, n = 0;
-	int		 ch, rc, r;
+	struct store		*st;
+	struct audit_event	 ev;
+	char			 actor[AUDIT_ACTOR_MAX + 1];
+	const char		*age = NULL;
+	uint64_t		 d, n = 0;
+	int			 ch, rc, r;
 
 	while ((ch = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
 		if (ch != 'o')
@@ -985,7 +1009,8 @@ cmd_purge(struct ctl *c, int argc, char **argv)
 		return fail(EXIT_USAGE, "bad duration '%s'", age);
 	if ((rc = open_db(c, 0, &st)) != EXIT_OK)
 		return rc;
-	r = store_purge(st, clock_now_ms() - (int64_t)d, &n);
+	audit_as(&ev, actor, sizeof(actor), "purge", NULL);
+	r = store_purge(st, clock_now_ms() - (int64_t)d, &n, &ev);
 	store_close(st);
 	if (r != 0)
 		return fail(EXIT_FAIL, "cannot purge: %s", err_str(r));

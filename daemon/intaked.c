@@ -219,6 +219,9 @@ on_retention(uv_timer_t *t)
 	    (int64_t)d->boot->cfg->retention_s * 1000;
 	d->purge.done = purge_done;
 	d->purge.arg = d;
+	d->purge.audit.actor = "intaked";
+	d->purge.audit.action = "purge";
+	d->purge.audit.detail = NULL;
 	if (store_purge_queue(d->loop, &d->purge) == 0)
 		d->purging = 1;
 }

@@ -3,6 +3,9 @@
  * with. store_open is the one place a backend is chosen.
  */
 #include <stddef.h>
+#include <string.h>
+
+#include "audit.h"
 
 #include "outbox.h"
 #include "store.h"
@@ -45,15 +48,43 @@ store_get(struct store *st, const char *id, struct store_meta *m,
 }
 
 int
-store_delete(struct store *st, const char *id)
+store_delete(struct store *st, const char *id, const struct audit_event *ev)
 {
-	return st->ops->del(st, id);
+	if (id == NULL || (ev != NULL && audit_event_check(ev) != 0))
+		return ERR_INVAL;
+	return st->ops->del(st, id, ev);
 }
 
 int
-store_purge(struct store *st, int64_t before_ms, uint64_t *removed)
+store_purge(struct store *st, int64_t before_ms, uint64_t *removed,
+    const struct audit_event *ev)
 {
-	return st->ops->purge(st, before_ms, removed);
+	if (ev != NULL && audit_event_check(ev) != 0)
+		return ERR_INVAL;
+	return st->ops->purge(st, before_ms, removed, ev);
+}
+
+int
+store_status_valid(const char *s)
+{
+	static const char *const ok[] = { "new", "open", "answered",
+	    "closed" };
+	size_t	i;
+
+	for (i = 0; s != NULL && i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (strcmp(s, ok[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+store_set_status(struct store *st, const char *id, const char *status,
+    const struct audit_event *ev)
+{
+	if (id == NULL || !store_status_valid(status) ||
+	    (ev != NULL && audit_event_check(ev) != 0))
+		return ERR_INVAL;
+	return st->ops->set_status(st, id, status, ev);
 }
 
 int

@@ -30,6 +30,7 @@
 
 #define STORE_ID_LEN	36	/* UUID text, without NUL */
 #define STORE_FORM_MAX	64
+#define STORE_STATUS_MAX	15
 
 #define STORE_RDONLY	0x1	/* open read-only (intakectl list/show/cat) */
 #define STORE_CREATE	0x2	/* create file and directories if missing */
@@ -43,6 +44,7 @@ struct store_meta {
 	unsigned	outbox_failed;
 	unsigned	outbox_sent;
 	unsigned	attachments;	/* files stored with it */
+	char		status[STORE_STATUS_MAX + 1];	/* new, open, … */
 };
 
 struct store_filter {
@@ -60,9 +62,26 @@ struct store_stats {
 };
 
 struct store;
+struct audit_entry;
+struct session;
 struct outbox_due;
 struct outbox_outcome;
 struct outbox_row;
+
+/*
+ * What happened, for the audit log (audit.h): a change to the store carries
+ * its entry and both commit together. The store adds the time, the
+ * sequence and the hashes.
+ */
+struct audit_event {
+	const char	*actor;		/* required */
+	const char	*action;	/* login, login-failed, view, attachment,
+					   status, export, delete, purge,
+					   rekey, logout */
+	const char	*inquiry_id;	/* or NULL */
+	const char	*client;	/* address, or NULL */
+	const char	*detail;	/* e.g. "open", "3 inquiries"; or NULL */
+};
 
 /* A notification queued with its inquiry. The mailer defines the blob. */
 struct store_outbox {
@@ -130,8 +149,11 @@ struct store_ops {
 		    int (*)(void *, const struct store_meta *), void *);
 	int	(*get)(struct store *, const char *, struct store_meta *,
 		    struct buf *);
-	int	(*del)(struct store *, const char *);
-	int	(*purge)(struct store *, int64_t, uint64_t *);
+	int	(*del)(struct store *, const char *, const struct audit_event *);
+	int	(*purge)(struct store *, int64_t, uint64_t *,
+		    const struct audit_event *);
+	int	(*set_status)(struct store *, const char *, const char *,
+		    const struct audit_event *);
 	int	(*stats)(struct store *, struct store_stats *);
 	int	(*integrity)(struct store *);
 	int	(*attachment)(struct store *, const char *, unsigned,
@@ -147,6 +169,20 @@ struct store_ops {
 	int	(*outbox_list)(struct store *, int,
 		    int (*)(void *, const struct outbox_row *), void *);
 	int	(*outbox_retry)(struct store *, const char *, unsigned *);
+	int	(*audit_append)(struct store *, const struct audit_event *);
+	int	(*audit_list)(struct store *, int64_t,
+		    int (*)(void *, const struct audit_entry *), void *);
+	int	(*challenge_put)(struct store *, const unsigned char *,
+		    const char *, int64_t);
+	int	(*challenge_take)(struct store *, const unsigned char *,
+		    const char *, int64_t);
+	int	(*session_put)(struct store *, const unsigned char *,
+		    const char *, int64_t);
+	int	(*session_get)(struct store *, const unsigned char *,
+		    struct session *);
+	int	(*session_touch)(struct store *, const unsigned char *, int64_t);
+	int	(*session_del)(struct store *, const unsigned char *);
+	int	(*session_gc)(struct store *, int64_t, int64_t, int64_t);
 };
 
 struct store {
@@ -184,15 +220,27 @@ int	store_get(struct store *, const char *id, struct store_meta *,
  */
 int	store_attachment(struct store *, const char *id, unsigned n,
 	    int (*cb)(void *, const void *, size_t), void *arg);
-/* Erasure: the inquiry and its outbox rows, overwritten on disk.
-   ERR_NOTFOUND if absent. */
-int	store_delete(struct store *, const char *id);
+/*
+ * Erasure: the inquiry, its attachments and outbox rows, overwritten on
+ * disk, with the audit entry ev (may be NULL) in the same transaction.
+ * ERR_NOTFOUND if absent.
+ */
+int	store_delete(struct store *, const char *id,
+	    const struct audit_event *ev);
 /*
  * Erases every inquiry received before before_ms, in short transactions
  * so that a writer on another connection is never held for long; *removed
- * (may be NULL) gets the count.
+ * (may be NULL) gets the count. ev (may be NULL) is audited once, with the
+ * count as its detail, when anything went.
  */
-int	store_purge(struct store *, int64_t before_ms, uint64_t *removed);
+int	store_purge(struct store *, int64_t before_ms, uint64_t *removed,
+	    const struct audit_event *ev);
+/* Sets an inquiry's status (new, open, answered, closed) with the audit
+   entry ev in the same transaction. ERR_NOTFOUND, ERR_INVAL. */
+int	store_set_status(struct store *, const char *id, const char *status,
+	    const struct audit_event *ev);
+/* 1 if s is one of the statuses an inquiry may have. */
+int	store_status_valid(const char *s);
 int	store_stats(struct store *, struct store_stats *);
 /* 0 when the backend's integrity check says ok. */
 int	store_integrity(struct store *);
@@ -213,6 +261,7 @@ void	store_read_end(struct store *);
 struct store_purge_job {
 	const char	*path;
 	int64_t		 before_ms;
+	struct audit_event audit;	/* what the audit log says of it */
 	void		(*done)(struct store_purge_job *);
 	void		*arg;
 

@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "audit.h"
 #include "log.h"
 #include "store_sqlite.h"
 #include "uuid.h"
@@ -68,8 +69,34 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY(inquiry_id, n, seq),"
 	"  FOREIGN KEY(inquiry_id, n) REFERENCES attachments(inquiry_id, n)"
 	"    ON DELETE CASCADE);",
+	/* 4: the staff inbox: status, the audit log, logins and sessions.
+	   The audit log refers to inquiries by id only: an erasure leaves
+	   the entries that say it happened. */
+	"ALTER TABLE inquiries ADD COLUMN status TEXT NOT NULL"
+	"  DEFAULT 'new';"
+	"CREATE TABLE audit("
+	"  seq INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  inquiry_id TEXT NOT NULL,"
+	"  client TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  prev BLOB NOT NULL,"
+	"  hash BLOB NOT NULL);"
+	"CREATE INDEX audit_at ON audit(at);"
+	"CREATE TABLE challenges("
+	"  digest BLOB PRIMARY KEY,"
+	"  recipient TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE sessions("
+	"  digest BLOB PRIMARY KEY,"
+	"  recipient TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  seen INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(SCHEMA_VERSION == SQ_SCHEMA_VERSION, "SQ_SCHEMA_VERSION");
 
 enum stmt {
 	ST_INSERT,
@@ -80,6 +107,7 @@ enum stmt {
 	ST_LIST,
 	ST_GET,
 	ST_DELETE,
+	ST_SET_STATUS,
 	ST_PURGE,
 	ST_STATS,
 	ST_OUTBOX_STATS,
@@ -99,7 +127,8 @@ enum stmt {
 	"   AND o.state = 'failed')," \
 	"(SELECT count(*) FROM outbox o WHERE o.inquiry_id = i.id" \
 	"   AND o.state = 'sent')," \
-	"(SELECT count(*) FROM attachments a WHERE a.inquiry_id = i.id)"
+	"(SELECT count(*) FROM attachments a WHERE a.inquiry_id = i.id)," \
+	"i.status"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT] = "INSERT INTO inquiries(id, form, received_at, size,"
@@ -121,6 +150,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_GET] = "SELECT i.id, i.form, i.received_at, i.size, "
 	    OUTBOX_COUNTS ", i.record FROM inquiries i WHERE i.id = ?1",
 	[ST_DELETE] = "DELETE FROM inquiries WHERE id = ?1",
+	[ST_SET_STATUS] = "UPDATE inquiries SET status = ?2 WHERE id = ?1",
 	/* A batch at a time, so another connection's commit never waits
 	   behind one long erasure. */
 	[ST_PURGE] = "DELETE FROM inquiries WHERE id IN (SELECT id FROM"
@@ -433,6 +463,8 @@ sq_close(struct store *base)
 		sqlite3_finalize(st->stmt[i]);
 	for (i = 0; i < OST_COUNT; i++)
 		sqlite3_finalize(st->ostmt[i]);
+	for (i = 0; i < IST_COUNT; i++)
+		sqlite3_finalize(st->istmt[i]);
 	if (sqlite3_close(st->db) != SQLITE_OK)
 		log_warnx("store: close: %s", sqlite3_errmsg(st->db));
 	free(st->chunk);
@@ -635,6 +667,8 @@ row_meta(sqlite3_stmt *s, struct store_meta *m)
 	m->outbox_failed = (unsigned)sqlite3_column_int64(s, 5);
 	m->outbox_sent = (unsigned)sqlite3_column_int64(s, 6);
 	m->attachments = (unsigned)sqlite3_column_int64(s, 7);
+	if ((t = sqlite3_column_text(s, 8)) != NULL)
+		snprintf(m->status, sizeof(m->status), "%s", (const char *)t);
 }
 
 /*
@@ -693,8 +727,8 @@ sq_get(struct store *base, const char *id, struct store_meta *m,
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		row_meta(s, m ? m : &tmp);
-		if (ct != NULL && buf_append(ct, sqlite3_column_blob(s, 8),
-		    (size_t)sqlite3_column_bytes(s, 8)) != 0)
+		if (ct != NULL && buf_append(ct, sqlite3_column_blob(s, 9),
+		    (size_t)sqlite3_column_bytes(s, 9)) != 0)
 			r = ERR_NOMEM;
 	} else if (rc == SQLITE_DONE)
 		r = ERR_NOTFOUND;
@@ -743,40 +777,97 @@ erase(struct sqlite_store *st, enum stmt which, const char *id, int64_t ms,
 	return 0;
 }
 
-/* Erases one inquiry and its outbox rows. ERR_NOTFOUND if absent. */
+/* Erases one inquiry (its rows cascade) and audits it in one
+   transaction. ERR_NOTFOUND if absent. */
 static int
-sq_del(struct store *base, const char *id)
+sq_del(struct store *base, const char *id, const struct audit_event *ev)
 {
 	struct sqlite_store	*st = sq(base);
 	uint64_t		 n = 0;
 	int			 r;
 
-	if (id == NULL)
-		return ERR_INVAL;
-	if ((r = erase(st, ST_DELETE, id, 0, &n)) != 0)
+	if ((r = sq_begin(st)) != 0)
 		return r;
-	scrub_wal(st);
-	return n ? 0 : ERR_NOTFOUND;
+	if ((r = erase(st, ST_DELETE, id, 0, &n)) == 0 && n == 0)
+		r = ERR_NOTFOUND;
+	if (r == 0 && ev != NULL)
+		r = sq_audit_insert(st, ev);
+	if (r == 0 && (r = sq_commit(st)) == 0) {
+		scrub_wal(st);
+		return 0;
+	}
+	sq_rollback(st);
+	return r;
 }
 
-/* Each batch is its own (autocommit) transaction: the write lock is
-   released between batches, so the writer's group commits go on. */
+/* Each batch is its own transaction: the write lock is released between
+   batches, so the writer's group commits go on. The audit entry goes
+   with the last batch. */
 static int
-sq_purge(struct store *base, int64_t before_ms, uint64_t *removed)
+sq_purge(struct store *base, int64_t before_ms, uint64_t *removed,
+    const struct audit_event *ev)
 {
 	struct sqlite_store	*st = sq(base);
+	struct audit_event	 e;
 	uint64_t		 n, total = 0;
+	char			 detail[64];
 	int			 r;
 
 	do {
+		if ((r = sq_begin(st)) != 0)
+			break;
 		n = 0;
 		r = erase(st, ST_PURGE, NULL, before_ms, &n);
 		total += n;
+		if (r == 0 && n < PURGE_BATCH && total > 0 && ev != NULL) {
+			e = *ev;
+			snprintf(detail, sizeof(detail), "%llu inquiries",
+			    (unsigned long long)total);
+			e.detail = detail;
+			r = sq_audit_insert(st, &e);
+		}
+		if (r == 0)
+			r = sq_commit(st);
+		if (r != 0) {
+			sq_rollback(st);
+			total -= n;
+		}
 	} while (r == 0 && n == PURGE_BATCH);
 	if (total > 0)
 		scrub_wal(st);
 	if (removed != NULL)
 		*removed = total;
+	return r;
+}
+
+static int
+sq_set_status(struct store *base, const char *id, const char *status,
+    const struct audit_event *ev)
+{
+	struct sqlite_store	*st = sq(base);
+	sqlite3_stmt		*s;
+	int			 r, rc;
+
+	if ((r = sq_begin(st)) != 0)
+		return r;
+	if ((s = stmt(st, ST_SET_STATUS)) == NULL) {
+		r = sq_fail(st, st->rc);
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, status, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	if (rc != SQLITE_DONE)
+		r = sq_fail(st, rc);
+	else if (sqlite3_changes(st->db) == 0)
+		r = ERR_NOTFOUND;
+	else if (ev != NULL)
+		r = sq_audit_insert(st, ev);
+	if (r == 0 && (r = sq_commit(st)) == 0)
+		return 0;
+out:
+	sq_rollback(st);
 	return r;
 }
 
@@ -906,6 +997,7 @@ static const struct store_ops sqlite_ops = {
 	.get = sq_get,
 	.del = sq_del,
 	.purge = sq_purge,
+	.set_status = sq_set_status,
 	.stats = sq_stats,
 	.integrity = sq_integrity,
 	.attachment = sq_attachment,
@@ -915,4 +1007,13 @@ static const struct store_ops sqlite_ops = {
 	.outbox_record = sq_outbox_record,
 	.outbox_list = sq_outbox_list,
 	.outbox_retry = sq_outbox_retry,
+	.audit_append = sq_audit_append,
+	.audit_list = sq_audit_list,
+	.challenge_put = sq_challenge_put,
+	.challenge_take = sq_challenge_take,
+	.session_put = sq_session_put,
+	.session_get = sq_session_get,
+	.session_touch = sq_session_touch,
+	.session_del = sq_session_del,
+	.session_gc = sq_session_gc,
 };

@@ -12,6 +12,22 @@
 #include "outbox.h"
 #include "store.h"
 
+/* Statements of the inbox (audit, logins, sessions), cached likewise. */
+enum inbox_stmt {
+	IST_AUDIT_LAST,
+	IST_AUDIT_INSERT,
+	IST_AUDIT_LIST,
+	IST_CHALLENGE_PUT,
+	IST_CHALLENGE_TAKE,
+	IST_SESSION_PUT,
+	IST_SESSION_GET,
+	IST_SESSION_TOUCH,
+	IST_SESSION_DEL,
+	IST_GC_CHALLENGES,
+	IST_GC_SESSIONS,
+	IST_COUNT
+};
+
 /* Statements of the outbox, cached per connection like the others. */
 enum outbox_stmt {
 	OST_DUE,
@@ -22,7 +38,8 @@ enum outbox_stmt {
 	OST_COUNT
 };
 
-#define SQ_STMT_MAX	16	/* cached statements of store_sqlite.c */
+#define SQ_STMT_MAX	24
+#define SQ_SCHEMA_VERSION	4	/* the migrations store_sqlite.c has */	/* cached statements of store_sqlite.c */
 
 struct sqlite_store {
 	struct store	 base;		/* first: the store API casts */
@@ -31,6 +48,7 @@ struct sqlite_store {
 	int		 rc;		/* last SQLite failure, for logs */
 	sqlite3_stmt	*stmt[SQ_STMT_MAX];
 	sqlite3_stmt	*ostmt[OST_COUNT];
+	sqlite3_stmt	*istmt[IST_COUNT];
 	unsigned char	*chunk;		/* copying attachments in */
 };
 
@@ -67,5 +85,23 @@ int	sq_outbox_record(struct store *, const struct outbox_outcome *,
 int	sq_outbox_list(struct store *, int,
 	    int (*)(void *, const struct outbox_row *), void *);
 int	sq_outbox_retry(struct store *, const char *, unsigned *);
+
+/* The inbox operations (store_sqlite_inbox.c). sq_audit_insert appends
+   inside the caller's open transaction. */
+int	sq_audit_insert(struct sqlite_store *, const struct audit_event *);
+int	sq_audit_append(struct store *, const struct audit_event *);
+int	sq_audit_list(struct store *, int64_t,
+	    int (*)(void *, const struct audit_entry *), void *);
+int	sq_challenge_put(struct store *, const unsigned char *, const char *,
+	    int64_t);
+int	sq_challenge_take(struct store *, const unsigned char *, const char *,
+	    int64_t);
+int	sq_session_put(struct store *, const unsigned char *, const char *,
+	    int64_t);
+int	sq_session_get(struct store *, const unsigned char *,
+	    struct session *);
+int	sq_session_touch(struct store *, const unsigned char *, int64_t);
+int	sq_session_del(struct store *, const unsigned char *);
+int	sq_session_gc(struct store *, int64_t, int64_t, int64_t);
 
 #endif

@@ -405,7 +405,7 @@ purge_work(uv_work_t *w)
 	j->removed = 0;
 	if ((j->result = store_open(j->path, 0, &st)) != 0)
 		return;
-	j->result = store_purge(st, j->before_ms, &j->removed);
+	j->result = store_purge(st, j->before_ms, &j->removed, &j->audit);
 	store_close(st);
 }
 

@@ -97,7 +97,7 @@ START_TEST(test_create_modes)
 	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
 	fill_job(&j, clock_now_ms(), "consultation", (const unsigned char *)"x", 1);
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), SQ_SCHEMA_VERSION);
 	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA synchronous"), 2);
 	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA foreign_keys"), 1);
 	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA secure_delete"), 1);
@@ -175,7 +175,7 @@ START_TEST(test_migrate_v1)
 	/* A reader cannot migrate: it refuses instead of misreading. */
 	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), ERR_VERSION);
 	ck_assert_int_eq(store_open(p, 0, &st), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), SQ_SCHEMA_VERSION);
 	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM"
 	    " sqlite_master WHERE name IN ('outbox', 'outbox_due',"
 	    " 'outbox_inquiry')"), 3);
@@ -481,7 +481,7 @@ START_TEST(test_attachments)
 	ck_assert_int_eq(store_attachment(st, j.id, 4, to_buf, &out),
 	    ERR_NOTFOUND);
 	ck_assert_int_eq(on_disk(marker), 1);
-	ck_assert_int_eq(store_delete(st, j.id), 0);
+	ck_assert_int_eq(store_delete(st, j.id, NULL), 0);
 	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
 	    "attachment_chunks"), 0);
 	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
@@ -533,13 +533,13 @@ START_TEST(test_delete)
 	    12);
 	ck_assert_int_eq(on_disk(marker), 1);
 
-	ck_assert_int_eq(store_delete(st, j.id), 0);
+	ck_assert_int_eq(store_delete(st, j.id, NULL), 0);
 	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), ERR_NOTFOUND);
 	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM outbox"),
 	    10);
 	/* Erased from the files, not just unlinked from the b-tree. */
 	ck_assert_int_eq(on_disk(marker), 0);
-	ck_assert_int_eq(store_delete(st, j.id), ERR_NOTFOUND);
+	ck_assert_int_eq(store_delete(st, j.id, NULL), ERR_NOTFOUND);
 	list(st, NULL, &c);
 	ck_assert_int_eq(c.n, NLIST);
 	ck_assert_int_eq(store_integrity(st), 0);
@@ -575,7 +575,7 @@ START_TEST(test_purge_stats)
 	ck_assert_uint_eq(s.outbox_sent, 5);
 	ck_assert_uint_eq(s.outbox_failed, 1);
 
-	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), 0);
+	ck_assert_int_eq(store_purge(st, T0 + 3000, &n, NULL), 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_int_eq(store_get(st, ids[2], NULL, NULL), ERR_NOTFOUND);
 	ck_assert_int_eq(store_get(st, ids[3], NULL, NULL), 0);
@@ -585,9 +585,9 @@ START_TEST(test_purge_stats)
 	ck_assert_uint_eq(s.outbox_queued + s.outbox_sent + s.outbox_failed,
 	    6);
 	ck_assert_uint_eq(s.outbox_failed, 0);
-	ck_assert_int_eq(store_purge(st, T0 + 3000, &n), 0);
+	ck_assert_int_eq(store_purge(st, T0 + 3000, &n, NULL), 0);
 	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(store_purge(st, INT64_MAX, &n), 0);
+	ck_assert_int_eq(store_purge(st, INT64_MAX, &n, NULL), 0);
 	ck_assert_uint_eq(n, 7);
 	ck_assert_int_eq(store_stats(st, &s), 0);
 	ck_assert_uint_eq(s.inquiries, 0);
@@ -614,8 +614,8 @@ START_TEST(test_readonly)
 	    1);
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
 	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), 0);
-	ck_assert_int_eq(store_delete(ro, j.id), ERR_IO);
-	ck_assert_int_eq(store_purge(ro, INT64_MAX, &n), ERR_IO);
+	ck_assert_int_eq(store_delete(ro, j.id, NULL), ERR_IO);
+	ck_assert_int_eq(store_purge(ro, INT64_MAX, &n, NULL), ERR_IO);
 	ck_assert_int_eq(store_insert(ro, &jp, 1), ERR_IO);
 	ck_assert_int_eq(store_get(ro, j.id, NULL, NULL), 0);
 	store_close(ro);
@@ -980,6 +980,8 @@ START_TEST(test_purge_runs_beside_a_busy_writer)
 	pj.before_ms = T0 + 650;
 	pj.done = purge_finished;
 	pj.arg = &finished;
+	pj.audit.actor = "test";
+	pj.audit.action = "purge";
 	ck_assert_int_eq(store_purge_queue(&t.loop, &pj), 0);
 	while (!finished)
 		uv_run(&t.loop, UV_RUN_ONCE);
