@@ -44,7 +44,7 @@ TESTUTIL = tests/testutil.c tests/testutil.h
 .PHONY: all deps bench-deps fuzz-deps run check check-unit check-integration check-asan \
 	install clean bench fuzz
 
-all: $(BUILD)/intaked $(BUILD)/intakectl
+all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
 
 $(BUILD)/obj/%.o: daemon/%.c
 	@mkdir -p $(@D)
@@ -70,6 +70,13 @@ TORTURE_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 	   -Wl,--wrap=reallocarray,--wrap=strdup,--wrap=strndup \
 	   -Wl,--wrap=realpath,--wrap=fopen,--wrap=asprintf
 LINK_torture = $(TORTURE_WRAP)
+
+# The staff inbox as the daemon serves it: templates/inbox and the browser
+# packages it imports (templates/package.json), assembled in one tree.
+INBOX_SRC = $(wildcard templates/inbox/*)
+$(BUILD)/inbox/index.html: $(INBOX_SRC)
+	@rm -rf $(BUILD)/inbox && mkdir -p $(BUILD)/inbox
+	cp -R templates/inbox/. $(BUILD)/inbox/
 
 # One Check binary per suite: tests/check_NAME.c defines NAME_suite().
 $(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
@@ -129,13 +136,16 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(SYSCONFDIR)/intaked/forms \
 	    $(DESTDIR)$(PREFIX)/share/intaked/templates \
+	    $(DESTDIR)$(PREFIX)/share/intaked/inbox \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 $(BUILD)/intaked $(DESTDIR)$(PREFIX)/sbin/intaked
 	install -m 755 $(BUILD)/intakectl $(DESTDIR)$(PREFIX)/bin/intakectl
-	install -m 644 templates/* $(DESTDIR)$(PREFIX)/share/intaked/templates/
+	install -m 644 $(wildcard templates/*.txt templates/*.html) \
+	    $(DESTDIR)$(PREFIX)/share/intaked/templates/
+	cp -R $(BUILD)/inbox/. $(DESTDIR)$(PREFIX)/share/intaked/inbox/
 	install -m 644 config/forms/*.schema.json $(DESTDIR)$(SYSCONFDIR)/intaked/forms/
 	test -f $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf || \
-	    { sed 's|^# templates = .*|templates = $(PREFIX)/share/intaked/templates|' \
+	    { sed 's|^# templates = .*|templates = $(PREFIX)/share/intaked/templates|; s|^# root = .*|root = $(PREFIX)/share/intaked/inbox|' \
 	    config/intaked.conf > $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf && \
 	    chmod 644 $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf; }
 	sed 's|@PREFIX@|$(PREFIX)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/intaked.service \

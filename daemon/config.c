@@ -62,6 +62,7 @@ enum sect {
 	S_STORAGE,
 	S_CRYPTO,
 	S_MAIL,
+	S_ADMIN,
 	S_FORM,
 	S_BAD,		/* after a header we refused: its keys are skipped */
 };
@@ -72,6 +73,7 @@ static const char *const sectnames[] = {
 	[S_STORAGE] = "storage",
 	[S_CRYPTO] = "crypto",
 	[S_MAIL] = "mail",
+	[S_ADMIN] = "admin",
 	[S_FORM] = "form",
 };
 
@@ -140,6 +142,7 @@ static int	check_recipient(struct parser *, const struct key *, char **);
 static int	check_recipients_file(struct parser *, const struct key *,
 		    char **);
 static int	check_url(struct parser *, const struct key *, char **);
+static int	check_public_url(struct parser *, const struct key *, char **);
 static int	check_secret(struct parser *, const struct key *, char **);
 static int	check_address(struct parser *, const struct key *, char **);
 static int	check_redirect(struct parser *, const struct key *, char **);
@@ -288,6 +291,35 @@ static const struct key keys[] = {
 	{ .sect = S_MAIL, .name = "timeout", .type = T_MS,
 	  .min = SEC, .max = HOUR, .def = "30s",
 	  .off = offsetof(struct config, mail_timeout_ms) },
+	{ .sect = S_ADMIN, .name = "listen", .type = T_LIST,
+	  .def = "unix:/run/intaked/admin.sock", .check = check_listen,
+	  .off = offsetof(struct config, admin_listen),
+	  .noff = offsetof(struct config, nadmin_listen) },
+	{ .sect = S_ADMIN, .name = "public_url", .type = T_STR,
+	  .check = check_public_url,
+	  .off = offsetof(struct config, admin_public_url) },
+	{ .sect = S_ADMIN, .name = "root", .type = T_PATH,
+	  .def = INTAKE_DATADIR "/inbox",
+	  .off = offsetof(struct config, admin_root) },
+	{ .sect = S_ADMIN, .name = "connections", .type = T_UINT,
+	  .min = 1, .max = 10000, .def = "64",
+	  .off = offsetof(struct config, admin_max_connections) },
+	{ .sect = S_ADMIN, .name = "body_bytes", .type = T_SIZE,
+	  .min = KIB, .max = MIB, .def = "16k",
+	  .off = offsetof(struct config, admin_body_bytes) },
+	{ .sect = S_ADMIN, .name = "login_rate", .type = T_UINT,
+	  .min = 0, .max = 10000, .def = "10",
+	  .off = offsetof(struct config, admin_login_rate) },
+	{ .sect = S_ADMIN, .name = "login_burst", .type = T_UINT,
+	  .min = 1, .max = 1000, .def = "5",
+	  .off = offsetof(struct config, admin_login_burst) },
+	{ .sect = S_ADMIN, .name = "session_idle", .type = T_MS,
+	  .min = MIN, .max = DAY, .def = "30m",
+	  .off = offsetof(struct config, session_idle_ms) },
+	{ .sect = S_ADMIN, .name = "session_max", .type = T_MS,
+	  .min = MIN, .max = 7 * DAY, .def = "12h",
+	  .off = offsetof(struct config, session_max_ms) },
+
 	{ .sect = S_MAIL, .name = "give_up_after", .type = T_SEC,
 	  .min = MIN, .max = 365 * DAY, .def = "3d",
 	  .off = offsetof(struct config, give_up_after_s) },
@@ -883,6 +915,33 @@ check_url(struct parser *p, const struct key *k, char **v)
 		perr(p, "%s: '%s' is not a valid SMTP URL", k->name, *v);
 		return -1;
 	}
+	return 0;
+}
+
+/* Where staff reach the inbox, for the link in notifications: an https://
+   URL (or http:// for a local trial), no query or fragment. */
+static int
+check_public_url(struct parser *p, const struct key *k, char **v)
+{
+	const char	*s = *v;
+	size_t		 n;
+
+	if (strncmp(s, "https://", 8) == 0)
+		s += 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		s += 7;
+	else
+		s = NULL;
+	if (s == NULL || *s == '\0' || *s == '/' ||
+	    strpbrk(*v, " \t?#\"'<>") != NULL) {
+		perr(p, "%s: '%s' is not an http(s):// URL without a query",
+		    k->name, *v);
+		return -1;
+	}
+	/* The inbox path is appended: drop a trailing slash. */
+	n = strlen(*v);
+	if ((*v)[n - 1] == '/')
+		(*v)[n - 1] = '\0';
 	return 0;
 }
 

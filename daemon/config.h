@@ -90,6 +90,18 @@ struct config {
 	unsigned	  mail_timeout_ms;
 	uint64_t	  give_up_after_s;
 
+	/* [admin]: the staff inbox and /metrics */
+	char		**admin_listen;
+	size_t		  nadmin_listen;
+	char		 *admin_public_url;	/* or NULL */
+	char		 *admin_root;		/* the inbox's files */
+	unsigned	  admin_max_connections;
+	size_t		  admin_body_bytes;
+	unsigned	  admin_login_rate;	/* per minute per IP; 0 = off */
+	unsigned	  admin_login_burst;
+	unsigned	  session_idle_ms;
+	unsigned	  session_max_ms;
+
 	struct form_conf *forms;
 	size_t		  nforms;
 };

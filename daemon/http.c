@@ -257,6 +257,44 @@ http_req_client_ip(const struct http_req *req)
 	return req->client_ip;
 }
 
+int
+http_req_https(const struct http_req *req)
+{
+	const char	*proto;
+
+	if (!req->conn->trusted)
+		return 0;
+	proto = http_req_header(req, "x-forwarded-proto");
+	return proto != NULL && strcasecmp(proto, "https") == 0;
+}
+
+/*
+ * Cookie: a=1; b=2. The first cookie called name is copied into out;
+ * names are compared exactly, as RFC 6265 has them.
+ */
+int
+http_req_cookie(const struct http_req *req, const char *name, char *out,
+    size_t outlen)
+{
+	const char	*h = http_req_header(req, "cookie"), *p, *end;
+	size_t		 nl = strlen(name), vl;
+
+	for (p = h; p != NULL && *p != '\0'; p = end) {
+		p += strspn(p, " \t;");
+		end = p + strcspn(p, ";");
+		if ((size_t)(end - p) > nl && strncmp(p, name, nl) == 0 &&
+		    p[nl] == '=') {
+			vl = (size_t)(end - p) - nl - 1;
+			if (vl >= outlen)
+				return ERR_TOOBIG;
+			memcpy(out, p + nl + 1, vl);
+			out[vl] = '\0';
+			return 0;
+		}
+	}
+	return ERR_NOTFOUND;
+}
+
 const char *
 http_req_body(const struct http_req *req)
 {

@@ -149,6 +149,13 @@ const char	*http_req_query(const struct http_req *);
 /* The peer's address, or the client's from X-Forwarded-For when the peer
    is a trusted proxy; "unix" for a Unix socket peer without that header. */
 const char	*http_req_client_ip(const struct http_req *);
+/* 1 when a trusted proxy says the client came over https
+   (X-Forwarded-Proto), so a cookie may be marked Secure. */
+int		 http_req_https(const struct http_req *);
+/* The value of the cookie called name into out (outlen bytes): 0,
+   ERR_NOTFOUND, or ERR_TOOBIG when it does not fit. */
+int		 http_req_cookie(const struct http_req *, const char *name,
+		    char *out, size_t outlen);
 /* The body, NUL-terminated (the NUL is not counted in the length); empty
    in the headers callback, which runs before any body byte is read. */
 const char	*http_req_body(const struct http_req *);

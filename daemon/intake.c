@@ -21,7 +21,6 @@ enum route_kind {
 	R_FORM,		/* /forms/NAME */
 	R_SCHEMA,	/* /forms/NAME/schema */
 	R_HEALTH,
-	R_METRICS,
 };
 
 struct route {
@@ -249,8 +248,6 @@ route(const struct intake *in, const char *path)
 		return r;
 	if (strcmp(path, "/healthz") == 0)
 		r.kind = R_HEALTH;
-	else if (strcmp(path, "/metrics") == 0)
-		r.kind = R_METRICS;
 	if (r.kind != R_NONE || strncmp(path, "/forms/", 7) != 0)
 		return r;
 	name = path + 7;
@@ -396,12 +393,11 @@ get_health(struct intake *in, struct http_req *req)
 	    "failing"));
 }
 
-static void
-get_metrics(struct intake *in, struct http_req *req)
+int
+intake_metrics(struct intake *in, struct buf *out)
 {
 	struct metrics_gauges	g = { 0 };
 	struct mailer_counters	mc = { 0 };
-	struct buf		out;
 
 	g.connections = in->http ? http_server_connections(in->http) : 0;
 	g.store_pending = store_writer_pending(in->writer);
@@ -411,13 +407,7 @@ get_metrics(struct intake *in, struct http_req *req)
 	g.mail_sent = mc.sent;
 	g.mail_failed = mc.failed;
 	g.mail_retried = mc.retried;
-	buf_init(&out, 1 << 16);
-	if (metrics_render(&in->m, &g, &out) == 0)
-		respond(in, req, 200, "text/plain; version=0.0.4", NULL,
-		    out.data, out.len);
-	else
-		respond(in, req, 503, "text/plain", NULL, "", 0);
-	buf_free(&out);
+	return metrics_render(&in->m, &g, out) == 0 ? 0 : ERR_NOMEM;
 }
 
 static void
@@ -822,9 +812,6 @@ on_request(struct http_req *req, void *arg)
 	switch (r.kind) {
 	case R_HEALTH:
 		get_health(in, req);
-		break;
-	case R_METRICS:
-		get_metrics(in, req);
 		break;
 	case R_SCHEMA:
 		get_schema(in, req, r.form);

@@ -18,7 +18,9 @@
  *   GET     /forms/NAME          demo HTML form
  *   GET     /forms/NAME/schema   the form's JSON Schema
  *   OPTIONS /forms/NAME          CORS preflight
- *   GET     /healthz, /metrics
+ *   GET     /healthz
+ *
+ * /metrics is the admin listener's (inbox.c), never the public one's.
  */
 
 struct intake;
@@ -34,5 +36,8 @@ const struct http_handler *intake_handler(struct intake *);
 /* Calls cb(arg) once no submission is in flight (at once if none is). */
 void	intake_drain(struct intake *, void (*cb)(void *), void *arg);
 void	intake_free(struct intake *);
+/* Appends the Prometheus text of the counters and gauges to out (served
+   on the admin listener only). 0 or ERR_NOMEM. */
+int	intake_metrics(struct intake *, struct buf *out);
 
 #endif

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "inbox.h"
 #include "intake.h"
 #include "log.h"
 #include "mailer.h"
@@ -38,7 +39,10 @@ struct daemon {
 	struct store_writer	*writer;
 	struct mailer		*mailer;
 	struct intake		*intake;
-	struct http_server	*http;
+	struct inbox		*inbox;
+	struct http_server	*http;		/* the public listener */
+	struct http_server	*admin;		/* the staff listener */
+	int			 servers;	/* not yet shut down */
 	uv_signal_t		 sigterm, sigint, sighup;
 	uv_timer_t		 watchdog, retention;
 	struct store_purge_job	 purge;
@@ -92,12 +96,23 @@ drained(void *arg)
 }
 
 static void
+inbox_drained(void *arg)
+{
+	struct daemon *d = arg;
+
+	intake_drain(d->intake, drained, d);
+}
+
+/* Both listeners are closed: then the work they started, in order. */
+static void
 http_stopped(void *arg)
 {
 	struct daemon *d = arg;
 
-	d->http = NULL;
-	intake_drain(d->intake, drained, d);
+	if (--d->servers > 0)
+		return;
+	d->http = d->admin = NULL;
+	inbox_drain(d->inbox, inbox_drained, d);
 }
 
 static void
@@ -110,7 +125,9 @@ stop(struct daemon *d)
 	sd_notify("STOPPING=1");
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->retention, NULL);
+	d->servers = 2;
 	http_server_shutdown(d->http, http_stopped, d);
+	http_server_shutdown(d->admin, http_stopped, d);
 }
 
 /* The public listener's limits: [limits] and [server] trusted_proxies. */
@@ -127,6 +144,15 @@ public_limits(const struct config *cfg, struct http_limits *lim)
 	lim->max_body_bytes = cfg->max_body_bytes;
 	lim->trusted_proxies = cfg->trusted_proxies;
 	lim->ntrusted_proxies = cfg->ntrusted_proxies;
+}
+
+/* The admin listener's: its own caps, the public timeouts. */
+static void
+admin_limits(const struct config *cfg, struct http_limits *lim)
+{
+	public_limits(cfg, lim);
+	lim->max_connections = cfg->admin_max_connections;
+	lim->max_body_bytes = cfg->admin_body_bytes;
 }
 
 /*
@@ -153,10 +179,20 @@ reload(struct daemon *d)
 		sd_notify("READY=1");
 		return;
 	}
-	public_limits(s->cfg, &lim);
-	if ((rc = http_server_set_limits(d->http, &lim)) != 0) {
+	/* The page's files first: they are what a reload most likely cannot
+	   load, and nothing has changed yet when they fail. */
+	if ((rc = inbox_set_snapshot(d->inbox, s)) == 0) {
+		public_limits(s->cfg, &lim);
+		rc = http_server_set_limits(d->http, &lim);
+	}
+	if (rc == 0) {
+		admin_limits(s->cfg, &lim);
+		rc = http_server_set_limits(d->admin, &lim);
+	}
+	if (rc != 0) {
 		log_warnx("reload: %s; keeping the running configuration",
 		    err_str(rc));
+		inbox_set_snapshot(d->inbox, d->cur);
 		snapshot_unref(s);
 		sd_notify("READY=1");
 		return;
@@ -289,6 +325,13 @@ start(struct daemon *d)
 	    (size_t)nfds, &lim, intake_handler(d->intake), &d->http) != 0)
 		fatalx("cannot listen (see above)");
 	intake_set_http(d->intake, d->http);
+	if ((rc = inbox_new(d->loop, d->cur, cfg->db_path, d->intake,
+	    &d->inbox)) != 0)
+		fatalx("inbox: %s (see above)", err_str(rc));
+	admin_limits(cfg, &lim);
+	if (http_server_start(d->loop, cfg->admin_listen, cfg->nadmin_listen,
+	    NULL, 0, &lim, inbox_handler(d->inbox), &d->admin) != 0)
+		fatalx("cannot listen for the admin side (see above)");
 	start_signals(d);
 	start_timers(d);
 	log_info("intaked %s ready: %zu form(s), %zu recipient(s), store %s",
@@ -306,6 +349,8 @@ check_config(const char *path)
 
 	if ((r = snapshot_load(path, &s, &dg)) == 0) {
 		r = mailer_check(s->cfg, &dg);
+		if (r == 0)
+			r = inbox_check(s->cfg, &dg);
 		snapshot_unref(s);
 	}
 	if (r != 0 || dg.count) {
@@ -362,6 +407,7 @@ main(int argc, char *argv[])
 	d.loop = uv_default_loop();
 	start(&d);
 	uv_run(d.loop, UV_RUN_DEFAULT);
+	inbox_free(d.inbox);
 	intake_free(d.intake);
 	snapshot_unref(d.cur);
 	snapshot_unref(d.boot);

@@ -51,6 +51,7 @@ struct store_filter {
 	int64_t		since_ms;	/* 0 = no lower bound */
 	int64_t		until_ms;	/* 0 = no upper bound */
 	const char	*form;		/* NULL = any */
+	const char	*before_id;	/* only older ids (paging); or NULL */
 	uint64_t	limit;		/* 0 = no limit */
 };
 

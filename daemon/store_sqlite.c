@@ -146,7 +146,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    OUTBOX_COUNTS " FROM inquiries i"
 	    " WHERE i.received_at >= ?1 AND i.received_at <= ?2"
 	    " AND (?3 IS NULL OR i.form = ?3)"
-	    " ORDER BY i.received_at DESC LIMIT ?4",
+	    " AND (?5 IS NULL OR i.id < ?5)"
+	    " ORDER BY i.received_at DESC, i.id DESC LIMIT ?4",
 	[ST_GET] = "SELECT i.id, i.form, i.received_at, i.size, "
 	    OUTBOX_COUNTS ", i.record FROM inquiries i WHERE i.id = ?1",
 	[ST_DELETE] = "DELETE FROM inquiries WHERE id = ?1",
@@ -691,6 +692,8 @@ sq_list(struct store *base, const struct store_filter *f,
 	sqlite3_bind_int64(s, 2, f && f->until_ms ? f->until_ms : INT64_MAX);
 	if (f && f->form)
 		sqlite3_bind_text(s, 3, f->form, -1, SQLITE_STATIC);
+	if (f && f->before_id)
+		sqlite3_bind_text(s, 5, f->before_id, -1, SQLITE_STATIC);
 	if (f && f->limit && f->limit <= INT64_MAX)
 		sqlite3_bind_int64(s, 4, (sqlite3_int64)f->limit);
 	else

@@ -212,9 +212,11 @@ class Daemon:
     """One intaked with its own state directory, key and config."""
 
     def __init__(self, extra="", form_extra="", limits="", listen=None,
-                 mail=None, start=True, env=None, crypto=None, storage=""):
+                 mail=None, start=True, env=None, crypto=None, storage="",
+                 admin=""):
         self.dir = tempfile.mkdtemp(prefix="intaked-it-")
         self.port = free_port()
+        self.admin_port = free_port()
         self.key = os.path.join(self.dir, "staff.key")
         self.recipient = age_keygen(self.key)
         write_text(os.path.join(self.dir, "staff.recipients"),
@@ -237,6 +239,8 @@ class Daemon:
             f.write("[storage]\npath = %s\n%s\n" % (self.db, storage))
             f.write("[crypto]\n%s\n" % crypto)
             f.write("[mail]\n%s\n" % mail)
+            f.write("[admin]\nlisten = 127.0.0.1:%d\nroot = %s/inbox\n%s\n"
+                    % (self.admin_port, BUILD, admin))
             f.write("[form consultation]\nschema = %s\nhoneypot = website\n"
                     "reply_to = email\n%s\n" % (SCHEMA, form_extra))
         self.proc = None
@@ -348,15 +352,15 @@ class Daemon:
 
     # ---- talking to it ----
 
-    def connect(self, timeout=10):
-        s = socket.create_connection(("127.0.0.1", self.port),
+    def connect(self, timeout=10, port=None):
+        s = socket.create_connection(("127.0.0.1", port or self.port),
                                      timeout=timeout)
         s.settimeout(timeout)
         return s
 
-    def raw(self, data, timeout=10, head=False):
+    def raw(self, data, timeout=10, head=False, port=None):
         """Sends raw bytes on a new connection, returns the response."""
-        s = self.connect(timeout)
+        s = self.connect(timeout, port)
         try:
             s.sendall(data)
             r, _ = read_response(s, head=head)
@@ -364,7 +368,8 @@ class Daemon:
         finally:
             s.close()
 
-    def request(self, method, path, body=b"", headers=None, timeout=10):
+    def request(self, method, path, body=b"", headers=None, timeout=10,
+                port=None):
         if isinstance(body, str):
             body = body.encode()
         h = {"Host": "localhost", "Connection": "close"}
@@ -375,7 +380,12 @@ class Daemon:
         head += "".join("%s: %s\r\n" % kv for kv in h.items() if
                         kv[1] is not None)
         return self.raw(head.encode() + b"\r\n" + body, timeout,
-                        head=(method == "HEAD"))
+                        head=(method == "HEAD"), port=port)
+
+    def admin(self, method, path, body=b"", headers=None, timeout=10):
+        """A request to the admin listener (the inbox, /metrics)."""
+        return self.request(method, path, body, headers, timeout,
+                            port=self.admin_port)
 
     def post_form(self, fields, form="consultation", headers=None):
         h = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -210,7 +210,7 @@ def test_honeypot_same_answer_nothing_stored():
         check(UUID7.match(r.json()["id"]), "an id")
         eq(d.ctl("list", "--json").stdout.decode().strip(), "[]",
            "nothing stored")
-        m = d.request("GET", "/metrics").body.decode()
+        m = d.admin("GET", "/metrics").body.decode()
         check('intaked_submissions_total{result="spam"} 1' in m, m)
 
 
@@ -223,9 +223,12 @@ def test_get_schema_healthz_metrics_demo_head():
         r = d.request("GET", "/healthz")
         eq(r.status, 200, "healthz")
         eq(r.json()["status"], "ok", "healthz body")
-        r = d.request("GET", "/metrics")
+        r = d.admin("GET", "/metrics")
         eq(r.status, 200, "metrics")
         check("intaked_connections" in r.body.decode(), "metrics body")
+        # The staff side is the admin listener's alone.
+        for path in ("/metrics", "/inbox/", "/inbox/api/inquiries"):
+            eq(d.request("GET", path).status, 404, "public " + path)
         r = d.request("GET", "/forms/consultation")
         eq(r.status, 200, "demo page")
         page = r.body.decode()

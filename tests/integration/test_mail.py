@@ -99,7 +99,7 @@ def test_outage_then_delivered_exactly_once():
             eq(len(set(mids)), 5, "distinct Message-IDs")
             for i in ids:
                 check(any(i in x for x in mids), "one per inquiry")
-            metrics = d.request("GET", "/metrics").body.decode()
+            metrics = d.admin("GET", "/metrics").body.decode()
             check("intaked_mail_sent_total 5" in metrics, metrics)
 
 
