@@ -66,6 +66,8 @@ static const char usage_text[] =
 "  stats                       counts, sizes, notification states\n"
 "  queue [--all]               notifications not yet sent (--all: all)\n"
 "  retry ID                    re-queue an inquiry's failed notifications\n"
+"  audit [--since T] [--json]  who read or changed what, oldest first\n"
+"  audit --verify              check the audit log's hash chain\n"
 "\n"
 "T is an RFC 3339 date or time (2026-11-21, 2026-11-21T05:00:00Z) or a\n"
 "duration back from now (7d, 12h). CONFIG defaults to " DEFAULT_CONFIG ";\n"
@@ -1127,6 +1129,102 @@ cmd_retry(struct ctl *c, int argc, char **argv)
 	return finish_output();
 }
 
+/* ---- audit ---------------------------------------------------------- */
+
+struct audit_out {
+	int	json;
+	size_t	n;
+};
+
+static int
+audit_row(void *arg, const struct audit_entry *e)
+{
+	struct audit_out	*o = arg;
+	char			 when[CLOCK_RFC3339_LEN], hash[17];
+	json_t			*j;
+	char			*s;
+
+	clock_rfc3339(e->at_ms, when);
+	sodium_bin2hex(hash, sizeof(hash), e->hash, 8);
+	if (!o->json) {
+		printf("%6lld  %s  %-12s %-36s  %-15s  %s", (long long)e->seq,
+		    when, e->action, e->inquiry_id[0] ? e->inquiry_id : "-",
+		    e->client[0] ? e->client : "-", e->actor);
+		if (e->detail[0])
+			printf("  (%s)", e->detail);
+		printf("\n");
+		o->n++;
+		return 0;
+	}
+	j = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}",
+	    "seq", (json_int_t)e->seq, "at", when, "actor", e->actor,
+	    "action", e->action,
+	    "inquiry_id", e->inquiry_id[0] ? e->inquiry_id : NULL,
+	    "client", e->client[0] ? e->client : NULL,
+	    "detail", e->detail[0] ? e->detail : NULL, "hash", hash);
+	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	json_decref(j);
+	printf("%s%s", o->n++ ? ",\n" : "[\n", s);
+	free(s);
+	return 0;
+}
+
+static int
+cmd_audit(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct audit_out	 o = { 0, 0 };
+	struct store		*st;
+	int64_t			 since = 0, bad;
+	int			 ch, rc, r, verify = 0;
+
+	while ((ch = getopt_long(argc, argv, ":s:jv", longopts, NULL)) != -1) {
+		if (ch == 'j')
+			o.json = 1;
+		else if (ch == 'v')
+			verify = 1;
+		else if (ch == 's' && parse_when(optarg, &since) == 0)
+			continue;
+		else if (ch == 's')
+			return fail(EXIT_USAGE, "bad time '%s' (want RFC 3339 "
+			    "or a duration like 7d)", optarg);
+		else
+			return bad_option(c, ch, argv);
+	}
+	if ((rc = no_args(c, argc, argv)) != EXIT_OK ||
+	    (rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
+		return rc;
+	if (verify) {
+		r = audit_verify(st, &bad);
+		store_close(st);
+		if (r == ERR_AUTH)
+			return fail(EXIT_FAIL, "audit log broken at entry %lld: "
+			    "altered, or an entry before it removed",
+			    (long long)bad);
+		if (r != 0)
+			return fail(EXIT_FAIL, "cannot read the audit log: %s",
+			    err_str(r));
+		printf("audit log intact\n");
+		return finish_output();
+	}
+	r = audit_list(st, since, audit_row, &o);
+	store_close(st);
+	if (o.json)
+		printf(o.n ? "\n]\n" : "[]\n");
+	if (r != 0)
+		return fail(EXIT_FAIL, "cannot read the audit log: %s",
+		    err_str(r));
+	return finish_output();
+}
+
 /* ---- main ----------------------------------------------------------- */
 
 static const struct command {
@@ -1143,6 +1241,7 @@ static const struct command {
 	{ "stats", cmd_stats },
 	{ "queue", cmd_queue },
 	{ "retry", cmd_retry },
+	{ "audit", cmd_audit },
 };
 
 /* Parses the global options. Returns -1 to go on with the command, or
