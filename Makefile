@@ -6,10 +6,10 @@ DESTDIR	?=
 BUILD	?= build
 CC	?= cc
 
-PKGS	 = libuv jansson libsodium libcurl sqlite3 inih
+PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
-	   libinih-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
+	   libinih-dev libpcre2-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
 	   openssl systemd
 BENCH_DEBS = wrk nginx-light
 FUZZ_DEBS = clang libclang-rt-14-dev

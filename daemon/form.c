@@ -5,7 +5,6 @@
  */
 #include <limits.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -489,6 +488,22 @@ check_choice(struct ctx *c, const char *field, long idx,
 }
 
 static void
+check_pattern(struct ctx *c, const char *field, long idx,
+    const struct schema_node *n, const char *s, size_t len)
+{
+	int	rc = schema_match(c->s, n, s, len);
+
+	if (rc == ERR_NOMEM)
+		c->nomem = 1;
+	else if (rc == ERR_TOOBIG)
+		field_error(c, field, idx, "pattern", "is too long or too "
+		    "complex to check against the expected format");
+	else if (rc != 0)
+		field_error(c, field, idx, "pattern",
+		    "is not in the expected format");
+}
+
+static void
 check_string(struct ctx *c, const char *field, long idx,
     const struct schema_node *n, const json_t *v)
 {
@@ -507,9 +522,8 @@ check_string(struct ctx *c, const char *field, long idx,
 	if (n->max_length >= 0 && chars > n->max_length)
 		field_error(c, field, idx, "maxLength", "must be at most %lld "
 		    "character%s", n->max_length, n->max_length == 1 ? "" : "s");
-	if (n->pattern && regexec(n->pattern, s, 0, NULL, 0) != 0)
-		field_error(c, field, idx, "pattern",
-		    "is not in the expected format");
+	if (n->pattern)
+		check_pattern(c, field, idx, n, s, len);
 	if (n->format == SCHEMA_FMT_EMAIL)
 		ok = addr_valid(s, len, ADDR_PUBLIC);
 	else if (n->format == SCHEMA_FMT_DATE)

@@ -17,7 +17,7 @@
  * Supported keywords: type (object at the top; string, integer, number,
  * boolean, array of one of those for properties), required, properties,
  * additionalProperties (false, or true/absent), minLength, maxLength, pattern
- * (POSIX ERE, matched against the whole value), enum, const, format
+ * (below), enum, const, format
  * (email, date, uri), minimum, maximum, maxItems, items; and the annotations
  * title, description, $schema, $id, $comment, default, examples, and
  * "x-multiline": true (the field may contain newlines and tabs; CRLF and a
@@ -25,9 +25,35 @@
  * type and keywords that do not apply to the field's type are load errors,
  * so that a typo never silently weakens validation. Every property must
  * have a "type"; "items" (default: string) gives an array's element type.
- * "pattern" is a POSIX ERE matched against the whole value (as HTML's
- * pattern attribute does), without back-references; it is compiled once at
- * load and only ever run on checked UTF-8 text.
+ *
+ * Patterns: "pattern" is a regular expression in the common subset of
+ * ECMA-262 (with the u flag, as JSON Schema validators in the browser run
+ * it on the same file) and PCRE2, which runs it here in UTF mode. It is
+ * unanchored, as JSON Schema says: "abc" matches "xabcx"; anchor with ^...$
+ * to constrain the whole value. It works on code points, not bytes (".{3}"
+ * is three characters). As in ECMA-262: \d, \w and \b are ASCII (PCRE2_UCP
+ * is deliberately off, since ECMA-262 keeps them ASCII even with u); \s is
+ * Unicode white space (Zs, U+2028, U+2029, TAB to CR, U+FEFF); "." matches
+ * anything but LF, CR, U+2028 and U+2029; "$" only the very end; [] never
+ * matches and [^] matches anything. Accepted: literals and escaped syntax
+ * characters (\^ \$ \\ \. \* \+ \? \( \) \[ \] \{ \} \| \/, and \- in a
+ * class), ., [...] and [^...] with ranges, \d \D \w \W \s \S (\S not inside
+ * [...]), \b \B, \f \n \r \t \v, \0, \cX, \xHH, \uHHHH, \u{H...}, \p{..} and
+ * \P{..} with a General_Category short value (L, Lu, Nd, ...) or
+ * Script=, sc=, Script_Extensions=, scx= and a script name; | ^ $; groups
+ * (...), (?:...), (?<name>...); lookaheads (?=...) (?!...) and fixed-length
+ * lookbehinds (?<=...) (?<!...), none of them quantified; quantifiers * + ?
+ * {n} {n,} {n,m}, each optionally lazy (?). Refused at load, as
+ * "file:line: pattern: REASON at offset N" (N counts bytes of the pattern):
+ * back-references; what only PCRE2 has (possessive a++, atomic (?>...),
+ * \A \Z \z \G \K \R \h \Q..\E and the other PCRE2 escapes, inline options
+ * (?i), recursion (?R) (?1), conditionals (?(...), (*VERB), POSIX classes
+ * [[:alpha:]]); what ECMA-262 refuses but PCRE2 would read as something
+ * (a lone { } or ], {,n}, \- outside a class, \x without two hex digits);
+ * whatever PCRE2 refuses (with PCRE2's message); patterns over 1024 bytes or
+ * with groups nested over 64 deep. Patterns are compiled once at load. A
+ * value that needs more backtracking than the match limits allow fails the
+ * pattern like a mismatch, with its own message.
  *
  * Text: every string (keys and values) must be valid UTF-8 ("utf8") without
  * control characters (C0, DEL, C1: "control"); fields with x-multiline may

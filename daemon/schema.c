@@ -3,7 +3,7 @@
  * patterns, and the field list for the demo page.
  *
  * Line numbers. jansson reports the line of a syntax error but keeps no
- * positions for values, so a semantic error (unknown keyword, bad regex,
+ * positions for values, so a semantic error (unknown keyword, bad pattern,
  * wrong type) is located afterwards: the loader keeps the JSON path of what
  * it checks (e.g. properties / phone / pattern), and text_line() walks the
  * raw file text along that path with a small scanner (jansson has already
@@ -16,8 +16,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <regex.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +29,29 @@
 #include "form.h"
 #include "schema.h"
 #include "log.h"
+#include "utf8.h"
 
 #define SCHEMA_MAX_BYTES	(1024 * 1024)
 #define SCHEMA_MAX_PROPS	256
 #define SCHEMA_NAME_MAX		128	/* the body decoders' key cap */
 #define PATH_DEPTH		6
+#define PATTERN_MAX_BYTES	1024	/* a form field's format, not a program;
+					   also keeps the offset map in 16 bits */
+#define PATTERN_GROWTH		10	/* rewritten bytes per byte: \S, 2
+					   bytes, is the longest, at 19 */
+#define PATTERN_NEST_MAX	64	/* the bits of struct xlate's look */
+
+/*
+ * What one value may cost against one pattern. A value up to 64 KiB under
+ * a pattern that repeats a group per character (^(?:.|\n)*$) needs about
+ * 200000 steps and 130000 frames; the depth cap stops such patterns short
+ * of that, at about 6 MiB of frames, and the heap cap bounds frames made
+ * larger by named groups. 500000 steps take about 5 ms: a pattern that
+ * backtracks exponentially, as ^(a+)+$ on "aaa...!", gives up there.
+ */
+#define MATCH_LIMIT		500000
+#define DEPTH_LIMIT		50000
+#define HEAP_LIMIT_KIB		16384
 
 /* Where a keyword may appear. */
 #define AT_ROOT		0x1
@@ -110,6 +128,7 @@ struct loader {
 	size_t		 depth;
 	unsigned	 errors;
 	int		 nomem;
+	pcre2_compile_context	*cctx;
 };
 
 /* ---- locating keys in the raw text ---- */
@@ -440,75 +459,488 @@ load_lengths(struct loader *L, struct schema_node *n, const json_t *obj)
 		lerr(L, "minLength", "minLength is greater than maxLength");
 }
 
-/*
- * Rejects what anchoring by wrapping in ^( )$ would change (a stray ')')
- * and back-references (exponential matching). Bracket expressions are
- * skipped, including "[]...]" and "[^]...]" and [:class:] names.
- */
-static const char *
-pattern_problem(const char *p)
-{
-	long	depth = 0;
+/* ---- patterns ---- */
 
-	for (; *p; p++) {
-		if (*p == '\\') {
-			if (p[1] >= '0' && p[1] <= '9')
-				return "back-references are not supported";
-			if (p[1] == '\0')
-				return "the pattern ends with a backslash";
-			p++;
-		} else if (*p == '[') {
-			p += p[1] == '^' ? 2 : 1;
-			if (*p == ']')
-				p++;
-			while (*p && *p != ']') {
-				if (*p == '[' && (p[1] == ':' || p[1] == '=' ||
-				    p[1] == '.') && (p = strchr(p + 2, p[1])) ==
-				    NULL)
-					return "unterminated bracket expression";
-				p++;
-			}
-			if (*p == '\0')
-				return "unterminated bracket expression";
-		} else if (*p == '(')
-			depth++;
-		else if (*p == ')' && --depth < 0)
-			return "unbalanced parenthesis";
+/*
+ * A schema's "pattern" is also run by the browser (the same file is served
+ * for client-side validation), so both must read it alike. The pattern as
+ * written is ECMA-262 with the u flag; it is scanned once, refusing what
+ * the two dialects read differently or what only PCRE2 has, and rewritten
+ * where PCRE2 needs other words for the same thing (\s, \v). PCRE2 then
+ * compiles the result with the options below, and its errors are reported
+ * at offsets in the pattern as written (the map).
+ */
+
+/* What a quantifier at this point would apply to. */
+enum {
+	PREV_OTHER,	/* an atom, or nothing: PCRE2 judges */
+	PREV_LOOK,	/* a lookaround: PCRE2 allows a quantifier, ECMA-262 not */
+	PREV_QUANT,	/* a quantifier: '?' makes it lazy, '+' possessive */
+};
+
+struct xlate {
+	const char	*p;		/* the pattern as written */
+	size_t		 len, i;
+	char		*out;		/* the pattern for PCRE2 */
+	uint16_t	*map;		/* out[k] stands for p[map[k]] */
+	size_t		 n, cap;
+	int		 prev;
+	unsigned	 depth;
+	uint64_t	 look;		/* bit d: the group at depth d is a
+					   lookaround */
+	char		 why[128];	/* the first refusal, or "" */
+	size_t		 at;
+};
+
+static void LOG_PRINTF(3, 4)
+refuse(struct xlate *x, size_t at, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (x->why[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+	x->at = at;
+}
+
+/* Appends s, which stands for the source bytes from offset src on. */
+static void
+emit(struct xlate *x, const char *s, size_t n, size_t src)
+{
+	size_t	k;
+
+	if (x->cap - x->n < n) {
+		refuse(x, src, "too long once rewritten for PCRE2");
+		return;
 	}
-	return depth ? "unbalanced parenthesis" : NULL;
+	memcpy(x->out + x->n, s, n);
+	for (k = 0; k < n; k++)
+		x->map[x->n + k] = (uint16_t)src;
+	x->n += n;
+}
+
+/* Copies n source bytes as they are, each standing for itself. */
+static void
+copy(struct xlate *x, size_t n)
+{
+	for (; n > 0; n--, x->i++)
+		emit(x, x->p + x->i, 1, x->i);
+}
+
+static int
+is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+static int
+is_ascii_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* The length of "\uHHHH" or "\u{H...}" at p (left bytes), or 0. */
+static size_t
+unicode_escape_len(const char *p, size_t left)
+{
+	size_t	n;
+
+	if (left >= 6 && is_hex(p[2]) && is_hex(p[3]) && is_hex(p[4]) &&
+	    is_hex(p[5]))
+		return 6;
+	if (left < 5 || p[2] != '{')
+		return 0;
+	for (n = 3; n < left && is_hex(p[n]); n++)
+		;
+	return n > 3 && n < left && p[n] == '}' ? n + 1 : 0;
+}
+
+/* A script name as Unicode writes it ("Greek", "Old_Italic", "Grek"):
+   PCRE2 also takes "greek" and "old italic", ECMA-262 does not. */
+static int
+is_script_name(const char *s, size_t n)
+{
+	size_t	i;
+
+	if (n == 0 || s[0] < 'A' || s[0] > 'Z')
+		return 0;
+	for (i = 1; i < n; i++)
+		if (!is_ascii_alpha(s[i]) && s[i] != '_')
+			return 0;
+	return 1;
+}
+
+/*
+ * The length of "\p{...}" (or \P) at p when both dialects know the
+ * property by that spelling: a General_Category value in its short form,
+ * or a script. PCRE2 matches property names loosely and knows more of
+ * them, so anything else could compile here and fail in the browser.
+ */
+static size_t
+property_len(const char *p, size_t left)
+{
+	static const char *const gc[] = { "L", "Lu", "Ll", "Lt", "Lm", "Lo",
+	    "LC", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc",
+	    "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "S", "Sm", "Sc", "Sk", "So",
+	    "Z", "Zs", "Zl", "Zp", "C", "Cc", "Cf", "Cs", "Co", "Cn" };
+	static const char *const keys[] = { "Script=", "sc=",
+	    "Script_Extensions=", "scx=" };
+	const char	*body = p + 3, *close;
+	size_t		 blen, i, klen;
+
+	if (left < 5 || p[2] != '{' ||
+	    (close = memchr(body, '}', left - 3)) == NULL)
+		return 0;
+	blen = (size_t)(close - body);
+	for (i = 0; i < sizeof(gc) / sizeof(gc[0]); i++)
+		if (strlen(gc[i]) == blen && memcmp(gc[i], body, blen) == 0)
+			return blen + 4;
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		klen = strlen(keys[i]);
+		if (blen > klen && memcmp(keys[i], body, klen) == 0 &&
+		    is_script_name(body + klen, blen - klen))
+			return blen + 4;
+	}
+	return 0;
+}
+
+/*
+ * ECMA-262's \s is Unicode white space and line terminators (Zs, Zl, Zp,
+ * TAB to CR, U+FEFF); PCRE2 without UCP takes ASCII white space only, so
+ * \s and \S are spelt out. ECMA-262's \v is VT; PCRE2's is any vertical
+ * space, LF included.
+ */
+#define ECMA_SPACE	"\\p{Z}\\t-\\r\\ufeff"
+
+static void
+escape_space(struct xlate *x, int in_class, int negated)
+{
+	static const char	out[] = "[" ECMA_SPACE "]";
+	static const char	outneg[] = "[^" ECMA_SPACE "]";
+	size_t			at = x->i;
+
+	x->i += 2;
+	if (in_class && negated) {
+		refuse(x, at, "\\S inside [...] (write [^\\s...])");
+		return;
+	}
+	if (in_class)
+		emit(x, ECMA_SPACE, sizeof(ECMA_SPACE) - 1, at);
+	else if (negated)
+		emit(x, outneg, sizeof(outneg) - 1, at);
+	else
+		emit(x, out, sizeof(out) - 1, at);
+	if (in_class && x->i + 1 < x->len && x->p[x->i] == '-' &&
+	    x->p[x->i + 1] != ']')
+		refuse(x, at, "\\s cannot end a range");
+}
+
+/* The length of the escape at p (left >= 2 bytes) when ECMA-262 and
+   PCRE2 read it alike as written, or 0. */
+static size_t
+plain_escape_len(const char *p, size_t left, int in_class)
+{
+	char	e = p[1];
+
+	if (e == '\0')
+		return 0;
+	if (strchr("bdDwWfnrt", e) != NULL || (e == 'B' && !in_class) ||
+	    (e == '-' && in_class))
+		return 2;
+	if (e == '0')
+		return left > 2 && p[2] >= '0' && p[2] <= '9' ? 0 : 2;
+	if (e == 'c')
+		return left > 2 && is_ascii_alpha(p[2]) ? 3 : 0;
+	if (e == 'x')
+		return left > 3 && is_hex(p[2]) && is_hex(p[3]) ? 4 : 0;
+	if (e == 'u')
+		return unicode_escape_len(p, left);
+	if (e == 'p' || e == 'P')
+		return property_len(p, left);
+	return strchr("^$\\.*+?()[]{}|/", e) != NULL ? 2 : 0;
+}
+
+/* One escape at x->i, in a character class or not. */
+static void
+read_escape(struct xlate *x, int in_class)
+{
+	const char	*p = x->p + x->i;
+	size_t		 left = x->len - x->i, n;
+
+	x->prev = PREV_OTHER;
+	if (left < 2)
+		refuse(x, x->i, "\\ at end of pattern");
+	else if (p[1] == 's' || p[1] == 'S')
+		escape_space(x, in_class, p[1] == 'S');
+	else if (p[1] == 'v') {
+		emit(x, "\\x0b", 4, x->i);
+		x->i += 2;
+	} else if ((p[1] >= '1' && p[1] <= '9') || p[1] == 'k')
+		refuse(x, x->i, "back-references are not supported");
+	else if ((p[1] == 'p' || p[1] == 'P') && property_len(p, left) == 0)
+		refuse(x, x->i, "\\%c{...} takes a General_Category value "
+		    "(L, Lu, Nd, ...) or Script=NAME", p[1]);
+	else if ((n = plain_escape_len(p, left, in_class)) != 0)
+		copy(x, n);
+	else {
+		n = utf8_seqlen((const unsigned char *)p + 1, left - 1);
+		refuse(x, x->i, "\\%.*s is not an escape ECMA-262 and PCRE2 "
+		    "read alike", (int)(n ? n : 1), p + 1);
+	}
+}
+
+/*
+ * A character class at x->i. A ']' right after '[' or '[^' closes it, as
+ * in ECMA-262 (PCRE2_ALLOW_EMPTY_CLASS). An unclosed class is refused
+ * here, as PCRE2 would take the wrapper's ')' into it.
+ */
+static void
+read_class(struct xlate *x)
+{
+	char	c;
+
+	x->prev = PREV_OTHER;
+	copy(x, 1);
+	if (x->i < x->len && x->p[x->i] == '^')
+		copy(x, 1);
+	while (x->why[0] == '\0') {
+		if (x->i == x->len) {
+			refuse(x, x->len, "missing terminating ] for "
+			    "character class");
+			return;
+		}
+		if ((c = x->p[x->i]) == ']') {
+			copy(x, 1);
+			return;
+		}
+		if (c == '\\')
+			read_escape(x, 1);
+		else if (c == '[' && x->i + 1 < x->len &&
+		    (x->p[x->i + 1] == ':' || x->p[x->i + 1] == '.' ||
+		    x->p[x->i + 1] == '='))
+			refuse(x, x->i, "POSIX classes such as [[:alpha:]] are "
+			    "PCRE2-only (write \\[ for a '[')");
+		else
+			copy(x, 1);
+	}
+}
+
+/* Why the group opener "(?c" at the offset is refused, or NULL for the
+   groups both dialects have. */
+static const char *
+group_problem(char c)
+{
+	if (c == ':' || c == '=' || c == '!' || c == '<')
+		return NULL;
+	if (c == '>')
+		return "atomic groups (?>...) are PCRE2-only";
+	if (c == '(')
+		return "conditional groups (?(...) are PCRE2-only";
+	if (c == 'R' || c == '&' || c == '+' || (c >= '0' && c <= '9'))
+		return "recursion and subroutine calls are PCRE2-only";
+	if (c == '#')
+		return "comments (?#...) are PCRE2-only";
+	if (c == '|')
+		return "branch reset groups (?|...) are PCRE2-only";
+	if (c == 'P' || c == '\'')
+		return "named groups are written (?<name>...)";
+	return "inline options such as (?i) are PCRE2-only";
+}
+
+/* An opening parenthesis at x->i, with what opens the group. */
+static void
+open_group(struct xlate *x)
+{
+	const char	*p = x->p + x->i, *gt, *why;
+	size_t		 left = x->len - x->i, n = 1;
+	int		 look = 0;
+
+	if (x->depth >= PATTERN_NEST_MAX) {
+		refuse(x, x->i, "groups nested more than %d deep",
+		    PATTERN_NEST_MAX);
+		return;
+	}
+	if (left > 1 && p[1] == '*') {
+		refuse(x, x->i, "(*...) verbs and options are PCRE2-only");
+		return;
+	}
+	if (left > 2 && p[1] == '?') {
+		if ((why = group_problem(p[2])) != NULL) {
+			refuse(x, x->i, "%s", why);
+			return;
+		}
+		look = p[2] == '=' || p[2] == '!' || (p[2] == '<' &&
+		    left > 3 && (p[3] == '=' || p[3] == '!'));
+		n = p[2] != '<' ? 3 : look ? 4 :
+		    (gt = memchr(p, '>', left)) ? (size_t)(gt - p) + 1 : 3;
+	}
+	if (look)
+		x->look |= (uint64_t)1 << x->depth;
+	else
+		x->look &= ~((uint64_t)1 << x->depth);
+	x->depth++;
+	copy(x, n);
+	x->prev = PREV_OTHER;
+}
+
+static void
+close_group(struct xlate *x)
+{
+	if (x->depth == 0) {
+		refuse(x, x->i, "unmatched closing parenthesis");
+		return;
+	}
+	x->depth--;
+	x->prev = (x->look >> x->depth) & 1 ? PREV_LOOK : PREV_OTHER;
+	copy(x, 1);
+}
+
+/* The length of "{n}", "{n,}" or "{n,m}" at p (left bytes), or 0. */
+static size_t
+brace_len(const char *p, size_t left)
+{
+	size_t	i = 1, digits;
+
+	for (digits = 0; i < left && p[i] >= '0' && p[i] <= '9'; i++)
+		digits++;
+	if (digits == 0 || i == left)
+		return 0;
+	if (p[i] == ',')
+		for (i++; i < left && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+	return i < left && p[i] == '}' ? i + 1 : 0;
+}
+
+/* *, +, ?, or a '{' at x->i. */
+static void
+read_quantifier(struct xlate *x)
+{
+	char	c = x->p[x->i];
+	size_t	n = 1;
+
+	if (c == '{' && (n = brace_len(x->p + x->i, x->len - x->i)) == 0) {
+		refuse(x, x->i, "a '{' that does not start {n}, {n,} or "
+		    "{n,m} (write \\{)");
+		return;
+	}
+	if (x->prev == PREV_LOOK) {
+		refuse(x, x->i, "a lookaround cannot be quantified");
+		return;
+	}
+	if (x->prev == PREV_QUANT && c == '+') {
+		refuse(x, x->i, "possessive quantifiers such as a++ are "
+		    "PCRE2-only");
+		return;
+	}
+	x->prev = x->prev == PREV_QUANT && c == '?' ? PREV_OTHER : PREV_QUANT;
+	copy(x, n);
+}
+
+/*
+ * The unanchored search is written into the pattern, as "[^]*?(?:...)"
+ * matched anchored, rather than left to pcre2_match() trying each start
+ * position: PCRE2 restarts its match limit at every start position, so a
+ * backtracking-heavy unanchored pattern would cost the limit times the
+ * length of the value (seconds for 64 KiB); as one anchored attempt, the
+ * limit bounds the whole search. The lazy prefix tries the same start
+ * positions in the same order, so what matches does not change.
+ */
+#define WRAP_OPEN	"[^]*?(?:"
+#define WRAP_CLOSE	")"
+
+/* Checks and rewrites x->p into x->out. 0, or -1 with x->why set. */
+static int
+rewrite_pattern(struct xlate *x)
+{
+	char	c;
+
+	emit(x, WRAP_OPEN, sizeof(WRAP_OPEN) - 1, 0);
+	while (x->i < x->len && x->why[0] == '\0') {
+		c = x->p[x->i];
+		if (c == '\\')
+			read_escape(x, 0);
+		else if (c == '[')
+			read_class(x);
+		else if (c == '(')
+			open_group(x);
+		else if (c == ')')
+			close_group(x);
+		else if (c == '*' || c == '+' || c == '?' || c == '{')
+			read_quantifier(x);
+		else if (c == ']' || c == '}')
+			refuse(x, x->i, "a lone '%c' (write \\%c)", c, c);
+		else {
+			x->prev = PREV_OTHER;
+			copy(x, 1);
+		}
+	}
+	emit(x, WRAP_CLOSE, sizeof(WRAP_CLOSE) - 1, x->len);
+	return x->why[0] != '\0' ? -1 : 0;
+}
+
+/*
+ * ECMA-262 with the u flag, in PCRE2's words: UTF, so that "." and classes
+ * take code points; no UCP, because ECMA-262 keeps \d \w \b ASCII even
+ * with u (\s is spelt out instead); "$" only at the very end, not before
+ * a final newline; [] matching nothing and [^] anything; \uHHHH, \u{H...}
+ * and \xHH as ECMA-262 reads them (with PCRE2_EXTRA_ALT_BSUX). Nothing reads
+ * captures, and without them the backtracking frames are smaller.
+ */
+#define PATTERN_OPTIONS	(PCRE2_UTF | PCRE2_NEVER_UCP | PCRE2_DOLLAR_ENDONLY | \
+	PCRE2_ALLOW_EMPTY_CLASS | PCRE2_ALT_BSUX | PCRE2_NEVER_BACKSLASH_C | \
+	PCRE2_NO_AUTO_CAPTURE | PCRE2_ANCHORED)
+
+static void
+compile_pattern(struct loader *L, struct schema_node *n,
+    const struct xlate *x)
+{
+	PCRE2_UCHAR	msg[160];
+	PCRE2_SIZE	off;
+	int		code;
+
+	n->pattern = pcre2_compile((PCRE2_SPTR)x->out, x->n, PATTERN_OPTIONS,
+	    &code, &off, L->cctx);
+	if (n->pattern != NULL)
+		return;
+	if (code == PCRE2_ERROR_HEAP_FAILED) {
+		L->nomem = 1;
+		return;
+	}
+	pcre2_get_error_message(code, msg, sizeof(msg));
+	lerr(L, "pattern", "pattern: %s at offset %zu", (const char *)msg,
+	    off < x->n ? (size_t)x->map[off] : x->len);
 }
 
 static void
 load_pattern(struct loader *L, struct schema_node *n, const json_t *obj)
 {
 	const json_t	*v;
-	const char	*why;
-	char		*full, err[200];
-	size_t		 len;
-	int		 rc;
+	struct xlate	 x;
 
 	if ((v = get(obj, "pattern", KW_STRING)) == NULL)
 		return;
-	if ((why = pattern_problem(json_string_value(v))) != NULL) {
-		lerr(L, "pattern", "bad pattern: %s", why);
+	if (json_string_length(v) > PATTERN_MAX_BYTES) {
+		lerr(L, "pattern", "pattern: longer than %d bytes",
+		    PATTERN_MAX_BYTES);
 		return;
 	}
-	len = json_string_length(v) + 5;
-	if ((full = malloc(len)) == NULL ||
-	    (n->pattern = malloc(sizeof(*n->pattern))) == NULL) {
-		free(full);
+	memset(&x, 0, sizeof(x));
+	x.p = json_string_value(v);
+	x.len = json_string_length(v);
+	x.cap = x.len * PATTERN_GROWTH + sizeof(WRAP_OPEN WRAP_CLOSE);
+	x.out = malloc(x.cap);
+	x.map = calloc(x.cap, sizeof(*x.map));
+	if (x.out == NULL || x.map == NULL)
 		L->nomem = 1;
-		return;
-	}
-	snprintf(full, len, "^(%s)$", json_string_value(v));
-	rc = regcomp(n->pattern, full, REG_EXTENDED | REG_NOSUB);
-	free(full);
-	if (rc != 0) {
-		regerror(rc, n->pattern, err, sizeof(err));
-		free(n->pattern);
-		n->pattern = NULL;
-		lerr(L, "pattern", "bad pattern: %s", err);
-	}
+	else if (rewrite_pattern(&x) != 0)
+		lerr(L, "pattern", "pattern: %s at offset %zu", x.why, x.at);
+	else
+		compile_pattern(L, n, &x);
+	free(x.out);
+	free(x.map);
 }
 
 static void
@@ -854,6 +1286,52 @@ read_file(const char *path, struct schema *s, struct diag *d)
 	return rc;
 }
 
+/* PCRE2 allocates through these, so that a test wrapping malloc and free
+   at link time (allocation failures in turn) sees PCRE2's allocations. */
+static void *
+re_malloc(PCRE2_SIZE size, void *unused)
+{
+	(void)unused;
+	return malloc(size);
+}
+
+static void
+re_free(void *p, void *unused)
+{
+	(void)unused;
+	free(p);
+}
+
+/* The contexts kept for matching: the allocator and the limits. */
+static int
+match_setup(struct schema *s)
+{
+	s->gctx = pcre2_general_context_create(re_malloc, re_free, NULL);
+	if (s->gctx == NULL ||
+	    (s->mctx = pcre2_match_context_create(s->gctx)) == NULL)
+		return ERR_NOMEM;
+	pcre2_set_match_limit(s->mctx, MATCH_LIMIT);
+	pcre2_set_depth_limit(s->mctx, DEPTH_LIMIT);
+	pcre2_set_heap_limit(s->mctx, HEAP_LIMIT_KIB);
+	return 0;
+}
+
+/* The compile context, used while loading only; NULL when out of memory. */
+static pcre2_compile_context *
+compile_setup(pcre2_general_context *g)
+{
+	pcre2_compile_context	*c;
+
+	if ((c = pcre2_compile_context_create(g)) == NULL)
+		return NULL;
+	/* "." must stop at what ECMA-262 calls a line terminator: LF, CR,
+	   U+2028, U+2029. ANY also stops it at VT, FF and NEL, which never
+	   reach a pattern (form.c refuses control characters). */
+	pcre2_set_newline(c, PCRE2_NEWLINE_ANY);
+	pcre2_set_compile_extra_options(c, PCRE2_EXTRA_ALT_BSUX);
+	return c;
+}
+
 static int
 parse_and_check(const char *path, struct schema *s, struct diag *d)
 {
@@ -873,7 +1351,10 @@ parse_and_check(const char *path, struct schema *s, struct diag *d)
 	L.d = d;
 	L.text = s->text;
 	L.len = s->len;
+	if ((L.cctx = compile_setup(s->gctx)) == NULL)
+		return ERR_NOMEM;
 	rc = load_root(&L, s);
+	pcre2_compile_context_free(L.cctx);
 	if (rc == 0 && L.nomem)
 		rc = ERR_NOMEM;
 	if (rc == 0 && L.errors)
@@ -891,6 +1372,7 @@ schema_load(const char *path, struct schema **out, struct diag *d)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ERR_NOMEM;
 	if ((rc = read_file(path, s, d)) == 0 &&
+	    (rc = match_setup(s)) == 0 &&
 	    (rc = parse_and_check(path, s, d)) == 0)
 		rc = build_fields(s);
 	if (rc == ERR_NOMEM)
@@ -906,10 +1388,7 @@ schema_load(const char *path, struct schema **out, struct diag *d)
 static void
 node_free(struct schema_node *n)
 {
-	if (n->pattern) {
-		regfree(n->pattern);
-		free(n->pattern);
-	}
+	pcre2_code_free(n->pattern);
 	if (n->items) {
 		node_free(n->items);
 		free(n->items);
@@ -931,7 +1410,41 @@ schema_free(struct schema *s)
 	free(s->props);
 	json_decref(s->doc);
 	free(s->text);
+	pcre2_match_context_free(s->mctx);
+	pcre2_general_context_free(s->gctx);
 	free(s);
+}
+
+int
+schema_match(const struct schema *s, const struct schema_node *n,
+    const char *v, size_t len)
+{
+	pcre2_match_data	*md;
+	int			 rc;
+
+	/* One pair is enough, as only whether it matched is read; one block
+	   per call, so that concurrent matches share nothing they write. */
+	if ((md = pcre2_match_data_create(1, s->gctx)) == NULL)
+		return ERR_NOMEM;
+	/* PCRE2_NO_UTF_CHECK: form.c matches only values its clean_text()
+	   accepted with utf8_valid(), which holds them to what PCRE2's own
+	   check would (shortest forms, no surrogates, nothing past
+	   U+10FFFF); PCRE2 would misbehave on anything else. */
+	rc = pcre2_match(n->pattern, (PCRE2_SPTR)v, len, 0, PCRE2_NO_UTF_CHECK,
+	    md, s->mctx);
+	pcre2_match_data_free(md);
+	if (rc >= 0)
+		return 0;
+	switch (rc) {
+	case PCRE2_ERROR_NOMEMORY:
+		return ERR_NOMEM;
+	case PCRE2_ERROR_MATCHLIMIT:
+	case PCRE2_ERROR_DEPTHLIMIT:
+	case PCRE2_ERROR_HEAPLIMIT:
+		return ERR_TOOBIG;
+	default:	/* no match, or an error: never an accept */
+		return ERR_REJECTED;
+	}
 }
 
 const char *

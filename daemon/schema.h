@@ -7,9 +7,12 @@
  * as opaque through form.h.
  */
 
-#include <regex.h>
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH	8
+#endif
 
 #include <jansson.h>
+#include <pcre2.h>
 
 #include "form.h"
 
@@ -32,7 +35,7 @@ struct schema_node {
 	enum schema_type	 type;
 	int			 multiline;
 	long long		 min_length, max_length;	/* -1: absent */
-	regex_t			*pattern;	/* anchored, or NULL */
+	pcre2_code		*pattern;	/* see schema_match, or NULL */
 	enum schema_format	 format;
 	const json_t		*enumv;		/* array, or NULL; in doc */
 	const json_t		*constv;	/* or NULL; in doc */
@@ -57,6 +60,19 @@ struct schema {
 	size_t			 nprops;
 	int			 additional;	/* unknown keys allowed */
 	struct form_field	*fields;	/* nprops of them */
+	pcre2_general_context	*gctx;		/* PCRE2 allocates with malloc */
+	pcre2_match_context	*mctx;		/* the match limits */
 };
+
+/*
+ * Matches the value v (len bytes, already checked as UTF-8 by form.c)
+ * against n->pattern, which must be set. Returns 0 when the pattern
+ * matches somewhere in v, ERR_REJECTED when it does not, ERR_TOOBIG when
+ * the match gave up at one of the limits (too much backtracking: the value
+ * fails the pattern all the same), ERR_NOMEM. Safe to call from several
+ * threads at once: the compiled pattern and the contexts are only read.
+ */
+int	schema_match(const struct schema *s, const struct schema_node *n,
+	    const char *v, size_t len);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -458,10 +459,11 @@ START_TEST(kw_pattern)
 	struct schema	*s = load_ok(test_schema);
 
 	valid_with(s, "code=ABC-12", "code", "\"ABC-12\"");
-	/* anchored to the whole value */
-	invalid_with(s, "code=XABC-12", "code", "pattern");
-	invalid_with(s, "code=ABC-12x", "code", "pattern");
+	/* unanchored, as JSON Schema says: found anywhere in the value */
+	valid_with(s, "code=XABC-12", "code", "\"XABC-12\"");
+	valid_with(s, "code=ABC-12x", "code", "\"ABC-12x\"");
 	invalid_with(s, "code=abc-1", "code", "pattern");
+	invalid_with(s, "code=AB-12", "code", "pattern");
 	schema_free(s);
 }
 END_TEST
@@ -1370,26 +1372,29 @@ START_TEST(load_patterns)
 {
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\n    \"type\": \"string\",\n"
-	    "    \"pattern\": \"[a-\"\n  }}}\n", ":6: bad pattern: ");
+	    "    \"pattern\": \"[a-\"\n  }}}\n",
+	    ":6: pattern: missing terminating ] for character class at "
+	    "offset 3");
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\n    \"type\": \"string\",\n"
-	    "    \"pattern\": \"a{2,1}\"\n  }}}\n", ":6: bad pattern: ");
+	    "    \"pattern\": \"a{2,1}\"\n  }}}\n",
+	    ":6: pattern: numbers out of order in {} quantifier at offset 5");
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\"type\": \"string\",\n"
 	    "    \"pattern\": \"(a)\\\\1\"}}}\n",
-	    ":5: bad pattern: back-references are not supported");
+	    ":5: pattern: back-references are not supported at offset 3");
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\"type\": \"string\",\n"
 	    "    \"pattern\": \"a)|(b\"}}}\n",
-	    ":5: bad pattern: unbalanced parenthesis");
+	    ":5: pattern: unmatched closing parenthesis at offset 1");
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\"type\": \"string\",\n"
 	    "    \"pattern\": \"(ab\"}}}\n",
-	    ":5: bad pattern: unbalanced parenthesis");
+	    ":5: pattern: missing closing parenthesis at offset 3");
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\"type\": \"string\",\n"
 	    "    \"pattern\": \"ab\\\\\"}}}\n",
-	    ":5: bad pattern: the pattern ends with a backslash");
+	    ":5: pattern: \\ at end of pattern at offset 2");
 }
 END_TEST
 
@@ -1397,19 +1402,272 @@ START_TEST(load_pattern_brackets)
 {
 	struct schema	*s;
 
-	/* parentheses and ']' inside bracket expressions are literal */
+	/* parentheses are literal in a class, ']' is written \] (ECMA-262) */
 	s = load_ok("{\"type\": \"object\", \"properties\": {\"a\":"
 	    " {\"type\": \"string\", \"pattern\":"
-	    " \"[]()]+[^])]?[[:digit:]()]*\"}}}");
+	    " \"^[\\\\]()]+[^\\\\])]?[\\\\d()]*$\"}}}");
 	valid_with(s, "a=%5D%28%29x1%29", "a", "\"]()x1)\"");
 	invalid_with(s, "a=x", "a", "pattern");
 	schema_free(s);
-	/* a pattern that already has ^ and $ still works */
+	/* ^ and $ bind to their alternative only: ^a or b$ */
 	s = load_ok("{\"type\": \"object\", \"properties\": {\"a\":"
 	    " {\"type\": \"string\", \"pattern\": \"^a|b$\"}}}");
 	valid_with(s, "a=b", "a", "\"b\"");
-	invalid_with(s, "a=ab", "a", "pattern");
+	valid_with(s, "a=ab", "a", "\"ab\"");
+	valid_with(s, "a=cb", "a", "\"cb\"");
+	invalid_with(s, "a=ba", "a", "pattern");
 	schema_free(s);
+	/* [] never matches, [^] matches anything, as in ECMA-262 */
+	s = load_ok("{\"type\": \"object\", \"properties\": {\"a\":"
+	    " {\"type\": \"string\", \"pattern\": \"^x[]|^[^]y$\"}}}");
+	valid_with(s, "a=%5Dy", "a", "\"]y\"");
+	invalid_with(s, "a=x", "a", "pattern");
+	schema_free(s);
+}
+END_TEST
+
+/* ---- patterns: the common subset of ECMA-262 and PCRE2 ---- */
+
+/* A schema whose one field "a" (multi-line) has the pattern given as
+   JSON string text, so backslashes come doubled. */
+static struct schema *
+pattern_schema(const char *json_pattern)
+{
+	char	text[2048];
+
+	snprintf(text, sizeof(text), "{\"type\": \"object\", \"properties\": "
+	    "{\"a\": {\"type\": \"string\", \"x-multiline\": true, "
+	    "\"pattern\": \"%s\"}}}", json_pattern);
+	return load_ok(text);
+}
+
+/* Expects the pattern (JSON string text), written on line 5 of the file,
+   to be refused with want: "pattern: REASON at offset N". */
+static void
+pattern_bad(const char *json_pattern, const char *want)
+{
+	char	text[2048], line[300];
+
+	snprintf(text, sizeof(text), "{\n\"type\": \"object\",\n\"properties\":"
+	    " {\n  \"a\": {\"type\": \"string\",\n    \"pattern\": \"%s\"}}}\n",
+	    json_pattern);
+	snprintf(line, sizeof(line), ":5: %s\n", want);
+	load_bad(text, line);
+}
+
+/* One value against one pattern (JSON string text, backslashes doubled):
+   accepted, or refused with a single "pattern" error. */
+struct match_case {
+	const char	*pattern;
+	const char	*value;		/* urlencoded */
+	int		 ok;
+};
+
+static void
+check_matches(const struct match_case *t, size_t n)
+{
+	struct schema	*s;
+	json_t		*f;
+	char		 body[256];
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		s = pattern_schema(t[i].pattern);
+		snprintf(body, sizeof(body), "a=%s", t[i].value);
+		if (t[i].ok) {
+			f = ok_fields(s, FORM_URLENCODED, body);
+			ck_assert_ptr_nonnull(json_object_get(f, "a"));
+			json_decref(f);
+		} else
+			one_error(s, FORM_URLENCODED, body, "a", "pattern");
+		schema_free(s);
+	}
+}
+
+START_TEST(pattern_counts_characters)
+{
+	static const struct match_case	t[] = {
+		/* "." is one code point: three ü are six bytes */
+		{ "^.{1,3}$", "%C3%BC%C3%BC%C3%BC", 1 },
+		{ "^.{1,3}$", "%C3%BC%C3%BC%C3%BC%C3%BC", 0 },
+		{ "^.$", "%F0%9F%98%80", 1 },
+		{ "^.$", "ab", 0 },
+		/* unanchored, ".{1,3}" finds three characters in four */
+		{ ".{1,3}", "%C3%BC%C3%BC%C3%BC%C3%BC", 1 },
+	};
+
+	check_matches(t, sizeof(t) / sizeof(t[0]));
+}
+END_TEST
+
+START_TEST(pattern_unanchored)
+{
+	static const struct match_case	t[] = {
+		{ "abc", "xabcx", 1 },
+		{ "abc", "abc", 1 },
+		{ "abc", "abxc", 0 },
+		{ "^abc$", "abc", 1 },
+		{ "^abc$", "xabcx", 0 },
+		{ "^abc$", "abcx", 0 },
+		/* "$" is the very end, not before a final newline */
+		{ "^abc$", "abc%0A", 0 },
+		/* "." stops at a line break, as in ECMA-262 */
+		{ "^a.b$", "a%E2%82%ACb", 1 },
+		{ "^a.b$", "a%0Ab", 0 },
+		{ "^a.b$", "a%E2%80%A8b", 0 },		/* U+2028 */
+	};
+
+	check_matches(t, sizeof(t) / sizeof(t[0]));
+}
+END_TEST
+
+START_TEST(pattern_unicode)
+{
+	static const struct match_case	t[] = {
+		/* \p{...}: Unicode properties, any script */
+		{ "^\\\\p{L}+$", "Jos%C3%A9", 1 },
+		{ "^\\\\p{L}+$", "%CE%95%CE%BB%CE%AD%CE%BD%CE%B7", 1 },
+		{ "^\\\\p{L}+$", "J0s%C3%A9", 0 },
+		{ "^\\\\p{Script=Greek}+$", "%CE%B1%CE%B2", 1 },
+		{ "^\\\\p{Script=Greek}+$", "ab", 0 },
+		/* \w \d \b stay ASCII, as in ECMA-262 with the u flag */
+		{ "^\\\\w+$", "Jose_1", 1 },
+		{ "^\\\\w+$", "Jos%C3%A9", 0 },
+		{ "\\\\d", "%D9%A3", 0 },		/* ARABIC-INDIC 3 */
+		{ "\\\\bcaf\\\\b", "caf%C3%A9", 1 },
+		/* \s is ECMA-262's: Unicode spaces and U+FEFF too */
+		{ "^a\\\\sb$", "a%C2%A0b", 1 },
+		{ "^a\\\\sb$", "a%E3%80%80b", 1 },
+		{ "^a\\\\sb$", "a%EF%BB%BFb", 1 },
+		{ "^a\\\\sb$", "a%0Ab", 1 },
+		{ "^a\\\\sb$", "axb", 0 },
+		{ "^\\\\S[^\\\\s]$", "%C3%A9x", 1 },
+		{ "^\\\\S[^\\\\s]$", "%C2%A0x", 0 },
+		{ "^\\\\S[^\\\\s]$", "x%C2%A0", 0 },
+		/* \u escapes as ECMA-262 writes them */
+		{ "^\\\\u00e9\\\\u{1F600}$", "%C3%A9%F0%9F%98%80", 1 },
+	};
+
+	check_matches(t, sizeof(t) / sizeof(t[0]));
+}
+END_TEST
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec	t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+START_TEST(pattern_backtracking_limit)
+{
+	struct schema		*s;
+	struct form_result	 r;
+	struct timespec		 t0;
+	char			 body[4100];
+	size_t			 i;
+
+	s = pattern_schema("^(a+)+$");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(parse(s, FORM_URLENCODED,
+	    "a=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", &r), ERR_REJECTED);
+	ck_assert_double_lt(seconds_since(&t0), 2.0);
+	ck_assert_uint_eq(r.nerrors, 1);
+	ck_assert_ptr_nonnull(find_err(&r, "a", "pattern"));
+	ck_assert_str_eq(r.errors[0].message, "is too long or too complex to "
+	    "check against the expected format");
+	form_result_free(&r);
+	schema_free(s);
+
+	/* unanchored, the limit holds for the whole search: from any one
+	   start in these 235 runs of 16 a's the match stays under it */
+	s = pattern_schema("(a+)+$");
+	memcpy(body, "a=", 2);
+	for (i = 2; i < 4001; i++)
+		body[i] = (i - 2) % 17 == 16 ? '!' : 'a';
+	body[i - 1] = '!';
+	body[i] = '\0';
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, body, &r), ERR_REJECTED);
+	ck_assert_double_lt(seconds_since(&t0), 2.0);
+	ck_assert_str_eq(r.errors[0].message, "is too long or too complex to "
+	    "check against the expected format");
+	form_result_free(&r);
+	/* a plain mismatch still says so */
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "a=b", &r), ERR_REJECTED);
+	ck_assert_str_eq(r.errors[0].message, "is not in the expected format");
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+START_TEST(pattern_pcre2_only)
+{
+	pattern_bad("a++", "pattern: possessive quantifiers such as a++ are "
+	    "PCRE2-only at offset 2");
+	pattern_bad("a{2}+", "pattern: possessive quantifiers such as a++ are "
+	    "PCRE2-only at offset 4");
+	pattern_bad("x(?>a)", "pattern: atomic groups (?>...) are PCRE2-only "
+	    "at offset 1");
+	pattern_bad("\\\\Aa", "pattern: \\A is not an escape ECMA-262 and "
+	    "PCRE2 read alike at offset 0");
+	pattern_bad("a\\\\Z", "pattern: \\Z is not an escape ECMA-262 and "
+	    "PCRE2 read alike at offset 1");
+	pattern_bad("a\\\\z", "pattern: \\z is not an escape ECMA-262 and "
+	    "PCRE2 read alike at offset 1");
+	pattern_bad("ab\\\\Kc", "pattern: \\K is not an escape ECMA-262 and "
+	    "PCRE2 read alike at offset 2");
+	pattern_bad("(?i)a", "pattern: inline options such as (?i) are "
+	    "PCRE2-only at offset 0");
+	pattern_bad("a(?R)?", "pattern: recursion and subroutine calls are "
+	    "PCRE2-only at offset 1");
+	pattern_bad("(a)(?(1)b|c)", "pattern: conditional groups (?(...) are "
+	    "PCRE2-only at offset 3");
+	pattern_bad("^[[:alpha:]]+$", "pattern: POSIX classes such as "
+	    "[[:alpha:]] are PCRE2-only (write \\[ for a '[') at offset 2");
+	pattern_bad("(*LIMIT_MATCH=1)a", "pattern: (*...) verbs and options "
+	    "are PCRE2-only at offset 0");
+	pattern_bad("\\\\p{Greek}", "pattern: \\p{...} takes a "
+	    "General_Category value (L, Lu, Nd, ...) or Script=NAME at "
+	    "offset 0");
+	/* what ECMA-262 refuses and PCRE2 would take as something else */
+	pattern_bad("a{,3}", "pattern: a '{' that does not start {n}, {n,} or "
+	    "{n,m} (write \\{) at offset 1");
+	pattern_bad("a]", "pattern: a lone ']' (write \\]) at offset 1");
+	pattern_bad("(?=a)*b", "pattern: a lookaround cannot be quantified at "
+	    "offset 5");
+	pattern_bad("a\\\\-b", "pattern: \\- is not an escape ECMA-262 and "
+	    "PCRE2 read alike at offset 1");
+	pattern_bad("\\\\x{41}", "pattern: \\x is not an escape ECMA-262 and "
+	    "PCRE2 read alike at offset 0");
+	pattern_bad("[\\\\S]", "pattern: \\S inside [...] (write [^\\s...]) at "
+	    "offset 1");
+}
+END_TEST
+
+START_TEST(pattern_syntax_errors)
+{
+	char	*big;
+
+	pattern_bad("[z-a]", "pattern: range out of order in character class "
+	    "at offset 3");
+	/* the offset is in the pattern as written, not as rewritten */
+	pattern_bad("\\\\s\\\\s[z-a]", "pattern: range out of order in "
+	    "character class at offset 7");
+	pattern_bad("(?<=a+)b", "pattern: lookbehind assertion is not fixed "
+	    "length at offset 0");
+	pattern_bad("a{70000}", "pattern: number too big in {} quantifier at "
+	    "offset 7");
+	ck_assert_ptr_nonnull(big = malloc(1026));
+	memset(big, 'a', 1025);
+	big[1025] = '\0';
+	pattern_bad(big, "pattern: longer than 1024 bytes");
+	big[1024] = '\0';
+	schema_free(pattern_schema(big));
+	free(big);
 }
 END_TEST
 
@@ -1438,7 +1696,8 @@ START_TEST(load_many_errors)
 	ck_assert_int_eq(load_text(text, strlen(text), &s, &out),
 	    ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(out.data, "s.json:3: unknown keyword"));
-	ck_assert_ptr_nonnull(strstr(out.data, "s.json:7: bad pattern"));
+	ck_assert_ptr_nonnull(strstr(out.data, "s.json:7: pattern: missing "
+	    "closing parenthesis"));
 	ck_assert_ptr_nonnull(strstr(out.data, "s.json:8: unknown format"));
 	ck_assert_ptr_nonnull(strstr(out.data, "s.json:12: \"maxLength\" does"
 	    " not apply to a field of type integer"));
@@ -1452,7 +1711,8 @@ START_TEST(load_same_key_elsewhere)
 	load_bad("{\n\"type\": \"object\",\n\"properties\": {\n"
 	    "  \"a\": {\"type\": \"string\", \"pattern\": \"x\"},\n"
 	    "  \"b\": {\"type\": \"string\",\n"
-	    "    \"pattern\": \"(\"}}}\n", ":6: bad pattern");
+	    "    \"pattern\": \"(\"}}}\n",
+	    ":6: pattern: missing closing parenthesis");
 	/* a key inside a string value does not confuse the scanner */
 	load_bad("{\n\"type\": \"object\",\n\"description\": \"\\\"c\\\": {\","
 	    "\n\"properties\": {\n"
@@ -1531,6 +1791,8 @@ form_suite(void)
 	tcase_add_test(tc, load_fields);
 	tcase_add_test(tc, load_patterns);
 	tcase_add_test(tc, load_pattern_brackets);
+	tcase_add_test(tc, pattern_pcre2_only);
+	tcase_add_test(tc, pattern_syntax_errors);
 	tcase_add_test(tc, load_many_errors);
 	tcase_add_test(tc, load_same_key_elsewhere);
 	tcase_add_test(tc, load_limits);
@@ -1545,6 +1807,10 @@ form_suite(void)
 	tcase_add_test(tc, consultation_errors);
 	tcase_add_test(tc, kw_lengths);
 	tcase_add_test(tc, kw_pattern);
+	tcase_add_test(tc, pattern_counts_characters);
+	tcase_add_test(tc, pattern_unanchored);
+	tcase_add_test(tc, pattern_unicode);
+	tcase_add_test(tc, pattern_backtracking_limit);
 	tcase_add_test(tc, kw_format_email);
 	tcase_add_test(tc, kw_format_date);
 	tcase_add_test(tc, kw_format_uri);

@@ -7,7 +7,7 @@
  * Build (from the repository root, where the schema path resolves):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE
  *   -Idaemon tests/fuzz/fuzz_form.c daemon/form.c daemon/schema.c
- *   daemon/utf8.c daemon/buf.c daemon/log.c -ljansson -lsodium
+ *   daemon/utf8.c daemon/buf.c daemon/log.c -ljansson -lsodium -lpcre2-8
  */
 #include <stddef.h>
 #include <stdint.h>
