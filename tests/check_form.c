@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "form.h"
+#include "testutil.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -70,28 +71,17 @@ static void
 setup(void)
 {
 	log_init("check_form", LOG_LVL_ERR);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_form.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	ck_assert_ptr_nonnull(tu_tmpdir(tmpdir, sizeof(tmpdir),
+	    "check_form"));
 }
 
 static void
 teardown(void)
 {
-	char	path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "%s/s.json", tmpdir);
-	unlink(path);
-	rmdir(tmpdir);
+	tu_rmtree(tmpdir);
 }
 
-/* Collects diagnostics, one per line, into the buf at d->arg. */
-static void
-collect(struct diag *d, const char *line)
-{
-	struct buf	*b = d->arg;
-
-	ck_assert_int_eq(buf_printf(b, "%s\n", line), 0);
-}
+#define collect	tu_diag_buf
 
 /* Writes text to tmpdir/s.json and loads it; diagnostics go to out. */
 static int

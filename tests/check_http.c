@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "testutil.h"
 
 struct fixture {
 	uv_loop_t		 loop;
@@ -78,8 +79,7 @@ setup(void)
 	const char		*req = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
 
 	memset(&F, 0, sizeof(F));
-	strcpy(F.dir, "/tmp/intaked-http-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(F.dir));
+	ck_assert_ptr_nonnull(tu_tmpdir(F.dir, sizeof(F.dir), "check_http"));
 	snprintf(F.path, sizeof(F.path), "%s/s", F.dir);
 	snprintf(F.spec, sizeof(F.spec), "unix:%s", F.path);
 	F.listen[0] = F.spec;
@@ -107,8 +107,7 @@ static void
 teardown(void)
 {
 	close(F.client);
-	unlink(F.path);
-	rmdir(F.dir);
+	tu_rmtree(F.dir);
 }
 
 static void
