@@ -579,6 +579,43 @@ absent(struct ctx *c, const struct schema_prop *p)
 		field_error(c, p->name, -1, "required", "is required");
 }
 
+/* A field that takes files ("format": "binary", on the items of a list). */
+static int
+is_file(const struct schema_prop *p)
+{
+	const struct schema_node	*n = &p->node;
+
+	if (n->type == SCHEMA_ARRAY)
+		n = n->items;
+	return n->format == SCHEMA_FMT_BINARY;
+}
+
+/*
+ * A file field is never text: a value sent for it in the body is an
+ * error, and what counts is how many files the multipart body brought
+ * (files_arg), checked against required and maxItems like a list.
+ */
+static void
+file_prop(struct ctx *c, const struct schema_prop *p, int has_text)
+{
+	unsigned	n = c->o.files ? c->o.files(c->o.files_arg, p->name) : 0;
+
+	if (has_text) {
+		field_error(c, p->name, -1, "notAFile", "must be uploaded as "
+		    "a file");
+		return;
+	}
+	if (n == 0) {
+		absent(c, p);
+		return;
+	}
+	if (p->node.type == SCHEMA_ARRAY &&
+	    p->node.max_items >= 0 && n > (size_t)p->node.max_items)
+		field_error(c, p->name, -1, "maxItems", "must have at most "
+		    "%lld file%s", p->node.max_items,
+		    p->node.max_items == 1 ? "" : "s");
+}
+
 static void
 too_many_items(struct ctx *c, const struct schema_prop *p, size_t n)
 {
@@ -866,7 +903,9 @@ url_prop(struct ctx *c, const struct schema_prop *p, const struct slot *sl,
 	for (i = 0; i < sl->n; i++)
 		if (sl->v[i].len > 0)
 			nonempty++;
-	if (nonempty == 0)
+	if (is_file(p))
+		file_prop(c, p, nonempty > 0);
+	else if (nonempty == 0)
 		absent(c, p);
 	else if (p->node.type == SCHEMA_ARRAY)
 		set_field(c, fields, p->name, url_list(c, p, sl, nonempty));
@@ -1094,7 +1133,9 @@ json_fields(struct ctx *c, const json_t *doc, json_t *fields)
 		v = json_object_get(doc, p->name);
 		if (is_honeypot(c, p->name))
 			continue;
-		if (json_absent(p, v))
+		if (is_file(p))
+			file_prop(c, p, !json_absent(p, v));
+		else if (json_absent(p, v))
 			absent(c, p);
 		else if (p->node.type == SCHEMA_ARRAY)
 			set_field(c, fields, p->name, json_list(c, p, v));

@@ -111,6 +111,10 @@ struct form_opts {
 	unsigned	 max_fields;	/* cap on keys in the body */
 	size_t		 max_field_bytes;	/* cap on one decoded value */
 	unsigned	 max_json_depth;
+	/* Files: how many a file field ("format": "binary") came with in a
+	   multipart body; NULL when the body had none (urlencoded, JSON). */
+	unsigned	(*files)(void *arg, const char *field);
+	void		*files_arg;
 };
 
 struct form_result {
@@ -132,6 +136,8 @@ struct form_field {
 	int		  multiline;
 	const char *const *options;	/* enum values (strings), NULL-terminated, or NULL */
 	long long	  min_length, max_length;	/* -1 when absent */
+	int		  file;		/* "format": "binary" (on the items) */
+	long long	  max_items;	/* 1 for a string; -1: no maxItems */
 };
 
 /*

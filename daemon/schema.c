@@ -117,7 +117,8 @@ static const char *const kwtypenames[] = {
 	"a non-negative integer", "a number", "any value"
 };
 
-static const char *const formats[] = { NULL, "email", "date", "uri" };
+static const char *const formats[] = { NULL, "email", "date", "uri",
+    "binary" };
 
 struct loader {
 	const char	*file;
@@ -957,7 +958,7 @@ load_format(struct loader *L, struct schema_node *n, const json_t *obj)
 			return;
 		}
 	lerr(L, "format", "unknown format \"%.64s\" (supported: email, "
-	    "date, uri)", json_string_value(v));
+	    "date, uri, binary)", json_string_value(v));
 }
 
 /* 1 if v is a value a field of type t can hold. */
@@ -1070,6 +1071,23 @@ load_items(struct loader *L, struct schema_node *n, const json_t *obj)
 }
 
 /* Loads the property or items schema obj, at L's current path, into n. */
+/* A file has no text to check: a text keyword beside "format": "binary"
+   would be a promise the server cannot keep. */
+static void
+check_binary(struct loader *L, const struct schema_node *n, const json_t *obj)
+{
+	static const char *const text_kw[] = { "minLength", "maxLength",
+	    "pattern", "enum", "const", "x-multiline" };
+	size_t	i;
+
+	if (n->format != SCHEMA_FMT_BINARY)
+		return;
+	for (i = 0; i < sizeof(text_kw) / sizeof(text_kw[0]); i++)
+		if (json_object_get(obj, text_kw[i]) != NULL)
+			lerr(L, text_kw[i], "\"%s\" does not apply to a file "
+			    "(\"format\": \"binary\")", text_kw[i]);
+}
+
 static void
 load_node(struct loader *L, struct schema_node *n, const json_t *obj,
     unsigned where)
@@ -1089,6 +1107,7 @@ load_node(struct loader *L, struct schema_node *n, const json_t *obj,
 	load_values(L, n, obj);
 	load_bounds(L, n, obj);
 	load_items(L, n, obj);
+	check_binary(L, n, obj);
 }
 
 static int
@@ -1236,8 +1255,10 @@ build_fields(struct schema *s)
 		f->title = str_or(p, "title", f->name);
 		f->type = typenames[n->type];
 		f->required = s->props[i].required;
+		f->max_items = n->type == SCHEMA_ARRAY ? n->max_items : 1;
 		if (n->type == SCHEMA_ARRAY)
 			n = n->items;
+		f->file = n->format == SCHEMA_FMT_BINARY;
 		f->format = formats[n->format];
 		f->multiline = n->multiline;
 		f->min_length = n->min_length;

@@ -29,6 +29,7 @@ enum schema_format {
 	SCHEMA_FMT_EMAIL,
 	SCHEMA_FMT_DATE,
 	SCHEMA_FMT_URI,
+	SCHEMA_FMT_BINARY,	/* a file, uploaded with multipart */
 };
 
 struct schema_node {

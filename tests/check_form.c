@@ -145,7 +145,7 @@ consultation(void)
 	return s;
 }
 
-static const struct form_opts opts = { "website", 64, 4096, 8 };
+static const struct form_opts opts = { "website", 64, 4096, 8, NULL, NULL };
 
 static int
 parse(const struct schema *s, enum form_ctype t, const char *body,
@@ -684,6 +684,72 @@ START_TEST(kw_arrays)
 }
 END_TEST
 
+static unsigned
+two_reports(void *arg, const char *field)
+{
+	(void)arg;
+	return strcmp(field, "reports") == 0 ? *(unsigned *)arg : 0;
+}
+
+/* File fields: described by the schema, counted from the multipart
+   body, never text. */
+START_TEST(kw_format_binary)
+{
+	static const char	 text[] = "{\"type\": \"object\", "
+	    "\"properties\": {\"name\": {\"type\": \"string\"}, "
+	    "\"scan\": {\"type\": \"string\", \"format\": \"binary\"}, "
+	    "\"reports\": {\"type\": \"array\", \"maxItems\": 2, "
+	    "\"items\": {\"type\": \"string\", \"format\": \"binary\"}}}, "
+	    "\"required\": [\"reports\"]}";
+	struct schema		*sc = load_ok(text);
+	const struct form_field	*f;
+	struct form_result	 r;
+	struct form_opts	 o = opts;
+	unsigned		 n = 0;
+	size_t			 nf;
+
+	f = schema_fields(sc, &nf);
+	ck_assert_int_eq(f[0].file, 0);
+	ck_assert_int_eq(f[1].file, 1);
+	ck_assert_int_eq(f[1].max_items, 1);
+	ck_assert_int_eq(f[2].file, 1);
+	ck_assert_int_eq(f[2].max_items, 2);
+	/* Without a multipart body there are no files: required. */
+	ck_assert_int_eq(parse(sc, FORM_URLENCODED, "name=x", &r),
+	    ERR_REJECTED);
+	ck_assert_ptr_nonnull(find_err(&r, "reports", "required"));
+	form_result_free(&r);
+	/* Text where a file belongs. */
+	ck_assert_int_eq(parse(sc, FORM_URLENCODED, "reports=a&scan=b", &r),
+	    ERR_REJECTED);
+	ck_assert_ptr_nonnull(find_err(&r, "reports", "notAFile"));
+	ck_assert_ptr_nonnull(find_err(&r, "scan", "notAFile"));
+	form_result_free(&r);
+	ck_assert_int_eq(parse(sc, FORM_JSON, "{\"reports\": [\"x\"]}", &r),
+	    ERR_REJECTED);
+	ck_assert_ptr_nonnull(find_err(&r, "reports", "notAFile"));
+	form_result_free(&r);
+	/* Counted from the upload: within maxItems, then over it. */
+	o.files = two_reports;
+	o.files_arg = &n;
+	n = 2;
+	ck_assert_int_eq(form_parse(sc, FORM_URLENCODED, "name=x", 6, &o, &r),
+	    0);
+	ck_assert_ptr_null(json_object_get(r.fields, "reports"));
+	form_result_free(&r);
+	n = 3;
+	ck_assert_int_eq(form_parse(sc, FORM_URLENCODED, "name=x", 6, &o, &r),
+	    ERR_REJECTED);
+	ck_assert_ptr_nonnull(find_err(&r, "reports", "maxItems"));
+	form_result_free(&r);
+	schema_free(sc);
+	/* A text keyword on a file is a promise nobody keeps. */
+	load_bad("{\"type\": \"object\", \"properties\": {\"f\": "
+	    "{\"type\": \"string\", \"format\": \"binary\",\n"
+	    "\"maxLength\": 5}}}", ":2: \"maxLength\" does not apply");
+}
+END_TEST
+
 START_TEST(kw_annotations_ignored)
 {
 	struct schema	*s;
@@ -959,7 +1025,7 @@ END_TEST
 START_TEST(url_limits)
 {
 	struct schema		*s = load_ok(test_schema);
-	struct form_opts	 o = { NULL, 4, 8, 8 };
+	struct form_opts	 o = { NULL, 4, 8, 8, NULL, NULL };
 	struct form_result	 r;
 	const char		*body;
 
@@ -1186,7 +1252,7 @@ depth_error(const struct schema *s, const char *body,
 START_TEST(json_depth)
 {
 	struct schema		*s = load_ok(test_schema);
-	struct form_opts	 o = { NULL, 64, 4096, 2 };
+	struct form_opts	 o = { NULL, 64, 4096, 2, NULL, NULL };
 	struct form_result	 r;
 	const char		*body;
 	char			*deep;
@@ -1227,7 +1293,7 @@ END_TEST
 START_TEST(json_limits)
 {
 	struct schema		*s = load_ok(test_schema);
-	struct form_opts	 o = { NULL, 3, 4, 8 };
+	struct form_opts	 o = { NULL, 3, 4, 8, NULL, NULL };
 	struct form_result	 r;
 	const char		*body;
 
@@ -1807,6 +1873,7 @@ form_suite(void)
 	tcase_add_test(tc, kw_enum_const);
 	tcase_add_test(tc, kw_min_max);
 	tcase_add_test(tc, kw_arrays);
+	tcase_add_test(tc, kw_format_binary);
 	tcase_add_test(tc, kw_annotations_ignored);
 	tcase_add_test(tc, coerce_boolean);
 	tcase_add_test(tc, coerce_integer);

@@ -229,11 +229,11 @@ fields(void)
 }
 
 static const struct form_field labels[] = {
-	{ "name", "Your name", "string", NULL, 1, 0, NULL, -1, -1 },
-	{ "email", "E-mail", "string", "email", 1, 0, NULL, -1, -1 },
-	{ "phone", "Phone", "string", NULL, 0, 0, NULL, -1, -1 },
-	{ "message", "Message", "string", NULL, 0, 1, NULL, -1, -1 },
-	{ "consent", "Consent", "boolean", NULL, 1, 0, NULL, -1, -1 },
+	{ "name", "Your name", "string", NULL, 1, 0, NULL, -1, -1, 0, 1 },
+	{ "email", "E-mail", "string", "email", 1, 0, NULL, -1, -1, 0, 1 },
+	{ "phone", "Phone", "string", NULL, 0, 0, NULL, -1, -1, 0, 1 },
+	{ "message", "Message", "string", NULL, 0, 1, NULL, -1, -1, 0, 1 },
+	{ "consent", "Consent", "boolean", NULL, 1, 0, NULL, -1, -1, 0, 1 },
 };
 
 static void

@@ -25,7 +25,8 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static const struct form_opts opts = { "website", 32, 2048, 4 };
+static const struct form_opts opts = { "website", 32, 2048, 4, NULL,
+    NULL };
 
 static const struct schema *
 schema(void)
