@@ -46,7 +46,7 @@ struct multipart {
 	int				 err;	/* sticky once non-zero */
 	const char			*why;
 	int				 in_part; /* begun, not yet ended */
-	char				 delim[DELIM_MAX]; /* CRLF "--" boundary */
+	char				 delim[DELIM_MAX]; /* CRLF "--" b */
 	size_t				 dlen;
 	size_t				 matched; /* of delim, held back */
 	size_t				 virt;	/* leading matched bytes that
@@ -653,7 +653,8 @@ static int
 content_type(struct multipart *m, char *v, size_t len)
 {
 	if (len >= 10 && strncasecmp(v, "multipart/", 10) == 0)
-		return fail(m, ERR_MALFORMED, "nested multipart is not supported");
+		return fail(m, ERR_MALFORMED,
+		    "nested multipart is not supported");
 	m->part.content_type = len ? v : NULL;
 	return 0;
 }
@@ -664,7 +665,8 @@ transfer_encoding(struct multipart *m, char *v, size_t len)
 	if (ieq(v, len, "7bit") || ieq(v, len, "8bit") ||
 	    ieq(v, len, "binary"))
 		return 0;
-	return fail(m, ERR_MALFORMED, "Content-Transfer-Encoding not supported");
+	return fail(m, ERR_MALFORMED,
+	    "Content-Transfer-Encoding not supported");
 }
 
 /* The part headers we read; each may appear once. */
@@ -718,7 +720,8 @@ static int
 begin_part(struct multipart *m)
 {
 	if (m->part.name == NULL)
-		return fail(m, ERR_MALFORMED, "part without Content-Disposition");
+		return fail(m, ERR_MALFORMED,
+		    "part without Content-Disposition");
 	m->state = S_DATA;
 	m->matched = m->virt = 2;	/* this CRLF may start the delimiter */
 	m->in_part = 1;
