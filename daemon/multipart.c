@@ -23,7 +23,6 @@
 #define HEADER_BYTES_MAX	(1024 * 1024)
 #define DELIM_MAX		(4 + MULTIPART_BOUNDARY_MAX)
 
-
 enum state {
 	S_PREAMBLE,	/* looking for the first delimiter */
 	S_AFTER,	/* a delimiter matched: "--", padding or CRLF next */
@@ -78,22 +77,26 @@ static const char	replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
 
 /* ---- characters ---- */
 
+/* 1 if c is an ASCII letter or digit, or one of extra. */
+static int
+alnum_or(unsigned char c, const char *extra)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
+}
+
 /* RFC 9110 tchar. */
 static int
 is_tchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~",
-	    c) != NULL);
+	return alnum_or(c, "!#$%&'*+-.^_`|~");
 }
 
 /* RFC 2046 bchars. */
 static int
 is_bchar(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' && strchr("'()+_,-./:=? ",
-	    c) != NULL);
+	return alnum_or(c, "'()+_,-./:=? ");
 }
 
 /* RFC 5987 attr-char: a tchar but '*', '\'' and '%'. */

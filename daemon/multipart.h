@@ -26,7 +26,9 @@
  * - The CRLF that ends a part's headers may also be the delimiter's, as
  *   the grammar allows: "...\r\n\r\n--boundary" is a part with no data.
  * - After the close delimiter up to MULTIPART_EPILOGUE_MAX bytes (the
- *   epilogue) are ignored; more is ERR_TOOBIG.
+ *   epilogue, its padding and CRLF included) are ignored; more is
+ *   ERR_TOOBIG. A body that is only a close delimiter has no part, and is
+ *   accepted: an HTML form with no field sends it.
  * - Line ends are CRLF: a bare LF or CR in part headers or after a
  *   boundary is ERR_MALFORMED (in data it is data).
  *
@@ -42,16 +44,18 @@
  *   ignored) takes precedence over filename; another charset, a bad
  *   percent-encoding or bytes that are not UTF-8 there are ERR_MALFORMED.
  *   The name must be 1 to MULTIPART_NAME_MAX bytes of UTF-8 without
- *   control characters.
+ *   control characters. The %22, %0D and %0A that HTML's form encoding
+ *   puts in names and filenames for '"', CR and LF are not decoded.
  * - Content-Type is kept as declared, for diagnostics only; a multipart
  *   type (nested multipart, deprecated by RFC 7578 4.3) is ERR_MALFORMED.
  * - Content-Transfer-Encoding other than 7bit, 8bit or binary is
  *   ERR_MALFORMED (RFC 7578 4.7: senders must not use one).
  * - Other headers are ignored.
  *
- * Errors: every function returns 0 or a negative ERR_* code. A parse
- * error is ERR_MALFORMED (answer 400) or ERR_TOOBIG (413), with a short
- * English reason from multipart_error() that never echoes the input.
+ * Errors: every function returns 0 or a negative ERR_* code (or what a
+ * callback returned to stop it). A parse error is ERR_MALFORMED (answer
+ * 400) or ERR_TOOBIG (413), with a short English reason from
+ * multipart_error() that never echoes the input.
  */
 
 #define MULTIPART_BOUNDARY_MAX	70	/* RFC 2046 */
