@@ -39,10 +39,11 @@ LIBSRC	 = $(filter-out $(MAINS),$(wildcard daemon/*.c))
 LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o) $(LLHTTP_OBJ)
 SUITES	 = $(patsubst tests/check_%.c,$(BUILD)/tests/check_%,$(filter-out tests/check_main.c,$(wildcard tests/check_*.c)))
 BENCHES	 = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
+REPLAYS	 = $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(wildcard tests/fuzz/fuzz_*.c))
 TESTUTIL = tests/testutil.c tests/testutil.h
 
 .PHONY: all deps bench-deps fuzz-deps run check check-unit check-integration check-asan \
-	install clean bench fuzz
+	check-fuzz-replay install clean bench fuzz
 
 all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
 
@@ -87,6 +88,14 @@ $(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
 	    $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LINK_$*) $(LDLIBS) \
 	    $(shell pkg-config --libs check) -lz
 
+# Each fuzz target linked with a plain main that replays its committed
+# corpus (tests/fuzz/corpus/NAME/): no libFuzzer, this build's sanitizers.
+$(BUILD)/replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(TESTUTIL) \
+	    $(BUILD)/libintake.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c \
+	    tests/testutil.c $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS)
+
 $(BUILD)/bench/%: tests/bench/%.c $(TESTUTIL) $(BUILD)/libintake.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ \
@@ -113,8 +122,16 @@ check: deps
 	@$(MAKE) --no-print-directory check-unit check-integration
 	@sh tests/summary.sh check $(BUILD)
 
-check-unit: $(SUITES) all
+check-unit: $(SUITES) all check-fuzz-replay
 	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
+
+# The shipped files seed their targets where they are, never out of date.
+REPLAY_MORE_fuzz_form = config/forms
+REPLAY_MORE_fuzz_template = templates
+
+check-fuzz-replay: $(REPLAYS)
+	@$(foreach t,$(REPLAYS),$(t) tests/fuzz/corpus/$(notdir $(t)) \
+	    $(REPLAY_MORE_$(notdir $(t))) &&) true
 
 check-integration: all
 	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/integration.result \

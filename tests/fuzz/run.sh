@@ -45,6 +45,25 @@ for f in tests/fuzz/fuzz_*.c; do
 		{ printf 'GET /'; head -c 5000 /dev/zero | tr '\0' u; printf ' HTTP/1.1\r\n\r\n'; } > "$corpus/long-uri"
 		printf 'GET /w HTTP/1.1\r\nHost : example.com\r\n\r\n' > "$corpus/space-colon"
 		printf '~POST /slow HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc' > "$corpus/slow" ;;
+	fuzz_multipart)
+		# The first line is the Content-Type; "; fuzz-split=N" feeds the
+		# body N bytes at a time. These seeds are also committed, with
+		# past findings, in tests/fuzz/corpus/ (make check replays it).
+		cp tests/fuzz/corpus/fuzz_multipart/* "$corpus/"
+		ct='multipart/form-data; boundary=----WebKitFormBoundaryA1b2'
+		cd='Content-Disposition: form-data; name='
+		printf '%s\n------WebKitFormBoundaryA1b2\r\n%s"name"\r\n\r\nAsha Rao\r\n------WebKitFormBoundaryA1b2\r\n%s"message"\r\n\r\nline\r\n--not it\r\n------WebKitFormBoundaryA1b\r\n------WebKitFormBoundaryA1b2\r\n%s"reports"; filename="scan.pdf"\r\nContent-Type: application/pdf\r\n\r\n%%PDF-1.7\r\n%%\342\343\r\n------WebKitFormBoundaryA1b2--\r\n' "$ct" "$cd" "$cd" "$cd" > "$corpus/browser"
+		printf '%s\n--x\r\n%sr; filename="fall.pdf"; filename*=UTF-8'"''"'%%E2%%82%%AC%%20r%%C3%%A9sum%%C3%%A9.pdf\r\n\r\n\211PNG\r\n\032\n\r\n--x\r\n%sr; filename*=utf-8'"'en'"'a%%00b%%2F..%%5Cc.pdf\r\n\r\n\377\330\377\340\r\n--x--' 'multipart/form-data; boundary=x' "$cd" "$cd" > "$corpus/filename-ext"
+		printf '%s\n--AaB03x\r\n%sf\r\n\r\nab\r\n--AaB03\r\n--AaB03x\r\n%sg; filename="..\\\\evil\342\200\256fdp.exe"\r\n\r\n\r\n--AaB03x--\r\n' 'multipart/form-data; boundary=AaB03x; fuzz-split=3' "$cd" "$cd" > "$corpus/split-3"
+		sed 's/fuzz-split=3/fuzz-split=1/' "$corpus/split-3" > "$corpus/split-1"
+		sed 's/fuzz-split=3/fuzz-split=9/' "$corpus/split-3" > "$corpus/split-9"
+		printf '%s\npreamble\r\n--a b:c \t\r\n%sf\r\nX-Other: y\r\nContent-Transfer-Encoding: binary\r\n\r\nv\r\n--a b:c--  \r\nepilogue\r\n' 'Multipart/Form-Data; charset=utf-8; BOUNDARY="a b:c"' "$cd" > "$corpus/padding"
+		printf '%s\n--q\r\n%s"f"; filename=""\r\nContent-Type: application/octet-stream\r\n\r\n\r\n--q\r\n%sm\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n\r\n--q--' 'multipart/form-data; boundary=q' "$cd" "$cd" > "$corpus/nested"
+		printf '%s\n--q\r\n%sf\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD\r\n--q--' 'multipart/form-data; boundary=q' "$cd" > "$corpus/base64"
+		printf -- '--fuzz-b0undary\r\n%sf\r\n\r\n--fuzz-b0undary\r\n%sg\r\n\r\nv\r\n--fuzz-b0undary--' "$cd" "$cd" > "$corpus/fixed"
+		printf '%s\n--z--\r\n' 'multipart/form-data; boundary=z' > "$corpus/no-parts"
+		{ printf '%s\n--d\r\n%sscan; filename="ct.dcm"\r\n\r\n' 'multipart/form-data; boundary=d; fuzz-split=64' "$cd"
+		  head -c 128 /dev/zero; printf 'DICM\r\n--d\r\n%sheic; filename="p.heic"\r\n\r\n\0\0\0\030ftypheic\0\0\0\0mif1heic\r\n--d--\r\n' "$cd"; } > "$corpus/dicom-heic" ;;
 	esac
 	echo "fuzz: running $name for ${secs}s"
 	"$out/$name" -max_total_time="$secs" -print_final_stats=1 -timeout=20 \

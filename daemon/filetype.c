@@ -1,0 +1,107 @@
+/*
+ * Sniffing a file's type from its first bytes; filetype.h lists the
+ * signatures. Each check states how many bytes it needs and fails when
+ * the file is shorter, so none reads past n.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "filetype.h"
+
+static const char *const mimes[] = {
+	[FILETYPE_PDF] = "application/pdf",
+	[FILETYPE_JPEG] = "image/jpeg",
+	[FILETYPE_PNG] = "image/png",
+	[FILETYPE_HEIC] = "image/heic",
+	[FILETYPE_DICOM] = "application/dicom",
+};
+
+#define NTYPES	(sizeof(mimes) / sizeof(mimes[0]))
+
+static int
+has(const unsigned char *p, size_t n, size_t off, const void *magic,
+    size_t len)
+{
+	return n >= off + len && memcmp(p + off, magic, len) == 0;
+}
+
+/* "%PDF-1.x" or "%PDF-2.x": the version is what tells a PDF from a file
+   that merely starts with the word. */
+static int
+is_pdf(const unsigned char *p, size_t n)
+{
+	return has(p, n, 0, "%PDF-", 5) && n >= 8 && (p[5] == '1' ||
+	    p[5] == '2') && p[6] == '.' && p[7] >= '0' && p[7] <= '9';
+}
+
+/*
+ * An ISO-BMFF file opens with its ftyp box: a 32-bit big-endian size, the
+ * type "ftyp", the major brand, a minor version and compatible brands of
+ * four bytes each. A size of 0 (to the end of the file) or 1 (a 64-bit
+ * size follows) is legal for other boxes but never for a real ftyp.
+ */
+static int
+is_heic(const unsigned char *p, size_t n)
+{
+	static const char *const brands[] = { "heic", "heix", "heim", "heis",
+	    "hevc", "hevx", "mif1", "msf1" };
+	uint32_t	size;
+	size_t		i;
+
+	if (n < 16 || !has(p, n, 4, "ftyp", 4))
+		return 0;
+	size = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+	if (size < 16 || size > FILETYPE_FTYP_MAX || size % 4 != 0)
+		return 0;
+	if (n < FILETYPE_SNIFF_BYTES && size > n)
+		return 0;	/* the whole file is shorter than its box */
+	for (i = 0; i < sizeof(brands) / sizeof(brands[0]); i++)
+		if (memcmp(p + 8, brands[i], 4) == 0)
+			return 1;
+	return 0;
+}
+
+enum filetype
+filetype_sniff(const void *data, size_t n)
+{
+	const unsigned char	*p = data;
+
+	if (n == 0)
+		return FILETYPE_UNKNOWN;
+	if (is_pdf(p, n))
+		return FILETYPE_PDF;
+	if (has(p, n, 0, "\xff\xd8\xff", 3))
+		return FILETYPE_JPEG;
+	if (has(p, n, 0, "\x89PNG\r\n\x1a\n", 8))
+		return FILETYPE_PNG;
+	if (is_heic(p, n))
+		return FILETYPE_HEIC;
+	if (has(p, n, 128, "DICM", 4))
+		return FILETYPE_DICOM;
+	return FILETYPE_UNKNOWN;
+}
+
+const char *
+filetype_mime(enum filetype t)
+{
+	if ((size_t)t >= NTYPES || mimes[t] == NULL)
+		return "application/octet-stream";
+	return mimes[t];
+}
+
+int
+filetype_from_mime(const char *mime, enum filetype *out)
+{
+	size_t	i;
+
+	if (mime == NULL || out == NULL)
+		return ERR_INVAL;
+	for (i = 0; i < NTYPES; i++)
+		if (mimes[i] != NULL && strcasecmp(mime, mimes[i]) == 0) {
+			*out = (enum filetype)i;
+			return 0;
+		}
+	return ERR_NOTFOUND;
+}
