@@ -83,6 +83,48 @@ filetype_sniff(const void *data, size_t n)
 	return FILETYPE_UNKNOWN;
 }
 
+/* Whether p[0..n) could be the start of type t's signature: each byte
+   present fits it (n may be 0). Only the fixed-prefix signatures. */
+static int
+could_start(enum filetype t, const unsigned char *p, size_t n)
+{
+	static const char	pdf[] = "%PDF-";
+	size_t			i;
+
+	switch (t) {
+	case FILETYPE_PDF:
+		for (i = 0; i < n && i < 5; i++)
+			if (p[i] != (unsigned char)pdf[i])
+				return 0;
+		return n < 8 && (n < 6 || p[5] == '1' || p[5] == '2') &&
+		    (n < 7 || p[6] == '.');
+	case FILETYPE_JPEG:
+		return n < 3 && (n < 1 || p[0] == 0xff) &&
+		    (n < 2 || p[1] == 0xd8);
+	case FILETYPE_PNG:
+		return n < 8 && (n == 0 || memcmp(p, "\x89PNG\r\n\x1a\n", n) == 0);
+	default:
+		return 0;
+	}
+}
+
+int
+filetype_prefix_allowed(const void *data, size_t n, unsigned allowed,
+    enum filetype *out)
+{
+	static const enum filetype	order[] = { FILETYPE_PDF,
+					    FILETYPE_JPEG, FILETYPE_PNG };
+	size_t				i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if ((allowed & (1u << order[i])) &&
+		    could_start(order[i], data, n)) {
+			*out = n == 0 ? FILETYPE_UNKNOWN : order[i];
+			return 1;
+		}
+	return 0;
+}
+
 const char *
 filetype_mime(enum filetype t)
 {

@@ -46,6 +46,16 @@ enum filetype {
  */
 enum filetype	 filetype_sniff(const void *p, size_t n);
 
+/*
+ * For a whole file too short to hold a signature (n below what its type
+ * needs): 1 if its bytes are the beginning of the signature of a type in
+ * allowed (1u << enum filetype, PDF, JPEG and PNG only), so that nothing
+ * in it says it is anything else; *out is that type, or FILETYPE_UNKNOWN
+ * for an empty file. Else 0.
+ */
+int		 filetype_prefix_allowed(const void *p, size_t n,
+		    unsigned allowed, enum filetype *out);
+
 /* The MIME type of t ("application/pdf", "image/jpeg", "image/png",
    "image/heic", "application/dicom"); "application/octet-stream" for
    FILETYPE_UNKNOWN or any other value. A static string. */

@@ -52,6 +52,7 @@ struct http_req {
 	int			 paused;	/* by h.body */
 	size_t			 body_max;
 	size_t			 body_seen;
+	void			*user;		/* the handler's */
 	struct buf		 hdrbuf;	/* url\0, then name\0value\0 pairs */
 	size_t			 hdroff[MAX_HEADERS][2];
 	size_t			 nhdr;
@@ -959,6 +960,18 @@ http_req_stream(struct http_req *req, size_t max_bytes)
 {
 	req->streaming = 1;
 	req->body_max = max_bytes;
+}
+
+void
+http_req_set_user(struct http_req *req, void *p)
+{
+	req->user = p;
+}
+
+void *
+http_req_user(const struct http_req *req)
+{
+	return req->user;
 }
 
 void

@@ -173,6 +173,9 @@ const char	*http_req_header(const struct http_req *, const char *name);
  * over a slow link is not cut off while it makes progress.
  */
 void		 http_req_stream(struct http_req *, size_t max_bytes);
+/* The handler's own pointer for this request (NULL until set). */
+void		 http_req_set_user(struct http_req *, void *);
+void		*http_req_user(const struct http_req *);
 /* Reading resumes after a body callback returned HTTP_BODY_PAUSE. */
 void		 http_req_resume(struct http_req *);
 
