@@ -45,7 +45,7 @@ BENCHES	 = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.
 TESTUTIL = tests/testutil.c tests/testutil.h
 
 .PHONY: all deps npm-deps bench-deps fuzz-deps run check check-unit \
-	check-integration check-asan install clean bench fuzz
+	check-integration check-browser check-asan install clean bench fuzz
 
 all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
 
@@ -127,7 +127,8 @@ run: deps all
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit check-integration
-	@sh tests/summary.sh check $(BUILD)
+	@$(MAKE) --no-print-directory check-browser
+	@sh tests/summary.sh check $(BUILD) unit integration browser
 
 check-unit: $(SUITES) all
 	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
@@ -135,6 +136,12 @@ check-unit: $(SUITES) all
 check-integration: all
 	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/integration.result \
 	    /usr/bin/python3 tests/integration/run.py
+
+# The inbox page in Debian's chromium, driven by playwright-core, against
+# the built intaked.
+check-browser: all
+	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/browser.result \
+	    node tests/browser/run.mjs
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
