@@ -10,7 +10,10 @@ PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
 	   libinih-dev libpcre2-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
-	   openssl systemd
+	   openssl systemd nodejs chromium $(NPM_DEB)
+# npm comes with Debian's nodejs as its own package, with NodeSource's
+# nodejs inside it: ask for the package only when there is no npm.
+NPM_DEB	 = $(if $(shell command -v npm 2>/dev/null),,npm)
 BENCH_DEBS = wrk nginx-light
 FUZZ_DEBS = clang libclang-rt-14-dev
 
@@ -42,8 +45,9 @@ BENCHES	 = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.
 REPLAYS	 = $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(wildcard tests/fuzz/fuzz_*.c))
 TESTUTIL = tests/testutil.c tests/testutil.h
 
-.PHONY: all deps bench-deps fuzz-deps run check check-unit check-integration check-asan \
-	check-fuzz-replay install clean bench fuzz
+.PHONY: all deps npm-deps bench-deps fuzz-deps run check check-unit \
+	check-integration check-browser check-fuzz-replay check-asan install \
+	clean bench fuzz
 
 all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
 
@@ -72,12 +76,24 @@ TORTURE_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 	   -Wl,--wrap=realpath,--wrap=fopen,--wrap=asprintf
 LINK_torture = $(TORTURE_WRAP)
 
-# The staff inbox as the daemon serves it: templates/inbox and the browser
-# packages it imports (templates/package.json), assembled in one tree.
+# The npm packages of templates/package.json, as its lock file pins them:
+# the page's age-encryption, and the build's and the browser test's tools.
+# Playwright drives Debian's chromium: it must never fetch a browser.
+NPM_STAMP = templates/node_modules/.package-lock.json
+$(NPM_STAMP): templates/package.json templates/package-lock.json
+	cd templates && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+npm-deps: $(NPM_STAMP)
+
+# The staff inbox as the daemon serves it: templates/inbox, and
+# age-encryption bundled into vendor/age.js (see templates/build-vendor.mjs
+# for why a bundle); nothing else of node_modules.
 INBOX_SRC = $(wildcard templates/inbox/*)
-$(BUILD)/inbox/index.html: $(INBOX_SRC)
+$(BUILD)/inbox/index.html: $(INBOX_SRC) templates/build-vendor.mjs $(NPM_STAMP)
 	@rm -rf $(BUILD)/inbox && mkdir -p $(BUILD)/inbox
 	cp -R templates/inbox/. $(BUILD)/inbox/
+	node templates/build-vendor.mjs $(BUILD)/inbox/vendor
 
 # One Check binary per suite: tests/check_NAME.c defines NAME_suite().
 $(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
@@ -103,6 +119,7 @@ $(BUILD)/bench/%: tests/bench/%.c $(TESTUTIL) $(BUILD)/libintake.a
 
 deps:
 	@sh tests/deps.sh $(DEBS)
+	@$(MAKE) --no-print-directory npm-deps
 
 bench-deps:
 	@sh tests/deps.sh $(BENCH_DEBS)
@@ -120,7 +137,8 @@ run: deps all
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit check-integration
-	@sh tests/summary.sh check $(BUILD)
+	@$(MAKE) --no-print-directory check-browser
+	@sh tests/summary.sh check $(BUILD) unit integration browser
 
 check-unit: $(SUITES) all check-fuzz-replay
 	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
@@ -136,6 +154,12 @@ check-fuzz-replay: $(REPLAYS)
 check-integration: all
 	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/integration.result \
 	    /usr/bin/python3 tests/integration/run.py
+
+# The inbox page in Debian's chromium, driven by playwright-core, against
+# the built intaked.
+check-browser: all
+	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/browser.result \
+	    node tests/browser/run.mjs
 
 check-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \

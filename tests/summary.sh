@@ -1,6 +1,10 @@
 #!/bin/sh
-# Prints the closing line of a test run: unit checks and integration tests
-# together, "NAME: N passed, N failed", from the counts the runners left.
+# Prints the closing line of a test run, "NAME: N passed, N failed", from
+# the counts each runner left in BUILD/PART.result (unit and integration
+# unless other parts are named).
 name=$1 build=$2
-cat "$build/unit.result" "$build/integration.result" |
-    awk -v n="$name" '{p += $1; f += $2} END {print n ": " p " passed, " f " failed"}'
+shift 2
+[ $# -gt 0 ] || set -- unit integration
+for part in "$@"; do
+	cat "$build/$part.result" || echo "0 1"
+done | awk -v n="$name" '{p += $1; f += $2} END {print n ": " p " passed, " f " failed"}'
