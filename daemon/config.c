@@ -31,6 +31,7 @@
 #include "addr.h"
 #include "age.h"
 #include "config.h"
+#include "filetype.h"
 
 /* Where `make install` puts the templates; the Makefile passes its PREFIX. */
 #ifndef INTAKE_DATADIR
@@ -222,6 +223,9 @@ static const struct key keys[] = {
 	{ .sect = S_LIMITS, .name = "body_bytes", .type = T_SIZE,
 	  .min = KIB, .max = 64 * MIB, .def = "1M",
 	  .off = offsetof(struct config, max_body_bytes) },
+	{ .sect = S_LIMITS, .name = "upload_bytes", .type = T_SIZE,
+	  .min = KIB, .max = 1024 * MIB, .def = "25M",
+	  .off = offsetof(struct config, max_upload_bytes) },
 	{ .sect = S_LIMITS, .name = "fields", .type = T_UINT,
 	  .min = 1, .max = 1000, .def = "64",
 	  .off = offsetof(struct config, max_fields) },
@@ -346,6 +350,12 @@ static const struct key formkeys[] = {
 	  .off = offsetof(struct form_conf, subject) },
 	{ .sect = S_FORM, .name = "ack", .type = T_BOOL, .def = "no",
 	  .off = offsetof(struct form_conf, ack) },
+	{ .sect = S_FORM, .name = "file_bytes", .type = T_SIZE,
+	  .min = 1, .max = 1024 * MIB, .def = "10M",
+	  .off = offsetof(struct form_conf, file_bytes) },
+	{ .sect = S_FORM, .name = "files", .type = T_UINT,
+	  .min = 0, .max = 64, .def = "5",
+	  .off = offsetof(struct form_conf, files) },
 	{ .sect = S_FORM, .name = "attachments", .type = T_STR,
 	  .def = "none", .check = check_attachments,
 	  .off = offsetof(struct form_conf, attachments) },
@@ -1020,8 +1030,9 @@ check_field(struct parser *p, const struct key *k, char **v)
 static int
 check_attachments(struct parser *p, const struct key *k, char **v)
 {
-	char	*copy, *tok, *save, *slash;
-	bool	 ok = true;
+	char		*copy, *tok, *save;
+	enum filetype	 t;
+	bool		 ok = true;
 
 	if (strcmp(*v, "none") == 0)
 		return 0;
@@ -1030,19 +1041,34 @@ check_attachments(struct parser *p, const struct key *k, char **v)
 		return -1;
 	}
 	for (tok = strtok_r(copy, LISTSEP, &save); tok != NULL && ok;
-	    tok = strtok_r(NULL, LISTSEP, &save)) {
-		slash = strchr(tok, '/');
-		ok = slash != NULL && slash != tok && slash[1] != '\0' &&
-		    only_chars(tok, "abcdefghijklmnopqrstuvwxyz0123456789"
-		    ".+-/", 127) && strchr(slash + 1, '/') == NULL;
-	}
+	    tok = strtok_r(NULL, LISTSEP, &save))
+		ok = filetype_from_mime(tok, &t) == 0;
 	free(copy);
 	if (!ok) {
-		perr(p, "%s: '%s' is not none or a list of MIME types "
-		    "(application/pdf image/jpeg)", k->name, *v);
+		perr(p, "%s: '%s' is not none or a list of the types intaked "
+		    "recognises by their bytes (application/pdf image/jpeg "
+		    "image/png image/heic application/dicom)", k->name, *v);
 		return -1;
 	}
 	return 0;
+}
+
+/* The attachments list as a set of file types, for the upload policy. */
+static unsigned
+attachment_types(const char *list)
+{
+	char		 copy[512], *tok, *save;
+	enum filetype	 t;
+	unsigned	 set = 0;
+
+	if (list == NULL || strcmp(list, "none") == 0)
+		return 0;
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (tok = strtok_r(copy, LISTSEP, &save); tok != NULL;
+	    tok = strtok_r(NULL, LISTSEP, &save))
+		if (filetype_from_mime(tok, &t) == 0)
+			set |= 1u << t;
+	return set;
 }
 
 /* Checks the host[:port] part of an origin. */
@@ -1412,8 +1438,9 @@ on_key(void *arg, const char *section, const char *name, const char *value)
 }
 
 static void
-finish_form(struct parser *p, const struct form_conf *f)
+finish_form(struct parser *p, struct form_conf *f)
 {
+	f->attach_types = attachment_types(f->attachments);
 	if (f->honeypot && f->reply_to && strcmp(f->honeypot, f->reply_to) == 0)
 		perr_at(p, f->line, "form %s: honeypot and reply_to name the "
 		    "same field", f->name);

@@ -33,7 +33,10 @@ struct form_conf {
 	char		 *reply_to;	/* field name holding the patient's email */
 	char		 *subject;	/* mail subject template */
 	int		  ack;		/* auto-reply to the patient */
-	char		 *attachments;	/* policy; unused until multipart lands */
+	char		 *attachments;	/* "none" or the MIME types taken */
+	unsigned	  attach_types;	/* the same, 1u << enum filetype */
+	size_t		  file_bytes;	/* one file, at most */
+	unsigned	  files;	/* files in one submission, at most */
 	char		**cors_origins;
 	size_t		  ncors_origins;
 };
@@ -58,6 +61,7 @@ struct config {
 	unsigned	  shutdown_timeout_ms;
 	size_t		  max_header_bytes;
 	size_t		  max_body_bytes;
+	size_t		  max_upload_bytes;	/* files of one submission */
 	unsigned	  max_fields;
 	size_t		  max_field_bytes;
 	unsigned	  max_json_depth;

@@ -126,6 +126,38 @@ load_recipients(struct snapshot *s, struct diag *d)
 	return 0;
 }
 
+/* A form's attachments setting and its schema's file fields must agree:
+   files the schema asks for must be takeable, and a setting for files
+   that no field takes is a mistake. */
+static int
+check_files(const struct snapshot *s, size_t i, struct diag *d)
+{
+	const struct form_conf	*fc = &s->cfg->forms[i];
+	const struct form_field	*f;
+	size_t			 j, n;
+	int			 any = 0;
+
+	f = schema_fields(s->schemas[i], &n);
+	for (j = 0; j < n; j++)
+		if (f[j].file) {
+			any = 1;
+			break;
+		}
+	if (any && fc->attach_types == 0) {
+		diag(d, s->cfg->path, fc->line, "form %s: field %s takes files "
+		    "but attachments = none; name the types it takes",
+		    fc->name, f[j].name);
+		return ERR_CONFIG;
+	}
+	if (!any && fc->attach_types != 0) {
+		diag(d, s->cfg->path, fc->line, "form %s: attachments is set "
+		    "but no field of its schema takes files (\"format\": "
+		    "\"binary\")", fc->name);
+		return ERR_CONFIG;
+	}
+	return 0;
+}
+
 /* Keeps the worst of two results: running out of memory outranks a
    reported problem, which outranks success. */
 static int
@@ -158,9 +190,12 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 		return ERR_NOMEM;
 	}
 	/* Keep going after a problem so that -t reports every one. */
-	for (i = 0; i < s->cfg->nforms; i++)
+	for (i = 0; i < s->cfg->nforms; i++) {
 		r = worse(r, schema_load(s->cfg->forms[i].schema,
 		    &s->schemas[i], d));
+		if (s->schemas[i] != NULL)
+			r = worse(r, check_files(s, i, d));
+	}
 	r = worse(r, load_template(s, "thanks.html", TMPL_HTML,
 	    snapshot_thanks_vars, &s->thanks, d));
 	r = worse(r, load_template(s, "error.html", TMPL_HTML,

@@ -20,6 +20,7 @@
 #include <check.h>
 
 #include "config.h"
+#include "filetype.h"
 #include "log.h"
 #include "testutil.h"
 
@@ -288,6 +289,8 @@ START_TEST(test_values)
 	ck_assert_int_eq(cf->forms[0].ack, 1);
 	ck_assert_str_eq(cf->forms[0].attachments,
 	    "application/pdf, image/jpeg image/png");
+	ck_assert_uint_eq(cf->forms[0].attach_types, 1u << FILETYPE_PDF |
+	    1u << FILETYPE_JPEG | 1u << FILETYPE_PNG);
 	config_free(cf);
 }
 END_TEST
@@ -1017,8 +1020,9 @@ START_TEST(test_form_values)
 	    "digits, _ . -)");
 	expect(&s, 8, "reply_to: 'e:mail' is not a field name (letters, "
 	    "digits, _ . -)");
-	expect(&s, 9, "attachments: 'pdf' is not none or a list of MIME types "
-	    "(application/pdf image/jpeg)");
+	expect(&s, 9, "attachments: 'pdf' is not none or a list of the types "
+	    "intaked recognises by their bytes (application/pdf image/jpeg "
+	    "image/png image/heic application/dicom)");
 	expect(&s, 10, "cors_origins: 'https://www.example.com/' is not an "
 	    "origin (https://host[:port], no path)");
 	expect(&s, 10, "cors_origins: 'ftp://example.com' is not an origin "
@@ -1311,7 +1315,7 @@ START_TEST(test_sample_documents_defaults)
 	text = read_text("config/intaked.conf");
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 47);
+	ck_assert_uint_eq(n, 49);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);

@@ -279,7 +279,7 @@ START_TEST(consultation_loads)
 
 	ck_assert_str_eq(schema_title(s), "Free consultation");
 	f = schema_fields(s, &n);
-	ck_assert_uint_eq(n, 8);
+	ck_assert_uint_eq(n, 9);
 	ck_assert_str_eq(f[0].name, "name");
 	ck_assert_str_eq(f[0].title, "Full name");
 	ck_assert_str_eq(f[0].type, "string");
@@ -305,10 +305,14 @@ START_TEST(consultation_loads)
 	ck_assert_str_eq(f[6].name, "contact_time");
 	ck_assert_str_eq(f[6].title, "Preferred contact time");
 	ck_assert_int_eq(f[6].required, 0);
-	ck_assert_str_eq(f[7].name, "consent");
-	ck_assert_str_eq(f[7].type, "boolean");
-	ck_assert_int_eq(f[7].required, 1);
-	ck_assert_ptr_null(f[7].format);
+	ck_assert_str_eq(f[7].name, "reports");
+	ck_assert_int_eq(f[7].file, 1);
+	ck_assert_int_eq(f[7].max_items, 5);
+	ck_assert_int_eq(f[7].required, 0);
+	ck_assert_str_eq(f[8].name, "consent");
+	ck_assert_str_eq(f[8].type, "boolean");
+	ck_assert_int_eq(f[8].required, 1);
+	ck_assert_ptr_null(f[8].format);
 
 	/* schema_text is the file, byte for byte */
 	ck_assert_ptr_nonnull(fp = fopen(CONSULTATION, "rb"));

@@ -170,7 +170,9 @@ setup(void)
 	    "honeypot = website\nreply_to = email\n"
 	    "subject = New {{title}} inquiry {{id}}\n"
 	    "cors_origins = https://www.example.com\n"
+	    "attachments = application/pdf image/png\n"
 	    "[form second]\nschema = consultation.schema.json\n"
+	    "attachments = image/jpeg\n"
 	    "subject = Second {{form}} {{id}}\n",
 	    tpl);
 	free(tpl);

@@ -97,7 +97,8 @@ export class Daemon {
 			'[admin]', `listen = 127.0.0.1:${d.adminPort}`,
 			`root = ${BUILD}/inbox`,
 			'[form consultation]', `schema = ${SCHEMA}`,
-			'honeypot = website', 'reply_to = email', '',
+			'honeypot = website', 'reply_to = email',
+			'attachments = application/pdf image/jpeg image/png', '',
 		].join('\n'));
 		d.logPath = join(d.dir, 'intaked.log');
 		const log = openSync(d.logPath, 'a');

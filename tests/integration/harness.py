@@ -242,7 +242,9 @@ class Daemon:
             f.write("[admin]\nlisten = 127.0.0.1:%d\nroot = %s/inbox\n%s\n"
                     % (self.admin_port, BUILD, admin))
             f.write("[form consultation]\nschema = %s\nhoneypot = website\n"
-                    "reply_to = email\n%s\n" % (SCHEMA, form_extra))
+                    "reply_to = email\n"
+                    "attachments = application/pdf image/jpeg image/png\n"
+                    "%s\n" % (SCHEMA, form_extra))
         self.proc = None
         self.env = env
         self.logpath = os.path.join(self.dir, "intaked.log")
