@@ -919,6 +919,8 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		if (!value_ok(hdrs[i].value) || !value_ok(hdrs[i].name))
 			return ERR_INVAL;
 	c->inflight = 0;
+	/* An answer ends a stream for the handler: no abort after it. */
+	req->stream_done = 1;
 	if (c->state == CONN_CLOSED) {
 		/* Closed while the handler had the request (shutdown's drain
 		   timer). If the close callbacks already ran they left c to

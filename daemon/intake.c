@@ -11,9 +11,12 @@
 #include "metrics.h"
 #include "ratelimit.h"
 #include "utf8.h"
+#include "multipart.h"
+#include "upload.h"
 #include "uuid.h"
 
 #define CLIENT_STR_MAX	512	/* user agent, referer kept in the record */
+#define BODY_MULTIPART	100	/* beside enum form_ctype: streamed */
 #define MAX_HDRS	8
 
 enum route_kind {
@@ -44,6 +47,7 @@ struct intake {
 	struct ratelimit	*rl;
 	struct metrics		 m;
 	struct http_handler	 handler;
+	const char		*stage_dir;
 	unsigned		 inflight;
 	void			(*drain_cb)(void *);
 	void			*drain_arg;
@@ -66,6 +70,28 @@ struct submission {
 	struct store_outbox	*outbox;
 	size_t			 noutbox;
 	int			 rc;
+	struct hdrs		 hdrs;
+	struct upload		*upload;	/* its files, or NULL */
+	struct store_file	*files;
+	size_t			 nfiles;
+};
+
+/*
+ * A multipart submission while its body arrives: the upload splits it,
+ * the threadpool stages its files. Owned through the request's user
+ * pointer until it becomes a submission, is answered, or is aborted; an
+ * aborted one with work in flight is freed when the work returns.
+ */
+struct inflow {
+	uv_work_t		 work;
+	struct intake		*in;
+	struct snapshot		*snap;
+	struct http_req		*req;
+	int			 form;
+	int			 json;
+	struct upload		*u;
+	struct upload_field	*fields;
+	int			 working, finishing, aborted;
 	struct hdrs		 hdrs;
 };
 
@@ -306,8 +332,8 @@ body_type(const char *ct, const char **why)
 	const char	*params;
 	size_t		 n;
 
-	*why = "Content-Type must be application/x-www-form-urlencoded or "
-	    "application/json";
+	*why = "Content-Type must be application/x-www-form-urlencoded, "
+	    "multipart/form-data or application/json";
 	if (ct == NULL)
 		return -1;
 	n = strcspn(ct, "; \t");
@@ -326,10 +352,14 @@ body_type(const char *ct, const char **why)
 	if (strcasecmp(media, "application/json") == 0)
 		return FORM_JSON;
 	if (strcasecmp(media, "multipart/form-data") == 0)
-		*why = "multipart/form-data is not supported yet; send the "
-		    "form urlencoded";
+		return BODY_MULTIPART;
+	*why = "Content-Type must be application/x-www-form-urlencoded, "
+	    "multipart/form-data or application/json";
 	return -1;
 }
+
+static int	inflow_start(struct intake *, struct http_req *, int, int,
+		    const struct hdrs *);
 
 /*
  * Before the body is read: unknown forms, wrong methods, unsupported types
@@ -345,7 +375,7 @@ on_headers(struct http_req *req, void *arg)
 	struct rate	 rate;
 	const char	*why;
 	unsigned	 wait;
-	int		 json = wants_json(req);
+	int		 json = wants_json(req), type;
 
 	if (http_req_method(req) != HTTP_METHOD_POST)
 		return 0;
@@ -362,8 +392,10 @@ on_headers(struct http_req *req, void *arg)
 		    "method not allowed here", NULL, 0, &h);
 		return 1;
 	}
-	if (body_type(http_req_header(req, "content-type"), &why) == -1) {
-		respond_error(in, in->snap, req, json, r.form, 415, why, NULL, 0, &h);
+	if ((type = body_type(http_req_header(req, "content-type"),
+	    &why)) == -1) {
+		respond_error(in, in->snap, req, json, r.form, 415, why, NULL, 0,
+		    &h);
 		return 1;
 	}
 	rate.count = in->snap->cfg->rate_per_minute;
@@ -378,6 +410,8 @@ on_headers(struct http_req *req, void *arg)
 		    &h);
 		return 1;
 	}
+	if (type == BODY_MULTIPART)
+		return inflow_start(in, req, r.form, json, &h);
 	return 0;
 }
 
@@ -505,6 +539,8 @@ sub_free(struct submission *sub)
 	}
 	json_decref(sub->fields);
 	buf_free(&sub->ct);
+	upload_free(sub->upload);
+	free(sub->files);
 	if (sub->outbox)
 		mailer_outbox_free(sub->outbox, sub->noutbox);
 	snapshot_unref(sub->snap);
@@ -639,6 +675,8 @@ after_encrypt(uv_work_t *w, int status)
 	sub->job.ctlen = sub->ct.len;
 	sub->job.outbox = sub->outbox;
 	sub->job.noutbox = sub->noutbox;
+	sub->job.files = sub->files;
+	sub->job.nfiles = sub->nfiles;
 	if ((rc = store_writer_submit(in->writer, &sub->job)) != 0) {
 		log_warnx("inquiry %s not queued: %s", sub->job.id,
 		    err_str(rc));
@@ -661,6 +699,27 @@ client_str(const char *s)
 	return json_stringn(s, n);
 }
 
+/* What the record says of each file, in the order they are stored. */
+static json_t *
+attachments_json(const struct upload *u)
+{
+	const struct upload_file	*f;
+	json_t				*list = json_array();
+	size_t				 i;
+
+	for (i = 0; list && u && i < upload_nfiles(u); i++) {
+		f = upload_file(u, i);
+		if (json_array_append_new(list, json_pack("{s:s, s:s, s:s, "
+		    "s:I, s:s}", "field", f->field, "filename", f->filename,
+		    "content_type", f->content_type, "size",
+		    (json_int_t)f->size, "sha256", f->sha256)) != 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
 /* The plaintext record (DESIGN.md "Records and crypto"). */
 static char *
 record_json(struct submission *sub, const char *received)
@@ -669,13 +728,13 @@ record_json(struct submission *sub, const char *received)
 	json_t			*doc;
 	char			*s;
 
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:{s:s, s:o, s:o}, s:[]}",
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:{s:s, s:o, s:o}, s:o}",
 	    "v", 1, "id", sub->job.id, "form", sub->job.form,
 	    "received_at", received, "fields", sub->fields,
 	    "client", "ip", http_req_client_ip(req),
 	    "user_agent", client_str(http_req_header(req, "user-agent")),
 	    "referer", client_str(http_req_header(req, "referer")),
-	    "attachments");
+	    "attachments", attachments_json(sub->upload));
 	if (doc == NULL)
 		return NULL;
 	s = json_dumps(doc, JSON_COMPACT);
@@ -697,9 +756,30 @@ want_ack(struct intake *in, const struct form_conf *fc, json_t *fields,
 	return addr && mailer_ack_allowed(in->mailer, addr, ip);
 }
 
+/* The staged files as the store takes them; 0 or ERR_NOMEM. */
+static int
+store_files(struct submission *sub)
+{
+	const struct upload_file	*f;
+	size_t				 i, n;
+
+	if (sub->upload == NULL || (n = upload_nfiles(sub->upload)) == 0)
+		return 0;
+	if ((sub->files = calloc(n, sizeof(*sub->files))) == NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		f = upload_file(sub->upload, i);
+		sub->files[i].fd = f->fd;
+		sub->files[i].size = f->staged;
+	}
+	sub->nfiles = n;
+	return 0;
+}
+
+/* Takes fields and u (its files; may be NULL) whatever happens. */
 static void
 submit(struct intake *in, struct http_req *req, int form, int json,
-    json_t *fields, struct hdrs *h)
+    json_t *fields, struct upload *u, struct hdrs *h)
 {
 	struct submission	*sub;
 	char			 received[32];
@@ -707,9 +787,11 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	if (in->inflight >= in->snap->cfg->max_pending_writes ||
 	    (sub = calloc(1, sizeof(*sub))) == NULL) {
 		json_decref(fields);
+		upload_free(u);
 		respond_unavailable(in, in->snap, req, json, form, h);
 		return;
 	}
+	sub->upload = u;
 	sub->in = in;
 	sub->snap = snapshot_ref(in->snap);
 	sub->req = req;
@@ -728,7 +810,8 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	in->inflight++;
 	sub->ack = want_ack(in, &sub->snap->cfg->forms[form], fields,
 	    http_req_client_ip(req));
-	if ((sub->plain = record_json(sub, received)) == NULL) {
+	if (store_files(sub) != 0 ||
+	    (sub->plain = record_json(sub, received)) == NULL) {
 		respond_unavailable(in, sub->snap, req, json, form, &sub->hdrs);
 		sub_finish(sub);
 		return;
@@ -742,52 +825,347 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	}
 }
 
+/* How many files of field the upload (arg) brought. */
+static unsigned
+files_of(void *arg, const char *field)
+{
+	const struct upload	*u = arg;
+	size_t			 i;
+	unsigned		 n = 0;
+
+	for (i = 0; u != NULL && i < upload_nfiles(u); i++)
+		n += strcmp(upload_file(u, i)->field, field) == 0;
+	return n;
+}
+
+/* The 422's list: the fields' problems, then the files'. NULL without
+   memory (the caller answers 503). */
+static struct form_error *
+all_errors(const struct form_result *res, const struct upload *u, size_t *n)
+{
+	const struct upload_problem	*pr = NULL;
+	struct form_error		*all;
+	size_t				 i, np = 0;
+
+	if (u != NULL)
+		pr = upload_problems(u, &np);
+	*n = res->nerrors + np;
+	if ((all = calloc(*n + 1, sizeof(*all))) == NULL)
+		return NULL;
+	for (i = 0; i < res->nerrors; i++)
+		all[i] = res->errors[i];
+	for (i = 0; i < np; i++) {
+		all[res->nerrors + i].field = (char *)pr[i].field;
+		all[res->nerrors + i].code = (char *)pr[i].code;
+		all[res->nerrors + i].message = (char *)pr[i].message;
+	}
+	return all;
+}
+
+/*
+ * Validates a body against the form (a multipart one's text, with u's
+ * files counted) and answers or submits. Takes u.
+ */
 static void
-post_form(struct intake *in, struct http_req *req, int form)
+validate(struct intake *in, struct http_req *req, int form, int json,
+    int type, const char *body, size_t len, struct upload *u,
+    struct hdrs *h)
 {
 	const struct config	*cfg = in->snap->cfg;
 	const struct form_conf	*fc = &cfg->forms[form];
 	struct form_opts	 opts = { 0 };
 	struct form_result	 res = { 0 };
-	struct hdrs		 h = { .n = 0 };
-	const char		*why;
+	struct form_error	*errs;
 	char			 id[UUID_STRLEN + 1];
-	int			 json = wants_json(req), rc, type;
+	size_t			 nerrs, np = 0;
+	int			 rc;
 
-	cors(in->snap, form, req, &h);
-	if ((type = body_type(http_req_header(req, "content-type"),
-	    &why)) == -1) {
-		respond_error(in, in->snap, req, json, form, 415, why, NULL, 0,
-		    &h);
-		return;
-	}
 	opts.honeypot = fc->honeypot;
 	opts.max_fields = cfg->max_fields;
 	opts.max_field_bytes = cfg->max_field_bytes;
 	opts.max_json_depth = cfg->max_json_depth;
-	rc = form_parse(in->snap->schemas[form], (enum form_ctype)type,
-	    http_req_body(req), http_req_body_len(req), &opts, &res);
+	opts.files = u ? files_of : NULL;
+	opts.files_arg = u;
+	rc = form_parse(in->snap->schemas[form], (enum form_ctype)type, body,
+	    len, &opts, &res);
+	if (u != NULL)
+		(void)upload_problems(u, &np);
+	if (rc == 0 && np > 0)
+		rc = ERR_REJECTED;
 	if (res.honeypot) {
 		/* Bots learn nothing: the same answer, a fresh id, no record. */
 		in->m.submissions[SUB_SPAM]++;
 		log_info("form %s: honeypot submission dropped", fc->name);
 		uuid_v7(clock_now_ms(), id);
-		respond_success(in, req, json, in->snap, form, id, &h);
+		respond_success(in, req, json, in->snap, form, id, h);
 	} else if (rc == 0) {
-		submit(in, req, form, json, res.fields, &h);
+		submit(in, req, form, json, res.fields, u, h);
 		res.fields = NULL;
-	} else if (rc == ERR_REJECTED) {
+		u = NULL;
+	} else if (rc == ERR_REJECTED &&
+	    (errs = all_errors(&res, u, &nerrs)) != NULL) {
 		in->m.submissions[SUB_INVALID]++;
 		respond_error(in, in->snap, req, json, form, 422, "Some answers "
-		    "need correcting:", res.errors, res.nerrors, &h);
+		    "need correcting:", errs, nerrs, h);
+		free(errs);
 	} else if (rc == ERR_MALFORMED) {
 		in->m.submissions[SUB_MALFORMED]++;
 		respond_error(in, in->snap, req, json, form, 400, res.nerrors ?
-		    res.errors[0].message : "malformed body", NULL, 0, &h);
-	} else {
-		respond_unavailable(in, in->snap, req, json, form, &h);
-	}
+		    res.errors[0].message : "malformed body", NULL, 0, h);
+	} else
+		respond_unavailable(in, in->snap, req, json, form, h);
+	upload_free(u);
 	form_result_free(&res);
+}
+
+static void
+post_form(struct intake *in, struct http_req *req, int form)
+{
+	struct hdrs	 h = { .n = 0 };
+	const char	*why;
+	int		 json = wants_json(req), type;
+
+	cors(in->snap, form, req, &h);
+	if ((type = body_type(http_req_header(req, "content-type"),
+	    &why)) == -1 || type == BODY_MULTIPART) {
+		/* multipart was streamed; it never comes this way. */
+		respond_error(in, in->snap, req, json, form, 415, why, NULL, 0,
+		    &h);
+		return;
+	}
+	validate(in, req, form, json, type, http_req_body(req),
+	    http_req_body_len(req), NULL, &h);
+}
+
+/* ---- multipart: streamed, files staged as they arrive ---- */
+
+static void
+inflow_free(struct inflow *fl)
+{
+	struct intake	*in = fl->in;
+
+	upload_free(fl->u);
+	free(fl->fields);
+	snapshot_unref(fl->snap);
+	free(fl);
+	if (--in->inflight == 0 && in->drain_cb) {
+		void (*cb)(void *) = in->drain_cb;
+
+		in->drain_cb = NULL;
+		cb(in->drain_arg);
+	}
+}
+
+/* An answer before the body's end ends the upload. */
+static void
+inflow_refuse(struct inflow *fl, int status, const char *why)
+{
+	struct intake	*in = fl->in;
+
+	http_req_set_user(fl->req, NULL);
+	http_req_close_after(fl->req);
+	if (status == 400)
+		in->m.submissions[SUB_MALFORMED]++;
+	if (status == 503)
+		respond_unavailable(in, fl->snap, fl->req, fl->json, fl->form,
+		    &fl->hdrs);
+	else
+		respond_error(in, fl->snap, fl->req, fl->json, fl->form, status,
+		    why, NULL, 0, &fl->hdrs);
+	inflow_free(fl);
+}
+
+/* The body is whole and every file staged: validate as any form. */
+static void
+inflow_complete(struct inflow *fl)
+{
+	struct upload	*u = fl->u;
+	const char	*text;
+	size_t		 len;
+
+	http_req_set_user(fl->req, NULL);
+	fl->u = NULL;
+	text = upload_text(u, &len);
+	/* Validated against the snapshot the upload began with: after a
+	   reload meanwhile its form may have changed under it. */
+	if (fl->snap != fl->in->snap) {
+		upload_free(u);
+		respond_unavailable(fl->in, fl->snap, fl->req, fl->json,
+		    fl->form, &fl->hdrs);
+	} else
+		validate(fl->in, fl->req, fl->form, fl->json, FORM_URLENCODED,
+		    text, len, u, &fl->hdrs);
+	inflow_free(fl);
+}
+
+static void
+stage_work(uv_work_t *w)
+{
+	upload_work(((struct inflow *)w->data)->u);
+}
+
+static void
+stage_done(uv_work_t *w, int status)
+{
+	struct inflow	*fl = w->data;
+
+	fl->working = 0;
+	if (fl->aborted) {
+		inflow_free(fl);
+		return;
+	}
+	if (status != 0 || upload_work_done(fl->u) != 0) {
+		inflow_refuse(fl, 503, NULL);
+		return;
+	}
+	if (fl->finishing)
+		inflow_complete(fl);
+	else
+		http_req_resume(fl->req);
+}
+
+static int
+stage(struct inflow *fl)
+{
+	fl->work.data = fl;
+	if (uv_queue_work(fl->in->loop, &fl->work, stage_work,
+	    stage_done) != 0)
+		return -1;
+	fl->working = 1;
+	return 0;
+}
+
+static int
+on_body(struct http_req *req, const char *p, size_t n, void *arg)
+{
+	struct inflow	*fl = http_req_user(req);
+	int		 r;
+
+	(void)arg;
+	if (fl == NULL)
+		return HTTP_BODY_MORE;
+	r = upload_feed(fl->u, p, n);
+	if (r == UPLOAD_MORE)
+		return HTTP_BODY_MORE;
+	if (r == UPLOAD_WORK && stage(fl) == 0)
+		return HTTP_BODY_PAUSE;
+	inflow_refuse(fl, r == ERR_TOOBIG ? 413 : r == ERR_MALFORMED ? 400 :
+	    503, upload_error(fl->u));
+	return HTTP_BODY_ANSWERED;
+}
+
+/* The client went away, or the body timed out or broke: nothing of the
+   upload stays (the staging files have no name and close with it). */
+static void
+on_abort(struct http_req *req, void *arg)
+{
+	struct inflow	*fl = http_req_user(req);
+
+	(void)arg;
+	if (fl == NULL)
+		return;
+	http_req_set_user(req, NULL);
+	if (fl->working)
+		fl->aborted = 1;
+	else
+		inflow_free(fl);
+}
+
+/* The end of a multipart body (the request callback). */
+static void
+inflow_end(struct inflow *fl)
+{
+	int	r = upload_finish(fl->u);
+
+	if (r == 0) {
+		inflow_complete(fl);
+		return;
+	}
+	if (r == UPLOAD_WORK) {
+		fl->finishing = 1;
+		if (stage(fl) == 0)
+			return;
+		r = ERR_NOMEM;
+	}
+	inflow_refuse(fl, r == ERR_TOOBIG ? 413 : r == ERR_MALFORMED ? 400 :
+	    503, upload_error(fl->u));
+}
+
+/* The form's file fields and what it takes, for its upload. */
+static int
+upload_setup(const struct snapshot *s, int form, struct upload_policy *pol,
+    struct upload_field **fields, size_t *nfields)
+{
+	const struct config	*cfg = s->cfg;
+	const struct form_conf	*fc = &cfg->forms[form];
+	const struct form_field	*f;
+	size_t			 i, n;
+
+	memset(pol, 0, sizeof(*pol));
+	pol->allowed = fc->attach_types;
+	pol->file_bytes = fc->file_bytes;
+	pol->upload_bytes = cfg->max_upload_bytes;
+	pol->files = fc->files;
+	pol->field_bytes = cfg->max_field_bytes;
+	pol->text_bytes = cfg->max_body_bytes;
+	pol->max_parts = cfg->max_fields + fc->files + 8;
+	f = schema_fields(s->schemas[form], &n);
+	*nfields = 0;
+	if ((*fields = calloc(n + 1, sizeof(**fields))) == NULL)
+		return ERR_NOMEM;
+	for (i = 0; i < n; i++)
+		if (f[i].file) {
+			(*fields)[*nfields].name = f[i].name;
+			(*fields)[(*nfields)++].max = f[i].max_items < 0 ?
+			    fc->files : (unsigned)f[i].max_items;
+		}
+	return 0;
+}
+
+/*
+ * From the headers of a multipart POST: the body will be streamed through
+ * an upload. Returns 0 to read it, or 1 after answering (a bad boundary,
+ * no memory).
+ */
+static int
+inflow_start(struct intake *in, struct http_req *req, int form, int json,
+    const struct hdrs *h)
+{
+	const struct config	*cfg = in->snap->cfg;
+	struct upload_policy	 pol;
+	struct hdrs		 hd = *h;
+	struct inflow		*fl;
+	char			 boundary[MULTIPART_BOUNDARY_MAX + 1];
+	size_t			 nfields;
+
+	if (multipart_boundary(http_req_header(req, "content-type"), boundary,
+	    sizeof(boundary)) != 0) {
+		in->m.submissions[SUB_MALFORMED]++;
+		respond_error(in, in->snap, req, json, form, 400, "the "
+		    "multipart body has no valid boundary", NULL, 0, &hd);
+		return 1;
+	}
+	if ((fl = calloc(1, sizeof(*fl))) == NULL) {
+		respond_unavailable(in, in->snap, req, json, form, &hd);
+		return 1;
+	}
+	fl->in = in;
+	fl->snap = snapshot_ref(in->snap);
+	fl->req = req;
+	fl->form = form;
+	fl->json = json;
+	fl->hdrs = *h;
+	in->inflight++;
+	if (upload_setup(fl->snap, form, &pol, &fl->fields, &nfields) != 0 ||
+	    upload_new(boundary, &pol, fl->fields, nfields, in->stage_dir,
+	    fl->snap->rcpts, fl->snap->nrcpts, &fl->u) != 0) {
+		inflow_free(fl);
+		respond_unavailable(in, in->snap, req, json, form, &hd);
+		return 1;
+	}
+	http_req_set_user(req, fl);
+	http_req_stream(req, cfg->max_upload_bytes + cfg->max_body_bytes);
+	return 0;
 }
 
 static void
@@ -817,7 +1195,10 @@ on_request(struct http_req *req, void *arg)
 		get_schema(in, req, r.form);
 		break;
 	case R_FORM:
-		if (http_req_method(req) == HTTP_METHOD_POST)
+		if (http_req_method(req) == HTTP_METHOD_POST &&
+		    http_req_user(req) != NULL)
+			inflow_end(http_req_user(req));
+		else if (http_req_method(req) == HTTP_METHOD_POST)
 			post_form(in, req, r.form);
 		else if (http_req_method(req) == HTTP_METHOD_OPTIONS)
 			options_form(in, req, r.form);
@@ -842,7 +1223,7 @@ on_error(struct http_req *req, int status, const char *message, void *arg)
 
 int
 intake_new(uv_loop_t *loop, struct snapshot *snap, struct store_writer *w,
-    struct mailer *mailer, struct intake **out)
+    struct mailer *mailer, const char *stage_dir, struct intake **out)
 {
 	struct intake	*in;
 
@@ -857,7 +1238,10 @@ intake_new(uv_loop_t *loop, struct snapshot *snap, struct store_writer *w,
 	in->snap = snapshot_ref(snap);
 	in->writer = w;
 	in->mailer = mailer;
+	in->stage_dir = stage_dir;
 	in->handler.headers = on_headers;
+	in->handler.body = on_body;
+	in->handler.abort = on_abort;
 	in->handler.request = on_request;
 	in->handler.error = on_error;
 	in->handler.arg = in;

@@ -14,7 +14,8 @@
  * answers only after the commit. Also the small GET endpoints (demo page,
  * schema, health, metrics) and CORS preflight.
  *
- *   POST    /forms/NAME          submit (urlencoded or JSON)
+ *   POST    /forms/NAME          submit (urlencoded, JSON or multipart
+ *                                with files)
  *   GET     /forms/NAME          demo HTML form
  *   GET     /forms/NAME/schema   the form's JSON Schema
  *   OPTIONS /forms/NAME          CORS preflight
@@ -25,10 +26,11 @@
 
 struct intake;
 
-/* Takes a reference on snap. writer must outlive the intake; mailer may
-   be NULL (no notifications are queued then). */
+/* Takes a reference on snap. writer and stage_dir (where uploads are
+   staged, encrypted) must outlive the intake; mailer may be NULL (no
+   notifications are queued then). */
 int	intake_new(uv_loop_t *, struct snapshot *snap, struct store_writer *,
-	    struct mailer *, struct intake **out);
+	    struct mailer *, const char *stage_dir, struct intake **out);
 /* Swaps in a newly loaded snapshot (SIGHUP); requests in flight keep theirs. */
 void	intake_set_snapshot(struct intake *, struct snapshot *);
 void	intake_set_http(struct intake *, struct http_server *);

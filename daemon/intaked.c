@@ -5,6 +5,7 @@
  * (HTTP drains, in-flight submissions commit, mailer stops, store stops).
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "attach.h"
 #include "http.h"
 #include "inbox.h"
 #include "intake.h"
@@ -46,6 +48,7 @@ struct daemon {
 	uv_signal_t		 sigterm, sigint, sighup;
 	uv_timer_t		 watchdog, retention;
 	struct store_purge_job	 purge;
+	char			 stage[PATH_MAX];	/* uploads, encrypted */
 	int			 purging;
 	int			 stopping;
 };
@@ -299,6 +302,20 @@ start_signals(struct daemon *d)
 	}
 }
 
+/* Uploads are staged beside the database, on the same file system, in a
+   directory of their own that only intaked can enter. */
+static void
+stage_dir(const char *db_path, char *out, size_t len)
+{
+	const char	*slash = strrchr(db_path, '/');
+
+	if (slash == NULL)
+		snprintf(out, len, "staging");
+	else
+		snprintf(out, len, "%.*s/staging", (int)(slash - db_path),
+		    db_path);
+}
+
 static void
 start(struct daemon *d)
 {
@@ -317,7 +334,11 @@ start(struct daemon *d)
 		fatalx("store %s: %s", cfg->db_path, err_str(rc));
 	if (mailer_start(d->loop, cfg, d->writer, &d->mailer, &dg) != 0)
 		fatalx("mail: cannot start (see above)");
-	if (intake_new(d->loop, d->cur, d->writer, d->mailer,
+	stage_dir(cfg->db_path, d->stage, sizeof(d->stage));
+	if ((rc = attach_sweep(d->stage)) > 0)
+		log_notice("uploads: removed %d staging file(s) an interrupted "
+		    "run left", rc);
+	if (intake_new(d->loop, d->cur, d->writer, d->mailer, d->stage,
 	    &d->intake) != 0)
 		fatalx("out of memory");
 	public_limits(cfg, &lim);

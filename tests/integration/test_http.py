@@ -176,8 +176,8 @@ def test_415_unsupported_types():
                       {"Content-Type": "text/plain"})
         eq(r.status, 415, "text/plain")
         r = d.request("POST", "/forms/consultation", "--x--",
-                      {"Content-Type": "multipart/form-data; boundary=x"})
-        eq(r.status, 415, "multipart")
+                      {"Content-Type": "multipart/mixed; boundary=x"})
+        eq(r.status, 415, "multipart, but not form-data")
         r = d.request("POST", "/forms/consultation", "a=b",
                       {"Content-Type": "application/x-www-form-urlencoded;"
                        " charset=iso-8859-1"})
