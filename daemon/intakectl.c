@@ -8,6 +8,7 @@
  * with exactly one "intakectl: …" line on stderr when it fails.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -26,6 +27,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "config.h"
+#include "fsutil.h"
 #include "log.h"
 #include "outbox.h"
 #include "store.h"
@@ -58,7 +60,9 @@ static const char usage_text[] =
 "                              inquiries, newest first (no key needed)\n"
 "  show ID -i IDENTITY [-i IDENTITY ...] [--json]\n"
 "                              decrypt and print one inquiry\n"
-"  cat ID                      the raw age file, for `age -d -i KEY`\n"
+"  cat ID [--attachment N]    the raw age file, for `age -d -i KEY`\n"
+"  attachment ID N -i IDENTITY [-o FILE]\n"
+"                              decrypt attachment N (from 1, as show lists)\n"
 "  export -i IDENTITY [--format ndjson|csv] [--since T] [--until T]\n"
 "         [--form F]           decrypt inquiries, oldest first\n"
 "  delete ID                   erase an inquiry and its notifications\n"
@@ -596,7 +600,7 @@ print_attachments(const json_t *atts)
 	json_array_foreach(atts, i, a) {
 		snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(json_object_get(a, "size")));
-		printf("attachment:  ");
+		printf("attachment %zu: ", i + 1);
 		print_clean(stdout, str_or(a, "field", "?"), "");
 		printf(": ");
 		print_clean(stdout, str_or(a, "filename", "?"), "");
@@ -685,15 +689,45 @@ out:
 /* ---- cat ------------------------------------------------------------ */
 
 static int
+to_stdout(void *arg, const void *p, size_t n)
+{
+	(void)arg;
+	return fwrite(p, 1, n, stdout) == n ? 0 : ERR_IO;
+}
+
+/* "N" of --attachment or of the attachment command: from 1. */
+static int
+parse_n(const char *s, unsigned *n)
+{
+	uint64_t	v;
+
+	if (parse_count(s, &v) == -1 || v == 0 || v > 1000)
+		return fail(EXIT_USAGE, "bad attachment number '%s' (from 1)",
+		    s);
+	*n = (unsigned)v;
+	return EXIT_OK;
+}
+
+static int
 cmd_cat(struct ctl *c, int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "attachment", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
 	struct store	*st;
 	struct buf	 ct;
 	const char	*id;
-	int		 rc, r;
+	unsigned	 n = 0;
+	int		 ch, rc, r;
 
-	if ((rc = no_options(c, argc, argv)) != EXIT_OK ||
-	    (rc = one_id(c, argc, argv, &id)) != EXIT_OK)
+	while ((ch = getopt_long(argc, argv, ":a:", longopts, NULL)) != -1) {
+		if (ch != 'a')
+			return bad_option(c, ch, argv);
+		if ((rc = parse_n(optarg, &n)) != EXIT_OK)
+			return rc;
+	}
+	if ((rc = one_id(c, argc, argv, &id)) != EXIT_OK)
 		return rc;
 	if (isatty(STDOUT_FILENO))
 		return fail(EXIT_USAGE, "not writing a binary age file to a "
@@ -701,17 +735,141 @@ cmd_cat(struct ctl *c, int argc, char **argv)
 	if ((rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
 		return rc;
 	buf_init(&ct, 0);
-	r = store_get(st, id, NULL, &ct);
-	store_close(st);
-	if (r == 0)
+	if (n > 0)
+		r = store_attachment(st, id, n, to_stdout, NULL);
+	else if ((r = store_get(st, id, NULL, &ct)) == 0)
 		fwrite(ct.data, 1, ct.len, stdout);
+	store_close(st);
 	buf_free(&ct);
+	if (r == ERR_NOTFOUND && n > 0)
+		return fail(EXIT_FAIL, "inquiry %s has no attachment %u", id, n);
 	if (r == ERR_NOTFOUND)
 		return fail(EXIT_FAIL, "no inquiry %s", id);
 	if (r != 0)
 		return fail(EXIT_FAIL, "cannot read inquiry %s: %s", id,
 		    err_str(r));
 	return finish_output();
+}
+
+static int
+to_buf(void *arg, const void *p, size_t n)
+{
+	return buf_append(arg, p, n);
+}
+
+/* Writes p to a new file path (0600, never an existing one). */
+static int
+write_new(const char *path, const void *p, size_t n)
+{
+	int	fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1 && errno == EEXIST)
+		return fail(EXIT_FAIL, "%s exists; not overwriting it", path);
+	if (fd == -1)
+		return fail(EXIT_FAIL, "cannot create %s: %s", path,
+		    strerror(errno));
+	if (fs_write_all(fd, p, n) == -1 || fsync(fd) == -1 || close(fd)) {
+		unlink(path);
+		return fail(EXIT_FAIL, "cannot write %s: %s", path,
+		    strerror(errno));
+	}
+	return EXIT_OK;
+}
+
+/* The plaintext of attachment n, checked against the record's SHA-256
+   (so a file swapped between rows or cut short is refused). */
+static int
+attachment_plain(struct store *st, const struct keys *k, const char *id,
+    unsigned n, struct buf *pt)
+{
+	const json_t	*a;
+	json_t		*rec = NULL;
+	struct buf	 ct;
+	unsigned char	 d[32];
+	char		 hex[65];
+	int		 rc, r;
+
+	if ((rc = load_record(st, k, id, &rec)) != EXIT_OK)
+		return rc;
+	a = json_array_get(json_object_get(rec, "attachments"), n - 1);
+	if (a == NULL) {
+		json_decref(rec);
+		return fail(EXIT_FAIL, "inquiry %s has no attachment %u", id, n);
+	}
+	buf_init(&ct, 0);
+	if ((r = store_attachment(st, id, n, to_buf, &ct)) == 0)
+		r = age_decrypt(k->ids, k->nids, ct.data, ct.len, pt);
+	buf_free(&ct);
+	if (r == 0) {
+		crypto_hash_sha256(d, (unsigned char *)pt->data, pt->len);
+		sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
+		if (strcmp(hex, str_or(a, "sha256", "")) != 0)
+			r = ERR_AUTH;
+	}
+	json_decref(rec);
+	if (r == ERR_NOKEY)
+		return fail(EXIT_FAIL, "no identity matches attachment %u of "
+		    "%s", n, id);
+	if (r == ERR_AUTH)
+		return fail(EXIT_FAIL, "attachment %u of %s does not match its "
+		    "SHA-256 in the record", n, id);
+	if (r != 0)
+		return fail(EXIT_FAIL, "cannot read attachment %u of %s: %s",
+		    n, id, err_str(r));
+	return EXIT_OK;
+}
+
+static int
+cmd_attachment(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "identity", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct keys	 k = { .npaths = 0 };
+	struct store	*st = NULL;
+	struct buf	 pt;
+	const char	*id, *out = NULL;
+	unsigned	 n = 0;
+	int		 ch, rc;
+
+	while ((ch = getopt_long(argc, argv, ":i:o:", longopts, NULL)) != -1) {
+		if (ch == 'o')
+			out = optarg;
+		else if (ch != 'i')
+			return bad_option(c, ch, argv);
+		else if ((rc = keys_add_path(&k, optarg)) != EXIT_OK)
+			return rc;
+	}
+	if (argc - optind != 2)
+		return fail(EXIT_USAGE, "attachment needs an inquiry ID and a "
+		    "number N (from 1)");
+	id = argv[optind];
+	if (!uuid_valid(id))
+		return fail(EXIT_USAGE, "bad inquiry id '%s'", id);
+	if ((rc = parse_n(argv[optind + 1], &n)) != EXIT_OK)
+		return rc;
+	if (out == NULL && isatty(STDOUT_FILENO))
+		return fail(EXIT_USAGE, "not writing a file to a terminal; "
+		    "use -o FILE or redirect");
+	buf_init(&pt, 0);
+	if ((rc = keys_load(c, &k)) != EXIT_OK ||
+	    (rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK ||
+	    (rc = attachment_plain(st, &k, id, n, &pt)) != EXIT_OK)
+		goto out;
+	if (out != NULL)
+		rc = write_new(out, pt.data, pt.len);
+	else {
+		fwrite(pt.data, 1, pt.len, stdout);
+		rc = finish_output();
+	}
+out:
+	buf_wipe(&pt);
+	store_close(st);
+	keys_free(&k);
+	return rc;
 }
 
 /* ---- export --------------------------------------------------------- */
@@ -1235,6 +1393,7 @@ static const struct command {
 	{ "list", cmd_list },
 	{ "show", cmd_show },
 	{ "cat", cmd_cat },
+	{ "attachment", cmd_attachment },
 	{ "export", cmd_export },
 	{ "delete", cmd_delete },
 	{ "purge", cmd_purge },
