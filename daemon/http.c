@@ -647,6 +647,9 @@ stream_piece(struct http_conn *c, const char *at, size_t len)
 	struct http_req	*r = &c->req;
 	int		 was = c->close_after, rc;
 
+	/* llhttp replays the span that paused as an empty one on resume. */
+	if (len == 0)
+		return 0;
 	if (len > r->body_max - r->body_seen) {
 		stream_abort(c);
 		return refuse(c, 413, "request body too large");
@@ -749,45 +752,52 @@ head_too_long(struct http_conn *c, size_t n)
 }
 
 /*
- * Feeds buffered bytes to the parser until they run out, a request is
- * complete (handed to the handler; reading stops until it answers) or an
- * error is answered.
+ * One llhttp_execute() over the buffered bytes (perhaps none). Returns 1
+ * when the parser consumed everything and wants more, 0 when it stopped:
+ * a request complete (handed to the handler; reading stops until it
+ * answers), a streamed body paused, or an error answered.
  */
+static int
+conn_step(struct http_conn *c)
+{
+	const char	*at = c->rbuf + c->roff;
+	size_t		 n = c->rlen - c->roff;
+	llhttp_errno_t	 e;
+
+	e = llhttp_execute(&c->parser, at, n);
+	if (e == HPE_OK) {
+		c->roff = c->rlen = 0;
+		if (head_too_long(c, n))
+			fail(c, 431, "request header fields too large");
+		return 0;
+	}
+	if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
+		parse_failed(c);
+		return 0;
+	}
+	c->roff = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+	if (e == HPE_PAUSED && c->req.paused) {
+		uv_read_stop(&c->h.stream);
+		return 0;
+	}
+	if (e == HPE_PAUSED) {
+		uv_read_stop(&c->h.stream);
+		c->srv->h.request(&c->req, c->srv->h.arg);
+		return 0;
+	}
+	/* CONNECT or Upgrade, answered like any request: we switch to no
+	   other protocol, so what follows is read as HTTP again. */
+	llhttp_resume_after_upgrade(&c->parser);
+	return 1;
+}
+
+/* Feeds buffered bytes to the parser until they run out or it stops. */
 static void
 conn_process(struct http_conn *c)
 {
-	const char	*at;
-	size_t		 n;
-	llhttp_errno_t	 e;
-
-	while (c->roff < c->rlen && c->state != CONN_CLOSED) {
-		at = c->rbuf + c->roff;
-		n = c->rlen - c->roff;
-		e = llhttp_execute(&c->parser, at, n);
-		if (e == HPE_OK) {
-			c->roff = c->rlen = 0;
-			if (head_too_long(c, n))
-				fail(c, 431, "request header fields too large");
+	while (c->roff < c->rlen && c->state != CONN_CLOSED)
+		if (!conn_step(c))
 			return;
-		}
-		if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
-			parse_failed(c);
-			return;
-		}
-		c->roff = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
-		if (e == HPE_PAUSED && c->req.paused) {
-			uv_read_stop(&c->h.stream);
-			return;
-		}
-		if (e == HPE_PAUSED) {
-			uv_read_stop(&c->h.stream);
-			c->srv->h.request(&c->req, c->srv->h.arg);
-			return;
-		}
-		/* CONNECT or Upgrade, answered like any request: we switch to
-		   no other protocol, so what follows is read as HTTP again. */
-		llhttp_resume_after_upgrade(&c->parser);
-	}
 	c->roff = c->rlen = 0;
 }
 
@@ -986,7 +996,10 @@ http_req_resume(struct http_req *req)
 	req->paused = 0;
 	llhttp_resume(&c->parser);
 	timer_set(c, c->srv->lim.body_timeout_ms);
-	conn_process(c);
+	/* A pause on the body's last byte leaves on_message_complete owed,
+	   and only a call to the parser pays it, even with nothing to read. */
+	if (conn_step(c))
+		conn_process(c);
 	if (c->state == CONN_BODY && !req->paused)
 		uv_read_start(&c->h.stream, alloc_cb, read_cb);
 }

@@ -180,6 +180,9 @@ struct pair {
 	struct http_server	*srv[2];
 	int			 port[2];
 	uv_async_t		 wake;
+	uv_timer_t		 resume;
+	struct http_req		*paused;
+	size_t			 streamed;
 	struct exchange		 ex[NEX];
 	size_t			 nex;
 	unsigned		 stopped;
@@ -195,9 +198,44 @@ pair_request(struct http_req *req, void *arg)
 	int	n;
 
 	n = snprintf(b, sizeof(b), "%s %s %zu", (const char *)arg,
-	    http_req_path(req), http_req_body_len(req));
+	    http_req_path(req), P.paused == req ? P.streamed :
+	    http_req_body_len(req));
+	P.paused = NULL;
 	ck_assert_int_eq(http_respond(req, 200, "text/plain", NULL, 0, b,
 	    (size_t)n), 0);
+}
+
+/* Paths under /stream are streamed, every piece pausing the reading for
+   a loop turn, as a staged upload does while the threadpool writes. */
+static int
+pair_headers(struct http_req *req, void *arg)
+{
+	(void)arg;
+	if (strncmp(http_req_path(req), "/stream", 7) == 0) {
+		P.streamed = 0;
+		P.paused = req;
+		http_req_stream(req, 1 << 20);
+	}
+	return 0;
+}
+
+static void
+pair_resume(uv_timer_t *t)
+{
+	(void)t;
+	http_req_resume(P.paused);
+}
+
+static int
+pair_body(struct http_req *req, const char *p, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	ck_assert_ptr_eq(req, P.paused);
+	ck_assert_uint_gt(n, 0);
+	P.streamed += n;
+	uv_timer_start(&P.resume, pair_resume, 0, 0);
+	return HTTP_BODY_PAUSE;
 }
 
 static void
@@ -212,6 +250,7 @@ pair_wake(uv_async_t *a)
 {
 	http_server_shutdown(P.srv[0], pair_stopped, NULL);
 	http_server_shutdown(P.srv[1], pair_stopped, NULL);
+	uv_close((uv_handle_t *)&P.resume, NULL);
 	uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -236,7 +275,9 @@ static void
 pair_setup(void)
 {
 	static const char	*names[2] = { "public", "admin" };
-	struct http_handler	 h = { .request = pair_request };
+	struct http_handler	 h = { .request = pair_request,
+				    .headers = pair_headers,
+				    .body = pair_body };
 	size_t			 i;
 	int			 fd;
 
@@ -260,6 +301,7 @@ pair_setup(void)
 	/* The servers copied their limits: changing ours must not matter. */
 	P.lim[0].max_body_bytes = P.lim[1].max_body_bytes = 1;
 	uv_async_init(&P.loop, &P.wake, pair_wake);
+	uv_timer_init(&P.loop, &P.resume);
 }
 
 static void
@@ -384,6 +426,22 @@ START_TEST(whitespace_before_a_colon_is_400)
 }
 END_TEST
 
+/*
+ * A streamed body whose last piece pauses the reading: the request must
+ * still complete on resume, though no byte is left to parse (it hung until
+ * the body timeout, and every small upload with it).
+ */
+START_TEST(streamed_body_paused_on_its_last_byte_completes)
+{
+	pair_add(0, POST("/stream", 1), 1, OK, "public /stream 1");
+	pair_add(0, POST("/stream", 3000), 3000, OK, "public /stream 3000");
+	pair_add(0, POST("/stream", 16384), 16384, OK,
+	    "public /stream 16384");
+	pair_add(0, POST("/f", 10), 10, OK, "public /f 10");
+	pair_run();
+}
+END_TEST
+
 Suite *
 http_suite(void)
 {
@@ -402,6 +460,7 @@ http_suite(void)
 	tcase_add_test(tc, two_servers_keep_their_own_limits_and_handlers);
 	tcase_add_test(tc, set_limits_changes_one_server_only);
 	tcase_add_test(tc, whitespace_before_a_colon_is_400);
+	tcase_add_test(tc, streamed_body_paused_on_its_last_byte_completes);
 	suite_add_tcase(s, tc);
 	return s;
 }
