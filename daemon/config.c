@@ -292,6 +292,11 @@ static const struct key keys[] = {
 	{ .sect = S_MAIL, .name = "parallel", .type = T_UINT,
 	  .min = 1, .max = 64, .def = "2",
 	  .off = offsetof(struct config, mail_parallel) },
+	/* Sealed mails carry the encrypted files up to this total: with
+	   base64 the message stays under MESSAGE_MAX. */
+	{ .sect = S_MAIL, .name = "max_attachment_bytes", .type = T_SIZE,
+	  .min = 0, .max = 25 * MIB, .def = "10M",
+	  .off = offsetof(struct config, mail_max_attach) },
 	{ .sect = S_MAIL, .name = "timeout", .type = T_MS,
 	  .min = SEC, .max = HOUR, .def = "30s",
 	  .off = offsetof(struct config, mail_timeout_ms) },

@@ -92,6 +92,7 @@ struct config {
 	enum mail_content content;
 	unsigned	  mail_parallel;
 	unsigned	  mail_timeout_ms;
+	size_t		  mail_max_attach;	/* content=sealed: files attached */
 	uint64_t	  give_up_after_s;
 
 	/* [admin]: the staff inbox and /metrics */

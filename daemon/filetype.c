@@ -17,6 +17,23 @@ static const char *const mimes[] = {
 	[FILETYPE_DICOM] = "application/dicom",
 };
 
+/* What a person calls each type, and the extensions a file picker
+   filters on (a phone's picker knows extensions better than MIME types). */
+static const char *const names[] = {
+	[FILETYPE_PDF] = "PDF",
+	[FILETYPE_JPEG] = "JPEG",
+	[FILETYPE_PNG] = "PNG",
+	[FILETYPE_HEIC] = "HEIC",
+	[FILETYPE_DICOM] = "DICOM",
+};
+static const char *const exts[] = {
+	[FILETYPE_PDF] = ".pdf",
+	[FILETYPE_JPEG] = ".jpg,.jpeg",
+	[FILETYPE_PNG] = ".png",
+	[FILETYPE_HEIC] = ".heic,.heif",
+	[FILETYPE_DICOM] = ".dcm",
+};
+
 #define NTYPES	(sizeof(mimes) / sizeof(mimes[0]))
 
 static int
@@ -131,6 +148,22 @@ filetype_mime(enum filetype t)
 	if ((size_t)t >= NTYPES || mimes[t] == NULL)
 		return "application/octet-stream";
 	return mimes[t];
+}
+
+const char *
+filetype_name(enum filetype t)
+{
+	if ((size_t)t >= NTYPES || names[t] == NULL)
+		return "file";
+	return names[t];
+}
+
+const char *
+filetype_extensions(enum filetype t)
+{
+	if ((size_t)t >= NTYPES || exts[t] == NULL)
+		return "";
+	return exts[t];
 }
 
 int

@@ -60,6 +60,11 @@ int		 filetype_prefix_allowed(const void *p, size_t n,
    "image/heic", "application/dicom"); "application/octet-stream" for
    FILETYPE_UNKNOWN or any other value. A static string. */
 const char	*filetype_mime(enum filetype t);
+/* For people and file pickers: "PDF", "JPEG"… ("file" for any other
+   value) and ".pdf", ".jpg,.jpeg"… ("" for any other). Static strings. */
+const char	*filetype_name(enum filetype t);
+const char	*filetype_extensions(enum filetype t);
+#define FILETYPE_COUNT	(FILETYPE_DICOM + 1)
 
 /*
  * The type whose MIME type is mime (ASCII case ignored), as the config's

@@ -456,6 +456,77 @@ get_schema(struct intake *in, struct http_req *req, int form)
 	respond(in, req, 200, "application/schema+json", &h, text, len);
 }
 
+/* "10 MiB", "512 KiB": a limit as the form page states it. */
+static void
+size_words(size_t n, char *out, size_t len)
+{
+	if (n >= (1u << 20) && n % (1u << 20) == 0)
+		snprintf(out, len, "%zu MiB", n >> 20);
+	else if (n >= (1u << 20))
+		snprintf(out, len, "%.1f MiB", (double)n / (1u << 20));
+	else
+		snprintf(out, len, "%zu KiB", (n + 1023) >> 10);
+}
+
+/*
+ * What a file input takes, from the schema and the form's policy: the
+ * accept list (MIME types and extensions) and the hint beside it, e.g.
+ * "PDF, JPEG or PNG; up to 5 files of 10 MiB each, 25 MiB in all."
+ */
+static void
+file_input(const struct config *cfg, const struct form_conf *fc,
+    const struct form_field *f, struct buf *accept, struct buf *hint,
+    unsigned *max)
+{
+	char		one[32], all[32];
+	unsigned	t, n = 0, seen = 0;
+
+	*max = f->max_items < 0 || (unsigned)f->max_items > fc->files ?
+	    fc->files : (unsigned)f->max_items;
+	for (t = 1; t < FILETYPE_COUNT; t++)
+		n += (fc->attach_types >> t) & 1;
+	for (t = 1; t < FILETYPE_COUNT; t++) {
+		if (!((fc->attach_types >> t) & 1))
+			continue;
+		buf_printf(accept, "%s%s,%s", accept->len ? "," : "",
+		    filetype_mime((enum filetype)t),
+		    filetype_extensions((enum filetype)t));
+		seen++;
+		buf_printf(hint, "%s%s", seen == 1 ? "" : seen == n ? " or " :
+		    ", ", filetype_name((enum filetype)t));
+	}
+	size_words(fc->file_bytes, one, sizeof(one));
+	size_words(cfg->max_upload_bytes, all, sizeof(all));
+	if (*max > 1)
+		buf_printf(hint, "; up to %u files of %s each", *max, one);
+	else
+		buf_printf(hint, "; one file of up to %s", one);
+	if (*max > 1 && cfg->max_upload_bytes < (size_t)*max * fc->file_bytes)
+		buf_printf(hint, ", %s in all", all);
+	buf_putc(hint, '.');
+}
+
+static json_t *
+file_field_json(const struct config *cfg, const struct form_conf *fc,
+    const struct form_field *f)
+{
+	struct buf	 accept, hint;
+	unsigned	 max;
+	json_t		*j;
+
+	buf_init(&accept, 1024);
+	buf_init(&hint, 1024);
+	file_input(cfg, fc, f, &accept, &hint, &max);
+	j = json_pack("{s:s, s:s, s:b, s:b, s:s#, s:s#, s:b}",
+	    "name", f->name, "label", f->title ? f->title : f->name,
+	    "required", f->required, "is_file", 1,
+	    "accept", accept.data ? accept.data : "", accept.len,
+	    "hint", hint.data ? hint.data : "", hint.len, "multiple", max > 1);
+	buf_free(&accept);
+	buf_free(&hint);
+	return j;
+}
+
 static json_t *
 field_json(const struct form_field *f)
 {
@@ -500,15 +571,20 @@ get_form_page(struct intake *in, struct http_req *req, int form)
 	json_t			*fields = json_array();
 	char			 action[128];
 	size_t			 i, n;
+	int			 files = 0;
 
 	f = schema_fields(in->snap->schemas[form], &n);
-	for (i = 0; i < n; i++)
-		json_array_append_new(fields, field_json(&f[i]));
+	for (i = 0; i < n; i++) {
+		files |= f[i].file;
+		json_array_append_new(fields, f[i].file ? file_field_json(
+		    in->snap->cfg, fc, &f[i]) : field_json(&f[i]));
+	}
 	snprintf(action, sizeof(action), "/forms/%s", fc->name);
 	respond_html(in, req, 200, NULL, in->snap->form_page, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:o}", "form", fc->name, "title",
+	    "{s:s, s:s, s:s, s:s, s:o, s:b}", "form", fc->name, "title",
 	    form_title(in->snap, form), "action", action, "honeypot",
-	    fc->honeypot ? fc->honeypot : "", "fields", fields));
+	    fc->honeypot ? fc->honeypot : "", "fields", fields,
+	    "multipart", files));
 }
 
 static void
@@ -613,15 +689,31 @@ committed(struct store_job *job, int result)
 	sub_finish(sub);
 }
 
+_Static_assert(UPLOAD_FILES_MAX <= MESSAGE_FILES_MAX, "files in a mail");
+
 /* The inquiry as its mails see it, from the snapshot it was accepted
-   with: a reload never mixes old and new settings in one inquiry. */
+   with: a reload never mixes old and new settings in one inquiry. files
+   has room for UPLOAD_FILES_MAX. */
 static void
-mail_view(const struct submission *sub, struct message_inquiry *inq)
+mail_view(const struct submission *sub, struct message_inquiry *inq,
+    struct message_file *files)
 {
-	const struct snapshot	*s = sub->snap;
-	const struct form_conf	*fc = &s->cfg->forms[sub->form];
+	const struct snapshot		*s = sub->snap;
+	const struct form_conf		*fc = &s->cfg->forms[sub->form];
+	const struct upload_file	*f;
+	size_t				 i;
 
 	memset(inq, 0, sizeof(*inq));
+	for (i = 0; sub->upload && i < upload_nfiles(sub->upload); i++) {
+		f = upload_file(sub->upload, i);
+		files[i].filename = f->filename;
+		files[i].type = f->content_type;
+		files[i].size = f->size;
+		files[i].staged = f->staged;
+	}
+	inq->files = files;
+	inq->nfiles = i;
+	inq->inbox_url = s->cfg->admin_public_url;
 	inq->id = sub->job.id;
 	inq->form = fc->name;
 	inq->title = form_title(s, sub->form);
@@ -641,6 +733,7 @@ work_encrypt(uv_work_t *w)
 {
 	struct submission	*sub = w->data;
 	struct message_inquiry	 inq;
+	struct message_file	 files[UPLOAD_FILES_MAX];
 	int			 rc;
 
 	rc = age_encrypt(sub->snap->rcpts, sub->snap->nrcpts, sub->plain,
@@ -651,7 +744,7 @@ work_encrypt(uv_work_t *w)
 	}
 	if (sub->in->mailer == NULL)
 		return;
-	mail_view(sub, &inq);
+	mail_view(sub, &inq, files);
 	sub->rc = mailer_compose(sub->in->mailer, &inq, sub->ack,
 	    &sub->outbox, &sub->noutbox);
 }

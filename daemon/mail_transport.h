@@ -46,7 +46,8 @@ struct mail_send {
 	int64_t		 row;
 	unsigned	 attempts;
 	int64_t		 created_ms;
-	int		 open_rc;		/* seal and envelope */
+	int		 open_rc;		/* seal, envelope, files */
+	unsigned	 attach;		/* files to splice in */
 	struct buf	 sealed, msg;
 	enum outbox_state state;
 	int64_t		 next_try;
@@ -54,7 +55,8 @@ struct mail_send {
 };
 
 /*
- * A transport. check and start report problems via d; start prepares what sends need and reports problems via d;
+ * A transport. check and start report problems via d; start prepares what
+ * sends need;
  * send starts one (no blocking call: the loop runs it); stop abandons what
  * is in flight (each comes back through mail_done with MAIL_ABANDONED or
  * its real result) and calls done(arg) once the transport runs nothing

@@ -142,7 +142,7 @@ mailer_compose(struct mailer *m, const struct message_inquiry *inq, int ack,
 {
 	const struct config	*cfg = m->cfg;
 	struct message_sender	 snd = { cfg->from, cfg->to, cfg->nto,
-				    cfg->content };
+				    cfg->content, cfg->mail_max_attach };
 	struct store_outbox	*o;
 	struct buf		 b;
 	size_t			 k = 0;
@@ -476,7 +476,8 @@ take_row(void *arg, const struct outbox_due *d)
 	    &s->msg);
 	if (s->open_rc == 0)
 		s->open_rc = message_spool_parse(s->msg.data, s->msg.len,
-		    s->rcpt, MAIL_RCPT_MAX, &s->nrcpt, &s->bodylen);
+		    s->rcpt, MAIL_RCPT_MAX, &s->nrcpt, &s->attach,
+		    &s->bodylen);
 	if (s->open_rc == 0) {
 		s->body = s->msg.data + s->bodylen;
 		s->bodylen = s->msg.len - s->bodylen;
@@ -486,17 +487,62 @@ take_row(void *arg, const struct outbox_due *d)
 	return 0;
 }
 
+static int
+collect(void *arg, const void *p, size_t n)
+{
+	return buf_append(arg, p, n);
+}
+
+/*
+ * Threadpool: the encrypted files of a sealed notification, spliced in
+ * from the store now rather than kept twice on disk in the outbox. Memory
+ * is bounded by [mail] parallel messages of max_attachment_bytes.
+ */
+static int
+splice_files(struct mailer *m, struct mail_send *s)
+{
+	size_t		off = (size_t)(s->body - s->msg.data), at[MAIL_RCPT_MAX];
+	struct buf	age;
+	size_t		i;
+	unsigned	k;
+	int		r = 0;
+
+	/* The envelope points into msg, which moves as it grows. */
+	for (i = 0; i < s->nrcpt; i++)
+		at[i] = (size_t)(s->rcpt[i] - s->msg.data);
+
+	buf_init(&age, MESSAGE_MAX);
+	for (k = 1; k <= s->attach && r == 0; k++) {
+		buf_reset(&age);
+		if ((r = store_attachment(m->reader, s->id, k, collect,
+		    &age)) == 0)
+			r = message_attach(&s->msg, s->id, k, age.data, age.len);
+	}
+	if (r == 0)
+		r = message_attach_end(&s->msg, s->id);
+	buf_free(&age);
+	for (i = 0; i < s->nrcpt; i++)
+		s->rcpt[i] = s->msg.data + at[i];
+	s->body = s->msg.data + off;
+	s->bodylen = s->msg.len - off;
+	return r;
+}
+
 static void
 fetch_work(uv_work_t *w)
 {
-	struct fetch	*f = w->data;
-	struct mailer	*m = f->m;
+	struct fetch		*f = w->data;
+	struct mailer		*m = f->m;
+	struct mail_send	*s;
 
 	if (m->reader == NULL &&
 	    (f->result = store_open(m->cfg->db_path, 0, &m->reader)) != 0)
 		return;
 	f->result = outbox_due(m->reader, f->now, f->want, f->skip, f->nskip,
 	    take_row, f, &f->next_due);
+	for (s = f->got; s; s = s->next)
+		if (s->open_rc == 0 && s->attach > 0)
+			s->open_rc = splice_files(m, s);
 }
 
 /* Loop: starts s with the transport, or settles it at once. */
@@ -514,6 +560,10 @@ start_send(struct mail_send *s)
 		complete(s);
 	} else if (s->open_rc == ERR_MALFORMED) {
 		set_outcome(s, OUTBOX_FAILED, "spooled message is malformed");
+		complete(s);
+	} else if (s->open_rc == ERR_NOTFOUND) {
+		set_outcome(s, OUTBOX_FAILED, "an attached file is not in the "
+		    "store");
 		complete(s);
 	} else if (s->open_rc != 0) {
 		set_outcome(s, OUTBOX_QUEUED, "out of memory");

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -39,11 +40,17 @@ static const struct tmpl_var field_vars[] = {
 	{ "name", NULL }, { "label", NULL }, { "value", NULL }, { NULL, NULL }
 };
 
+static const struct tmpl_var file_vars[] = {
+	{ "n", NULL }, { "filename", NULL }, { "type", NULL }, { "size", NULL },
+	{ "attached_as", NULL }, { NULL, NULL }
+};
+
 /* The variables promised to notify.txt and notify.html. */
 static const struct tmpl_var notify_vars[] = {
 	{ "id", NULL }, { "form", NULL }, { "title", NULL },
 	{ "received_at", NULL }, { "full", NULL }, { "summary", NULL },
 	{ "sealed", NULL }, { "fields", field_vars }, { "intakectl", NULL },
+	{ "files", file_vars }, { "files_attached", NULL }, { "inbox", NULL },
 	{ NULL, NULL }
 };
 
@@ -595,6 +602,50 @@ one_line(const char *s)
 	return j;
 }
 
+/* Bytes as a person reads them: "812 B", "64.0 KiB", "5.0 MiB". */
+static void
+human_size(uint64_t n, char *out, size_t len)
+{
+	if (n < 1024)
+		snprintf(out, len, "%u B", (unsigned)n);
+	else if (n < 1024 * 1024)
+		snprintf(out, len, "%.1f KiB", (double)n / 1024);
+	else
+		snprintf(out, len, "%.1f MiB", (double)n / (1024 * 1024));
+}
+
+/* The files list: number, type and size; the name only for content=full,
+   since it is the patient's words as much as a field is. */
+static json_t *
+file_list(const struct message_notify *n)
+{
+	const struct message_file	*f;
+	char				 size[32], as[96];
+	json_t				*list, *name;
+	size_t				 i;
+
+	if ((list = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < n->nfiles; i++) {
+		f = &n->files[i];
+		human_size(f->size, size, sizeof(size));
+		if (n->attach)
+			snprintf(as, sizeof(as), "%s-%zu.age", n->id, i + 1);
+		else
+			as[0] = '\0';
+		name = n->content == CONTENT_FULL && f->filename ?
+		    one_line(f->filename) : json_string("");
+		if (json_array_append_new(list, json_pack("{s:I, s:o, s:s, "
+		    "s:s, s:s}", "n", (json_int_t)(i + 1), "filename", name,
+		    "type", f->type ? f->type : "", "size", size,
+		    "attached_as", as)) != 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
 /* The template context of notify.txt/notify.html. */
 static json_t *
 notify_context(const struct message_notify *n)
@@ -603,7 +654,10 @@ notify_context(const struct message_notify *n)
 	json_t	*ctx, *fields, *form, *title;
 
 	clock_rfc3339(n->received_at_ms, when);
-	snprintf(hint, sizeof(hint), "intakectl show %s -i YOUR-KEY", n->id);
+	/* What an admin runs on the server to hand a staff member the
+	   sealed record: the key stays on the staff member's machine. */
+	snprintf(hint, sizeof(hint), "intakectl cat %s > %s.age", n->id,
+	    n->id);
 	if (n->content == CONTENT_FULL && n->fields != NULL)
 		fields = field_list(n);
 	else
@@ -611,12 +665,14 @@ notify_context(const struct message_notify *n)
 	form = one_line(n->form);
 	title = one_line(n->title);
 	/* json_pack's "o" steals the references even when it fails. */
-	ctx = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:b, s:o, s:s}",
+	ctx = json_pack("{s:s, s:o, s:o, s:s, s:b, s:b, s:b, s:o, s:s, s:o, "
+	    "s:b, s:s}",
 	    "id", n->id, "form", form, "title", title,
 	    "received_at", when, "full", n->content == CONTENT_FULL,
 	    "summary", n->content == CONTENT_SUMMARY,
 	    "sealed", n->content == CONTENT_SEALED, "fields", fields,
-	    "intakectl", hint);
+	    "intakectl", hint, "files", file_list(n),
+	    "files_attached", n->attach, "inbox", n->inbox ? n->inbox : "");
 	return ctx;
 }
 
@@ -651,6 +707,43 @@ check_addrs(const char *from, char *const *to, size_t nto)
 	return 0;
 }
 
+/* One age file as a part of the mixed message of inquiry id. */
+static void
+put_age_part(struct out *o, const char *id, const char *name,
+    const void *age, size_t len)
+{
+	putf(o, "\r\n--=_intaked-mix-%s\r\n", id);
+	putf(o, "Content-Type: application/octet-stream;\r\n name=\"%s.age\"\r\n"
+	    "Content-Disposition: attachment;\r\n filename=\"%s.age\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n", name, name);
+	put_base64(o, age, len);
+}
+
+int
+message_attach(struct buf *b, const char *id, unsigned k, const void *age,
+    size_t len)
+{
+	struct out	o = { b, 0 };
+	char		name[96];
+
+	if (!token_valid(id, 64) || k == 0)
+		return ERR_INVAL;
+	snprintf(name, sizeof(name), "%s-%u", id, k);
+	put_age_part(&o, id, name, age, len);
+	return out_result(&o);
+}
+
+int
+message_attach_end(struct buf *b, const char *id)
+{
+	struct out	o = { b, 0 };
+
+	if (!token_valid(id, 64))
+		return ERR_INVAL;
+	putf(&o, "\r\n--=_intaked-mix-%s--\r\n", id);
+	return out_result(&o);
+}
+
 /* The parts below the headers: alternative, or mixed around it. */
 static void
 notify_body(struct out *o, const struct message_notify *n,
@@ -675,12 +768,9 @@ notify_body(struct out *o, const struct message_notify *n,
 	putf(o, "\r\n--=_intaked-alt-%s--\r\n", n->id);
 	if (!mixed)
 		return;
-	putf(o, "\r\n--=_intaked-mix-%s\r\n", n->id);
-	putf(o, "Content-Type: application/octet-stream;\r\n name=\"%s.age\"\r\n"
-	    "Content-Disposition: attachment;\r\n filename=\"%s.age\"\r\n"
-	    "Content-Transfer-Encoding: base64\r\n\r\n", n->id, n->id);
-	put_base64(o, n->record, n->recordlen);
-	putf(o, "\r\n--=_intaked-mix-%s--\r\n", n->id);
+	put_age_part(o, n->id, n->id, n->record, n->recordlen);
+	if (!n->attach)
+		putf(o, "\r\n--=_intaked-mix-%s--\r\n", n->id);
 }
 
 static void
@@ -710,7 +800,9 @@ check_notify(const struct message_notify *n)
 {
 	if (!token_valid(n->id, 64) || !token_valid(n->kind, 15) ||
 	    n->form == NULL || n->title == NULL ||
-	    (n->content == CONTENT_SEALED && n->record == NULL))
+	    (n->content == CONTENT_SEALED && n->record == NULL) ||
+	    (n->attach && (n->content != CONTENT_SEALED || n->nfiles == 0)) ||
+	    (n->nfiles > 0 && n->files == NULL))
 		return ERR_INVAL;
 	return check_addrs(n->from, n->to, n->nto);
 }
@@ -872,14 +964,27 @@ message_subject_parse(const char *name, const char *text, struct tmpl **out,
 
 /* The envelope: one address per line, then an empty line. */
 static int
-put_envelope(struct buf *b, char *const *rcpt, size_t n)
+put_envelope(struct buf *b, char *const *rcpt, size_t n, unsigned attach)
 {
 	size_t	i;
 
+	if (attach > 0 && buf_printf(b, "@attach %u\n", attach) != 0)
+		return ERR_NOMEM;
 	for (i = 0; i < n; i++)
 		if (buf_puts(b, rcpt[i]) != 0 || buf_putc(b, '\n') != 0)
 			return ERR_NOMEM;
 	return buf_putc(b, '\n') == 0 ? 0 : ERR_NOMEM;
+}
+
+static uint64_t
+staged_total(const struct message_inquiry *inq)
+{
+	uint64_t	t = 0;
+	size_t		i;
+
+	for (i = 0; i < inq->nfiles; i++)
+		t += inq->files[i].staged;
+	return t;
 }
 
 int
@@ -887,6 +992,7 @@ message_spool_notify(const struct message_inquiry *inq,
     const struct message_sender *snd, struct buf *out)
 {
 	struct message_notify	n;
+	char			inbox[PATH_MAX];
 	size_t			mark = out->len;
 	int			r;
 
@@ -904,11 +1010,21 @@ message_spool_notify(const struct message_inquiry *inq,
 	n.content = snd->content;
 	n.record = inq->record;
 	n.recordlen = inq->recordlen;
+	n.files = inq->files;
+	n.nfiles = inq->nfiles;
+	n.attach = snd->content == CONTENT_SEALED && inq->nfiles > 0 &&
+	    staged_total(inq) <= snd->max_attach;
+	if (inq->inbox_url != NULL) {
+		snprintf(inbox, sizeof(inbox), "%s/inbox/#%s", inq->inbox_url,
+		    inq->id);
+		n.inbox = inbox;
+	}
 	n.subject = inq->subject;
 	n.from = snd->from;
 	n.to = snd->to;
 	n.nto = snd->nto;
-	if ((r = put_envelope(out, snd->to, snd->nto)) == 0 &&
+	if ((r = put_envelope(out, snd->to, snd->nto, n.attach ?
+	    (unsigned)n.nfiles : 0)) == 0 &&
 	    (r = message_notify(inq->tpl, &n, out)) == 0)
 		return 0;
 	rewind_wipe(out, mark);
@@ -936,21 +1052,44 @@ message_spool_ack(const struct message_inquiry *inq, const char *from,
 	a.from = from;
 	a.received_at_ms = inq->received_at_ms;
 	rcpt[0] = (char *)a.to;
-	if ((r = put_envelope(out, rcpt, 1)) == 0 &&
+	if ((r = put_envelope(out, rcpt, 1, 0)) == 0 &&
 	    (r = message_ack(inq->tpl, &a, out)) == 0)
 		return 0;
 	rewind_wipe(out, mark);
 	return r;
 }
 
+/* The optional "@attach N" line; p moves past it. */
+static int
+spool_attach(char **p, char *end, unsigned *attach)
+{
+	char		*nl, *e;
+	unsigned long	 v;
+
+	*attach = 0;
+	if (end - *p < 9 || memcmp(*p, "@attach ", 8) != 0)
+		return 0;
+	if ((nl = memchr(*p, '\n', (size_t)(end - *p))) == NULL)
+		return ERR_MALFORMED;
+	*nl = '\0';
+	errno = 0;
+	v = strtoul(*p + 8, &e, 10);
+	if (e == *p + 8 || *e != '\0' || errno != 0 || v == 0 ||
+	    v > MESSAGE_FILES_MAX)
+		return ERR_MALFORMED;
+	*attach = (unsigned)v;
+	*p = nl + 1;
+	return 0;
+}
+
 int
 message_spool_parse(char *p, size_t len, char **rcpt, size_t max,
-    size_t *n, size_t *body)
+    size_t *n, unsigned *attach, size_t *body)
 {
 	char	*start = p, *end = p + len, *nl;
 
 	*n = 0;
-	if (p == NULL)
+	if (p == NULL || spool_attach(&p, end, attach) != 0)
 		return ERR_MALFORMED;
 	while (p < end && *p != '\n') {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||

@@ -28,7 +28,10 @@
  *
  * Staff notification (message_notify): multipart/alternative of text/plain
  * (notify.txt) and text/html (notify.html); for content=sealed wrapped in
- * multipart/mixed with the age record attached as "<id>.age". Reply-To
+ * multipart/mixed with the age record attached as "<id>.age", and the
+ * encrypted files as "<id>-N.age" when they fit (message_attach). Files
+ * are listed by number, type and size; by name only for content=full,
+ * since a file name is the patient's words too. Reply-To
  * (the patient's validated address, with the "name" field as display
  * name) only for content=full: summary and sealed mails carry no field
  * value anywhere, headers included. The patient's
@@ -38,6 +41,7 @@
  */
 
 #define MESSAGE_MAX	(48u << 20)	/* cap on one composed message */
+#define MESSAGE_FILES_MAX 64	/* files one notification may carry */
 
 
 /* The templates of a mailer, loaded together (see templates/). */
@@ -45,6 +49,14 @@ struct message_templates {
 	struct tmpl	*notify_txt;
 	struct tmpl	*notify_html;
 	struct tmpl	*ack_txt;
+};
+
+/* A file that came with an inquiry, as its notification lists it. */
+struct message_file {
+	const char	*filename;	/* listed only for content=full */
+	const char	*type;		/* detected */
+	uint64_t	 size;		/* plaintext bytes */
+	uint64_t	 staged;	/* its age file's bytes */
 };
 
 struct message_notify {
@@ -63,6 +75,12 @@ struct message_notify {
 	enum mail_content	 content;
 	const unsigned char	*record;	/* content=sealed: age file */
 	size_t			 recordlen;
+	const struct message_file *files;
+	size_t			 nfiles;
+	/* content=sealed: the files follow as parts of their own, so the
+	   message ends open, before the closing boundary (message_attach). */
+	int			 attach;
+	const char		*inbox;		/* URL of this inquiry, or NULL */
 	const struct tmpl	*subject;	/* TMPL_TEXT; NULL: default */
 	const char		*from;
 	char *const		*to;
@@ -83,6 +101,9 @@ struct message_inquiry {
 	const char			*reply_to_field;	/* or NULL */
 	const unsigned char		*record;	/* the age file */
 	size_t				 recordlen;
+	const struct message_file	*files;
+	size_t				 nfiles;
+	const char			*inbox_url;	/* [admin] public_url */
 	const struct message_templates	*tpl;
 	const struct tmpl		*subject;	/* or NULL */
 };
@@ -93,6 +114,7 @@ struct message_sender {
 	char *const		*to;
 	size_t			 nto;
 	enum mail_content	 content;
+	size_t			 max_attach;	/* sealed: files attached */
 };
 
 struct message_ack {
@@ -132,18 +154,27 @@ int	message_ack(const struct message_templates *,
  * notification consistent with its To: header even if the configuration
  * changes before it is sent.
  *
+ * A sealed notification whose files are attached is spooled without
+ * them (the store has them already) and a first line "@attach N" says how
+ * many to splice in before it is sent: message_attach appends file k's
+ * part, message_attach_end closes the message.
+ *
  * message_spool_notify appends the staff notification of inq;
  * message_spool_ack the patient's acknowledgement, or nothing (and 0)
  * when the inquiry holds no valid reply_to address. message_spool_parse
  * splits a spooled mail in place: up to max recipients (re-validated) into
- * rcpt, *body the offset of the message; ERR_MALFORMED when it is not one.
+ * rcpt, the number of files to attach into *attach, *body the offset of
+ * the message; ERR_MALFORMED when it is not one.
  */
 int	message_spool_notify(const struct message_inquiry *,
 	    const struct message_sender *, struct buf *out);
 int	message_spool_ack(const struct message_inquiry *, const char *from,
 	    struct buf *out);
 int	message_spool_parse(char *p, size_t len, char **rcpt, size_t max,
-	    size_t *n, size_t *body);
+	    size_t *n, unsigned *attach, size_t *body);
+int	message_attach(struct buf *, const char *id, unsigned k,
+	    const void *age, size_t len);
+int	message_attach_end(struct buf *, const char *id);
 
 /* The validated address in fields[field], or NULL (missing or invalid).
    Points into fields. */

@@ -15,7 +15,8 @@ static const struct tmpl_var field_vars[] = {
 	{ "required", NULL }, { "is_input", NULL }, { "is_textarea", NULL },
 	{ "is_select", NULL }, { "is_checkbox", NULL },
 	{ "options", option_vars }, { "minlength", NULL },
-	{ "maxlength", NULL }, { NULL, NULL }
+	{ "maxlength", NULL }, { "is_file", NULL }, { "accept", NULL },
+	{ "hint", NULL }, { "multiple", NULL }, { NULL, NULL }
 };
 
 const struct tmpl_var snapshot_thanks_vars[] = {
@@ -28,7 +29,8 @@ const struct tmpl_var snapshot_error_vars[] = {
 };
 const struct tmpl_var snapshot_form_vars[] = {
 	{ "form", NULL }, { "title", NULL }, { "action", NULL },
-	{ "honeypot", NULL }, { "fields", field_vars }, { NULL, NULL }
+	{ "honeypot", NULL }, { "fields", field_vars }, { "multipart", NULL },
+	{ NULL, NULL }
 };
 
 static void

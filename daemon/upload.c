@@ -11,7 +11,6 @@
 #include "upload.h"
 
 #define CHUNK		AGE_CHUNK	/* plaintext staged at a time */
-#define FILES_MAX	64		/* files one upload can carry */
 #define PROBLEMS_MAX	16
 
 struct ufile {
@@ -37,7 +36,7 @@ struct upload {
 	char				 name[MULTIPART_NAME_MAX + 1];
 	struct buf			 value;		/* the text part */
 	int				 in_text, skipping;
-	struct ufile			*files[FILES_MAX];
+	struct ufile			*files[UPLOAD_FILES_MAX];
 	size_t				 nfiles;
 	struct ufile			*cur;
 	uint64_t			 total;		/* file bytes */
@@ -173,7 +172,7 @@ file_begin(struct upload *u, const struct multipart_part *p)
 		u->skipping = 1;
 		return 0;
 	}
-	if (u->nfiles >= u->pol.files || u->nfiles == FILES_MAX) {
+	if (u->nfiles >= u->pol.files || u->nfiles == UPLOAD_FILES_MAX) {
 		problem(u, p->name, "tooMany", "one file too many for this "
 		    "form");
 		u->skipping = 1;

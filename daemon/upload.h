@@ -47,6 +47,8 @@ struct upload_field {
 };
 
 /* A file as the record lists it. */
+#define UPLOAD_FILES_MAX	64	/* files one upload can carry */
+
 struct upload_file {
 	const char	*field;
 	const char	*filename;	/* cleaned by the multipart parser */

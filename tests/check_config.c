@@ -1295,6 +1295,7 @@ same_config(const struct config *a, const struct config *b)
 	ck_assert_int_eq(a->content, b->content);
 	ck_assert_uint_eq(a->mail_parallel, b->mail_parallel);
 	ck_assert_uint_eq(a->mail_timeout_ms, b->mail_timeout_ms);
+	ck_assert_uint_eq(a->mail_max_attach, b->mail_max_attach);
 	ck_assert_uint_eq(a->give_up_after_s, b->give_up_after_s);
 	ck_assert_uint_eq(a->nforms, b->nforms);
 	for (i = 0; i < a->nforms; i++)
@@ -1315,7 +1316,7 @@ START_TEST(test_sample_documents_defaults)
 	text = read_text("config/intaked.conf");
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 49);
+	ck_assert_uint_eq(n, 50);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);

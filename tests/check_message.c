@@ -453,11 +453,16 @@ START_TEST(test_content_summary)
 	ck_assert_ptr_null(strstr(msg, "multipart/mixed"));
 	txt = part(msg, "text/plain; charset=utf-8", &ph);
 	html = part(msg, "text/html; charset=utf-8", &ph);
-	ck_assert_ptr_nonnull(strstr(txt, "intakectl show " ID " -i YOUR-KEY"));
+	/* The key stays on the staff member's machine: the server side of
+	   the hint needs none. */
+	ck_assert_ptr_nonnull(strstr(txt, "intakectl cat " ID " > " ID ".age"));
+	ck_assert_ptr_nonnull(strstr(txt, "age -d -i YOUR-KEY " ID ".age"));
+	ck_assert_ptr_null(strstr(txt, "intakectl show"));
 	ck_assert_ptr_nonnull(strstr(txt, "Form:     consultation"));
 	ck_assert_ptr_null(strstr(txt, "Testy"));
 	ck_assert_ptr_null(strstr(txt, "Line one"));
-	ck_assert_ptr_nonnull(strstr(html, "intakectl show " ID));
+	ck_assert_ptr_null(strstr(txt, "staff inbox"));
+	ck_assert_ptr_nonnull(strstr(html, "intakectl cat " ID));
 	free(txt);
 	free(html);
 	free(msg);
@@ -670,6 +675,159 @@ START_TEST(test_header_folding)
 }
 END_TEST
 
+static const struct message_file two_files[] = {
+	{ "scan-\xe0\xa4\x95.pdf", "application/pdf", 5u << 20, 5300000 },
+	{ "labs.png", "image/png", 812, 1200 },
+};
+
+/* Summary: the inbox link instead of the hint, and files by number, type
+   and size, never by name (a file name is the patient's words). */
+START_TEST(test_summary_links_inbox_lists_files_without_names)
+{
+	struct message_notify	 n;
+	struct parsed		 ph;
+	json_t			*f = fields();
+	char			*msg, *txt, *html;
+
+	notify_init(&n, f, CONTENT_SUMMARY);
+	n.inbox = "https://staff.example.com/inbox/#" ID;
+	n.files = two_files;
+	n.nfiles = 2;
+	msg = compose(&n);
+	ck_assert_ptr_null(strstr(msg, "scan"));
+	ck_assert_ptr_null(strstr(msg, "labs"));
+	txt = part(msg, "text/plain; charset=utf-8", &ph);
+	html = part(msg, "text/html; charset=utf-8", &ph);
+	ck_assert_ptr_nonnull(strstr(txt, "File 1:   application/pdf, "
+	    "5.0 MiB\n"));
+	ck_assert_ptr_nonnull(strstr(txt, "File 2:   image/png, 812 B\n"));
+	ck_assert_ptr_nonnull(strstr(txt,
+	    "    https://staff.example.com/inbox/#" ID "\n"));
+	ck_assert_ptr_null(strstr(txt, "intakectl"));
+	ck_assert_ptr_nonnull(strstr(html,
+	    "<a href=\"https://staff.example.com/inbox/#" ID "\">"));
+	free(txt);
+	free(html);
+	free(msg);
+	/* full names them */
+	notify_init(&n, f, CONTENT_FULL);
+	n.files = two_files;
+	n.nfiles = 2;
+	msg = compose(&n);
+	txt = part(msg, "text/plain; charset=utf-8", &ph);
+	ck_assert_ptr_nonnull(strstr(txt, "File 1:   scan-\xe0\xa4\x95.pdf, "
+	    "application/pdf, 5.0 MiB\n"));
+	ck_assert_ptr_nonnull(strstr(txt, "File 2:   labs.png, image/png"));
+	free(txt);
+	free(msg);
+	json_decref(f);
+}
+END_TEST
+
+/* A sealed notification's files: spooled without them ("@attach N"),
+   spliced in at send time as ID-N.age parts of the mixed message. */
+START_TEST(test_sealed_files_spliced_as_age_parts)
+{
+	struct message_templates	*t = &tpl;
+	struct message_inquiry		 inq;
+	struct message_sender		 snd = { "intake@example.org", tu_staff,
+					    TU_NSTAFF, CONTENT_SEALED, 10u << 20 };
+	struct parsed			 p, ph;
+	unsigned char			 record[100], age[3][700];
+	char				*rcpt[4], *msg, *txt, *att, name[80];
+	struct buf			 b;
+	json_t				*f = fields();
+	size_t				 n, body, i;
+	unsigned			 attach, k;
+
+	memset(record, 'r', sizeof(record));
+	memset(&inq, 0, sizeof(inq));
+	inq.id = ID;
+	inq.form = "consultation";
+	inq.received_at_ms = WHEN;
+	inq.fields = f;
+	inq.record = record;
+	inq.recordlen = sizeof(record);
+	inq.files = two_files;
+	inq.nfiles = 2;
+	inq.tpl = t;
+	buf_init(&b, MESSAGE_MAX);
+	ck_assert_int_eq(message_spool_notify(&inq, &snd, &b), 0);
+	ck_assert_int_eq(strncmp(b.data, "@attach 2\n", 10), 0);
+	ck_assert_int_eq(message_spool_parse(b.data, b.len, rcpt, 4, &n,
+	    &attach, &body), 0);
+	ck_assert_uint_eq(attach, 2);
+	ck_assert_uint_eq(n, TU_NSTAFF);
+	/* open until the files come: no closing boundary yet */
+	ck_assert_ptr_null(strstr(b.data + body, "=_intaked-mix-" ID "--"));
+	for (k = 1; k <= 2; k++) {
+		memset(age[k], (int)('a' + k), sizeof(age[k]));
+		ck_assert_int_eq(message_attach(&b, ID, k, age[k],
+		    sizeof(age[k])), 0);
+	}
+	ck_assert_int_eq(message_attach_end(&b, ID), 0);
+	ck_assert_int_eq(buf_append(&b, "", 0), 0);
+	msg = b.data + body;
+	assert_lines(msg, 78);
+	parse(msg, &p);
+	ck_assert_ptr_nonnull(strstr(msg, "\r\n--=_intaked-mix-" ID
+	    "--\r\n"));
+	txt = part(msg, "text/plain; charset=utf-8", &ph);
+	ck_assert_ptr_nonnull(strstr(txt, "(attached as " ID "-1.age)"));
+	ck_assert_ptr_nonnull(strstr(txt, "(attached as " ID "-2.age)"));
+	free(txt);
+	for (k = 1; k <= 2; k++) {
+		unsigned char	dec[800];
+		size_t		declen;
+
+		const char	*at, *from = msg, *q;
+
+		/* the part named ID-k.age: from the boundary before it */
+		snprintf(name, sizeof(name), "name=\"" ID "-%u.age\"", k);
+		ck_assert_ptr_nonnull(at = strstr(msg, name));
+		while ((q = strstr(from + 1, "\r\n--=_intaked-mix-")) != NULL &&
+		    q < at)
+			from = q;
+		att = part(from, "application/octet-stream", &ph);
+		ck_assert_ptr_nonnull(att);
+		ck_assert_ptr_nonnull(strstr(header(&ph,
+		    "Content-Disposition"), name + 5));
+		ck_assert_int_eq(sodium_base642bin(dec, sizeof(dec), att,
+		    strlen(att), "\r\n", &declen, NULL,
+		    sodium_base64_VARIANT_ORIGINAL), 0);
+		ck_assert_uint_eq(declen, sizeof(age[k]));
+		ck_assert_mem_eq(dec, age[k], declen);
+		free(att);
+	}
+	/* over max_attachment_bytes: listed, not attached, closed at once */
+	buf_reset(&b);
+	snd.max_attach = 5000000;
+	ck_assert_int_eq(message_spool_notify(&inq, &snd, &b), 0);
+	ck_assert_int_eq(message_spool_parse(b.data, b.len, rcpt, 4, &n,
+	    &attach, &body), 0);
+	ck_assert_uint_eq(attach, 0);
+	ck_assert_int_eq(buf_append(&b, "", 0), 0);
+	ck_assert_ptr_nonnull(strstr(b.data + body, "=_intaked-mix-" ID "--"));
+	txt = part(b.data + body, "text/plain; charset=utf-8", &ph);
+	ck_assert_ptr_null(strstr(txt, "(attached as"));
+	ck_assert_ptr_nonnull(strstr(txt, "File 2:   image/png, 812 B\n"));
+	free(txt);
+	/* a bad count is no spool */
+	for (i = 0; i < 3; i++) {
+		static const char *const bad[] = { "@attach 0\n",
+		    "@attach x\n", "@attach 65\n" };
+		char	buf2[256];
+
+		snprintf(buf2, sizeof(buf2), "%sstaff@example.com\n\nX: y\r\n",
+		    bad[i]);
+		ck_assert_int_eq(message_spool_parse(buf2, strlen(buf2), rcpt, 4,
+		    &n, &attach, &body), ERR_MALFORMED);
+	}
+	buf_free(&b);
+	json_decref(f);
+}
+END_TEST
+
 Suite *
 message_suite(void)
 {
@@ -684,6 +842,8 @@ message_suite(void)
 	tcase_add_test(tc, test_message_id_stable);
 	tcase_add_test(tc, test_content_summary);
 	tcase_add_test(tc, test_content_sealed);
+	tcase_add_test(tc, test_summary_links_inbox_lists_files_without_names);
+	tcase_add_test(tc, test_sealed_files_spliced_as_age_parts);
 	tcase_add_test(tc, test_reply_to_only_valid);
 	tcase_add_test(tc, test_quoted_printable);
 	tcase_add_test(tc, test_ack);

@@ -3,7 +3,7 @@
 // Inquiries go in through the public listener over HTTP; everything after
 // that is done the way staff do it, in the page.
 import { deepStrictEqual as same, equal, ok } from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -391,61 +391,6 @@ export const steps = [
 		await backToList();
 	}],
 
-	['attachments are decrypted, checked by SHA-256, then downloaded',
-	    async () => {
-		// TODO(attachments): the daemon answers multipart/form-data with
-		// 415 today, so no stored inquiry has a file yet. Once it stores
-		// them, submit one here (curl -F report=@file.pdf to
-		// /forms/consultation, expect 201 and the file in the record),
-		// open it from the list and download it through the real
-		// /attachments/1 the same way. Until then the page's side runs
-		// against a record made here: the record and its files are real
-		// age files from the reference tool, only the attachment answers
-		// are served by the test instead of the daemon.
-		const good = Buffer.from('%PDF-1.4\nTest report for Test Patient\n');
-		const swapped = Buffer.from('not the file the record names\n');
-		const sha = (b) => createHash('sha256').update(b).digest('hex');
-		const id = randomUUID();
-		const rec = { v: 1, id, form: 'consultation',
-		    received_at: new Date().toISOString(),
-		    fields: { ...VALID, name: 'Test Patient Six' },
-		    client: { ip: '127.0.0.1', user_agent: 'test', referer: null },
-		    attachments: [
-			{ field: 'report', filename: 'report.pdf',
-			  content_type: 'application/pdf', size: good.length,
-			  sha256: sha(good) },
-			{ field: 'report', filename: 'scan.pdf',
-			  content_type: 'application/pdf', size: swapped.length,
-			  sha256: sha(Buffer.from('what was uploaded')) },
-		    ] };
-		const files = { 1: ageEncrypt(d.recipient, good),
-		    2: ageEncrypt(d.recipient, swapped) };
-		await page.route(`**/inbox/api/inquiries/${id}/attachments/*`,
-		    (route) => route.fulfill({ status: 200,
-		    contentType: 'application/octet-stream',
-		    body: files[route.request().url().split('/').pop()] }));
-		await dropFile(`${id}.age`, ageEncrypt(d.recipient,
-		    Buffer.from(JSON.stringify(rec))));
-		await page.locator('#read-meta').getByText(id).waitFor();
-		const items = page.locator('#attachments li');
-		equal(await items.count(), 2);
-		ok((await items.nth(0).textContent()).includes('report.pdf'));
-		ok((await items.nth(0).textContent()).includes('application/pdf'));
-		const [dl] = await Promise.all([page.waitForEvent('download'),
-		    items.nth(0).getByRole('button',
-		    { name: 'Download report.pdf' }).click()]);
-		equal(dl.suggestedFilename(), 'report.pdf');
-		same(readFileSync(await dl.path()), good);
-		let downloads = 0;
-		page.on('download', () => downloads++);
-		await items.nth(1).getByRole('button').click();
-		await items.nth(1).locator('.alert')
-		    .filter({ hasText: 'SHA-256 differs' }).waitFor();
-		equal(downloads, 0, 'a mismatching file is not offered');
-		await page.unroute(`**/inbox/api/inquiries/${id}/attachments/*`);
-		await backToList();
-	}],
-
 	['"Older inquiries" pages through the list with next', async () => {
 		// Two a page instead of fifty, so that four inquiries page.
 		const list = '**/inbox/api/inquiries?*';
@@ -465,6 +410,94 @@ export const steps = [
 		ok(seen.requests.some((r) => r.includes('form=consultation') &&
 		    r.includes(`before=${ids.xss}`)), 'before= and form= sent');
 		await page.unroute(list);
+	}],
+
+	['a file sent with the demo form is decrypted in the inbox, checked '
+	    + 'by SHA-256, then downloaded', async () => {
+		const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'),
+		    randomBytes(200 * 1024)]);
+		const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'),
+		    randomBytes(5000)]);
+		const sha = (b) => createHash('sha256').update(b).digest('hex');
+		// The patient's side: the demo form in a phone-sized browser of
+		// its own, which may load nothing but the public listener.
+		const site = `http://127.0.0.1:${d.port}`;
+		const patient = await browser.newContext({ locale: LOCALE,
+		    viewport: { width: 390, height: 844 } });
+		const elsewhere = [];
+		await patient.route('**/*', (route) => {
+			const url = route.request().url();
+			if (url.startsWith(site + '/'))
+				return route.continue();
+			elsewhere.push(url);
+			return route.abort();
+		});
+		const form = await patient.newPage();
+		form.setDefaultTimeout(10000);
+		await form.goto(`${site}/forms/consultation`);
+		await form.evaluate(AXE);
+		same(await form.evaluate(async (tags) => (await window.axe.run(
+		    document, { runOnly: { type: 'tag', values: tags } }))
+		    .violations.map((v) => v.id), AXE_TAGS), [],
+		    'axe on the demo form');
+		const input = form.getByLabel('Medical reports');
+		equal(await input.getAttribute('type'), 'file');
+		ok((await input.getAttribute('accept')).includes('application/pdf'));
+		ok(await form.getByText('PDF, JPEG or PNG; up to 5 files of ' +
+		    '10 MiB each, 25 MiB in all.').isVisible());
+		await form.getByLabel('Full name').fill('Test Patient Seven');
+		await form.getByLabel('Email address').fill(VALID.email);
+		await form.getByLabel('Phone number').fill(VALID.phone);
+		await form.getByLabel('Country').fill(VALID.country);
+		await form.getByLabel('Condition').selectOption('liver-cirrhosis');
+		await form.getByLabel('I agree').check();
+		await input.setInputFiles([
+		    { name: 'liver-scan.pdf', mimeType: 'application/pdf',
+		      buffer: pdf },
+		    { name: 'labs.png', mimeType: 'image/png', buffer: png }]);
+		await Promise.all([form.waitForLoadState('load'),
+		    form.getByRole('button', { name: 'Send' }).click()]);
+		const ref = form.locator('code');
+		await ref.waitFor();
+		const id = (await ref.textContent()).trim();
+		ok(/^[0-9a-f-]{36}$/.test(id), `the reference: ${id}`);
+		same(elsewhere, []);
+		await patient.close();
+
+		// The staff side: the new inquiry, its files in the record.
+		await page.locator('#refresh').click();
+		await page.locator(`#rows tr[data-id="${id}"]`).waitFor();
+		equal(await page.locator(`#rows tr[data-id="${id}"] ` +
+		    'td[data-label="Files"]').textContent(), '2');
+		await openRow(id);
+		const items = page.locator('#attachments li');
+		equal(await items.count(), 2);
+		ok((await items.nth(0).textContent()).includes('liver-scan.pdf'));
+		ok((await items.nth(0).textContent()).includes('application/pdf'));
+		ok((await items.nth(1).textContent()).includes('labs.png'));
+		const [dl] = await Promise.all([page.waitForEvent('download'),
+		    items.nth(0).getByRole('button',
+		    { name: 'Download liver-scan.pdf' }).click()]);
+		equal(dl.suggestedFilename(), 'liver-scan.pdf');
+		const got = readFileSync(await dl.path());
+		equal(sha(got), sha(pdf), 'the download is the uploaded file');
+		equal(audited('attachment', id).length, 1);
+		// A server that hands back another file than the record names
+		// (here: the test answering in its place) is caught.
+		const other = ageEncrypt(d.recipient, Buffer.from('not the file'));
+		const route = `**/inbox/api/inquiries/${id}/attachments/2`;
+		await page.route(route, (r) => r.fulfill({ status: 200,
+		    contentType: 'application/octet-stream', body: other }));
+		let downloads = 0;
+		const count = () => downloads++;
+		page.on('download', count);
+		await items.nth(1).getByRole('button').click();
+		await items.nth(1).locator('.alert')
+		    .filter({ hasText: 'SHA-256 differs' }).waitFor();
+		equal(downloads, 0, 'a mismatching file is not offered');
+		page.off('download', count);
+		await page.unroute(route);
+		await backToList();
 	}],
 
 	['logout ends the session and forgets the key', async () => {

@@ -213,7 +213,7 @@ class Daemon:
 
     def __init__(self, extra="", form_extra="", limits="", listen=None,
                  mail=None, start=True, env=None, crypto=None, storage="",
-                 admin=""):
+                 admin="", content="summary", mail_extra=""):
         self.dir = tempfile.mkdtemp(prefix="intaked-it-")
         self.port = free_port()
         self.admin_port = free_port()
@@ -226,7 +226,9 @@ class Daemon:
         self.listen = listen or ["127.0.0.1:%d" % self.port]
         mail = mail if mail is not None else (
             "transport = maildir\nmaildir = %s\nfrom = intaked@example.com\n"
-            "to = staff@example.com\ncontent = summary\n" % self.maildir)
+            "to = staff@example.com\ncontent = %s\n%s" % (self.maildir,
+                                                          content,
+                                                          mail_extra))
         crypto = crypto if crypto is not None else \
             "recipients_file = staff.recipients\n"
         self.config = os.path.join(self.dir, "intaked.conf")

@@ -15,8 +15,8 @@ import tempfile
 import threading
 import time
 
-from harness import (VALID, Daemon, age_decrypt, check, eq, read_response,
-                     wait_until)
+from harness import (VALID, Daemon, Smtp, age_decrypt, check, eq,
+                     maildir_files, read_response, wait_until)
 
 MAGIC = {
     "application/pdf": b"%PDF-1.7\n",
@@ -370,3 +370,99 @@ def test_memory_20_concurrent_10_mib_uploads_under_64_mib():
         if not sanitized:
             check(peak < 64 * 1024, "VmHWM %d KiB over 64 MiB" % peak)
         eq(rows(d)[:2], (20, 20), "20 inquiries with their files")
+
+
+def notification(d, timeout=30):
+    """The staff notification in d's Maildir, parsed."""
+    import email
+    import email.policy
+    raw = wait_until(lambda: maildir_files(d.maildir), timeout,
+                     what="the notification")[0]
+    return raw, email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def text_part(m):
+    return m.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_sealed_mail_attaches_each_encrypted_file_over_smtp():
+    with Smtp() as smtp, Files() as fs:
+        smtp.start()
+        mail = ("transport = smtp\nurl = smtp://127.0.0.1:%d\ntls = required"
+                "\nca_file = %s\nfrom = intaked@example.com\n"
+                "to = staff@example.com\ncontent = sealed\n"
+                % (smtp.port, smtp.cert))
+        with Daemon(limits=NO_RATE, mail=mail) as d:
+            a = file_of("application/pdf", 300 * KiB)
+            b = file_of("image/png", 20 * KiB + 3)
+            status, body = curl_form(d, [
+                ("reports", fs.put("secret-name-1.pdf", a)),
+                ("reports", fs.put("secret-name-2.png", b))])
+            eq(status, 201, "upload: %r" % body)
+            iid = body["id"]
+            raw, m = wait_until(lambda: smtp.messages(), 30,
+                                what="the notification")[0]
+            check(b"secret-name" not in raw, "no file name in the mail")
+            atts = {p.get_filename(): p.get_content()
+                    for p in m.iter_attachments()}
+            eq(sorted(atts), sorted([iid + ".age", iid + "-1.age",
+                                     iid + "-2.age"]), "attachments")
+            for name, want in ((iid + "-1.age", a), (iid + "-2.age", b)):
+                p = age_decrypt(d.key, atts[name])
+                eq(p.returncode, 0, "age -d %s: %s" % (name, p.stderr))
+                check(p.stdout == want, "%s decrypts to the file" % name)
+            rec = json.loads(age_decrypt(d.key, atts[iid + ".age"]).stdout)
+            eq([x["filename"] for x in rec["attachments"]],
+               ["secret-name-1.pdf", "secret-name-2.png"],
+               "the names are inside the record")
+            text = text_part(m)
+            check("File 1:   application/pdf, 300.0 KiB (attached as %s-1"
+                  ".age)" % iid in text, "listed as attached:\n" + text)
+
+
+def test_sealed_mail_over_max_attachment_bytes_lists_the_files():
+    with Daemon(limits=NO_RATE, content="sealed",
+                mail_extra="max_attachment_bytes = 64k\n") as d, \
+            Files() as fs:
+        status, body = curl_form(d, [("reports", fs.put(
+            "x.pdf", file_of("application/pdf", 100 * KiB)))])
+        eq(status, 201, "upload: %r" % body)
+        raw, m = notification(d)
+        eq([p.get_filename() for p in m.iter_attachments()],
+           [body["id"] + ".age"], "only the record attached")
+        text = text_part(m)
+        check("File 1:   application/pdf, 100.0 KiB\n" in text,
+              "the file listed:\n" + text)
+        check("attached as %s-1.age" % body["id"] not in text, "not attached")
+
+
+def test_summary_mail_links_the_inbox_and_lists_sizes_not_names():
+    with Daemon(limits=NO_RATE,
+                admin="public_url = https://staff.example.com/\n") as d, \
+            Files() as fs:
+        status, body = curl_form(d, [("reports", fs.put(
+            "hidden-name.jpg", file_of("image/jpeg", 1500)))])
+        eq(status, 201, "upload: %r" % body)
+        raw, m = notification(d)
+        check(b"hidden-name" not in raw, "no file name in a summary")
+        eq(list(m.iter_attachments()), [], "nothing attached")
+        text = text_part(m)
+        check("https://staff.example.com/inbox/#%s\n" % body["id"] in text,
+              "the inbox link:\n" + text)
+        check("File 1:   image/jpeg, 1.5 KiB\n" in text, "size listed")
+        check("-i YOUR-KEY" not in text.split("age -d")[0] and
+              "intakectl show" not in text, "no key on the server")
+
+
+def test_full_mail_lists_file_names_never_their_bytes():
+    canary = b"FILEBYTES-" + os.urandom(6).hex().encode()
+    with Daemon(limits=NO_RATE, content="full") as d, Files() as fs:
+        status, body = curl_form(d, [("reports", fs.put(
+            "liver-scan.pdf", file_of("application/pdf", 4000,
+                                      canary * 400)))])
+        eq(status, 201, "upload: %r" % body)
+        raw, m = notification(d)
+        check(canary not in raw, "the file itself is not in the mail")
+        eq(list(m.iter_attachments()), [], "nothing attached")
+        check("File 1:   liver-scan.pdf, application/pdf, 3.9 KiB\n" in
+              text_part(m), "named in full:\n" + text_part(m))
