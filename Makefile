@@ -131,7 +131,9 @@ fuzz-deps:
 run: deps all
 	@mkdir -p var && chmod 700 var
 	@test -f var/dev.key || $(BUILD)/intakectl keygen -o var/dev.key > var/dev.recipients
-	@echo "intaked: http://127.0.0.1:8080/forms/consultation  mail: ./var/mail  db: ./var/intake.db"
+	@echo "intaked: the form  http://127.0.0.1:8080/forms/consultation"
+	@echo "         the inbox http://127.0.0.1:8081/inbox/  (log in with the key file $(CURDIR)/var/dev.key)"
+	@echo "         mail in ./var/mail, the database ./var/intake.db"
 	exec $(BUILD)/intaked -c config/dev.conf
 
 check: deps
@@ -191,7 +193,8 @@ install: all
 	    chmod 644 $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf; }
 	sed 's|@PREFIX@|$(PREFIX)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/intaked.service \
 	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/intaked.service
-	install -m 644 systemd/intaked.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	install -m 644 systemd/intaked.socket systemd/intaked-admin.socket \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -643,6 +643,49 @@ print_record(const json_t *rec)
 	print_attachments(json_object_get(rec, "attachments"));
 }
 
+/* Who intakectl acts for in the audit log: "intakectl:USER". */
+static void
+audit_as(struct audit_event *ev, char *actor, size_t len, const char *action,
+    const char *id)
+{
+	struct passwd	*pw = getpwuid(getuid());
+
+	memset(ev, 0, sizeof(*ev));
+	if (pw != NULL)
+		snprintf(actor, len, "intakectl:%s", pw->pw_name);
+	else
+		snprintf(actor, len, "intakectl:uid-%u", (unsigned)getuid());
+	ev->actor = actor;
+	ev->action = action;
+	ev->inquiry_id = id;
+}
+
+/*
+ * Writes what is about to be read into the audit log, on a connection of
+ * its own (the reading one is read-only). Plaintext is shown only once the
+ * entry is committed: a read the log cannot record does not happen.
+ */
+static int
+audit_read(struct ctl *c, const char *action, const char *id,
+    const char *detail)
+{
+	struct store		*st;
+	struct audit_event	 ev;
+	char			 actor[AUDIT_ACTOR_MAX + 1];
+	int			 rc, r;
+
+	if ((rc = open_db(c, 0, &st)) != EXIT_OK)
+		return rc;
+	audit_as(&ev, actor, sizeof(actor), action, id);
+	ev.detail = detail;
+	r = audit_append(st, &ev);
+	store_close(st);
+	if (r != 0)
+		return fail(EXIT_FAIL, "cannot write the audit log (%s); "
+		    "nothing shown", err_str(r));
+	return EXIT_OK;
+}
+
 static int
 cmd_show(struct ctl *c, int argc, char **argv)
 {
@@ -669,7 +712,8 @@ cmd_show(struct ctl *c, int argc, char **argv)
 	if ((rc = one_id(c, argc, argv, &id)) != EXIT_OK ||
 	    (rc = keys_load(c, &k)) != EXIT_OK ||
 	    (rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK ||
-	    (rc = load_record(st, &k, id, &rec)) != EXIT_OK)
+	    (rc = load_record(st, &k, id, &rec)) != EXIT_OK ||
+	    (rc = audit_read(c, "view", id, NULL)) != EXIT_OK)
 		goto out;
 	if (json) {
 		s = json_dumps(rec, JSON_INDENT(2));
@@ -708,6 +752,16 @@ parse_n(const char *s, unsigned *n)
 	return EXIT_OK;
 }
 
+/* Reads nothing: whether store_attachment finds the file at all. */
+static int
+stop_at_once(void *arg, const void *p, size_t n)
+{
+	(void)arg;
+	(void)p;
+	(void)n;
+	return ERR_CLOSED;
+}
+
 static int
 cmd_cat(struct ctl *c, int argc, char **argv)
 {
@@ -717,7 +771,7 @@ cmd_cat(struct ctl *c, int argc, char **argv)
 	};
 	struct store	*st;
 	struct buf	 ct;
-	const char	*id;
+	const char	*id, *nstr = NULL;
 	unsigned	 n = 0;
 	int		 ch, rc, r;
 
@@ -726,6 +780,7 @@ cmd_cat(struct ctl *c, int argc, char **argv)
 			return bad_option(c, ch, argv);
 		if ((rc = parse_n(optarg, &n)) != EXIT_OK)
 			return rc;
+		nstr = optarg;
 	}
 	if ((rc = one_id(c, argc, argv, &id)) != EXIT_OK)
 		return rc;
@@ -735,12 +790,19 @@ cmd_cat(struct ctl *c, int argc, char **argv)
 	if ((rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
 		return rc;
 	buf_init(&ct, 0);
-	if (n > 0)
-		r = store_attachment(st, id, n, to_stdout, NULL);
-	else if ((r = store_get(st, id, NULL, &ct)) == 0)
+	/* Audited once it is known to exist, before a byte goes out. */
+	if (n > 0) {
+		if ((r = store_attachment(st, id, n, stop_at_once, NULL)) ==
+		    ERR_CLOSED && (rc = audit_read(c, "attachment", id,
+		    nstr)) == EXIT_OK)
+			r = store_attachment(st, id, n, to_stdout, NULL);
+	} else if ((r = store_get(st, id, NULL, &ct)) == 0 &&
+	    (rc = audit_read(c, "view", id, "sealed")) == EXIT_OK)
 		fwrite(ct.data, 1, ct.len, stdout);
 	store_close(st);
 	buf_free(&ct);
+	if (rc != EXIT_OK)
+		return rc;
 	if (r == ERR_NOTFOUND && n > 0)
 		return fail(EXIT_FAIL, "inquiry %s has no attachment %u", id, n);
 	if (r == ERR_NOTFOUND)
@@ -757,19 +819,31 @@ to_buf(void *arg, const void *p, size_t n)
 	return buf_append(arg, p, n);
 }
 
-/* Writes p to a new file path (0600, never an existing one). */
+/* A new file at path (0600, never an existing one), opened before any
+   decryption so that a refusal costs nothing and audits nothing. */
 static int
-write_new(const char *path, const void *p, size_t n)
+open_new(const char *path, int *fd)
 {
-	int	fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd == -1 && errno == EEXIST)
+	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (*fd == -1 && errno == EEXIST)
 		return fail(EXIT_FAIL, "%s exists; not overwriting it", path);
-	if (fd == -1)
+	if (*fd == -1)
 		return fail(EXIT_FAIL, "cannot create %s: %s", path,
 		    strerror(errno));
-	if (fs_write_all(fd, p, n) == -1 || fsync(fd) == -1 || close(fd)) {
+	return EXIT_OK;
+}
+
+/* Writes p to fd from open_new and closes it; path goes on failure. */
+static int
+write_new(const char *path, int fd, const void *p, size_t n)
+{
+	if (fs_write_all(fd, p, n) == -1 || fsync(fd) == -1) {
+		close(fd);
+		unlink(path);
+		return fail(EXIT_FAIL, "cannot write %s: %s", path,
+		    strerror(errno));
+	}
+	if (close(fd) == -1) {
 		unlink(path);
 		return fail(EXIT_FAIL, "cannot write %s: %s", path,
 		    strerror(errno));
@@ -833,7 +907,7 @@ cmd_attachment(struct ctl *c, int argc, char **argv)
 	struct buf	 pt;
 	const char	*id, *out = NULL;
 	unsigned	 n = 0;
-	int		 ch, rc;
+	int		 ch, rc, fd = -1;
 
 	while ((ch = getopt_long(argc, argv, ":i:o:", longopts, NULL)) != -1) {
 		if (ch == 'o')
@@ -856,16 +930,24 @@ cmd_attachment(struct ctl *c, int argc, char **argv)
 		    "use -o FILE or redirect");
 	buf_init(&pt, 0);
 	if ((rc = keys_load(c, &k)) != EXIT_OK ||
+	    (out != NULL && (rc = open_new(out, &fd)) != EXIT_OK) ||
 	    (rc = open_db(c, STORE_RDONLY, &st)) != EXIT_OK ||
-	    (rc = attachment_plain(st, &k, id, n, &pt)) != EXIT_OK)
+	    (rc = attachment_plain(st, &k, id, n, &pt)) != EXIT_OK ||
+	    (rc = audit_read(c, "attachment", id, argv[optind + 1])) !=
+	    EXIT_OK)
 		goto out;
-	if (out != NULL)
-		rc = write_new(out, pt.data, pt.len);
-	else {
+	if (out != NULL) {
+		rc = write_new(out, fd, pt.data, pt.len);
+		fd = -1;
+	} else {
 		fwrite(pt.data, 1, pt.len, stdout);
 		rc = finish_output();
 	}
 out:
+	if (fd != -1) {
+		close(fd);
+		unlink(out);
+	}
 	buf_wipe(&pt);
 	store_close(st);
 	keys_free(&k);
@@ -1070,6 +1152,7 @@ cmd_export(struct ctl *c, int argc, char **argv)
 	struct store_filter	 f = { 0 };
 	struct idlist		 l = { NULL, 0, 0, 0 };
 	struct store		*st = NULL;
+	char			 detail[64];
 	int			 rc, r, csv = 0;
 
 	if ((rc = export_opts(c, argc, argv, &k, &f, &csv)) != EXIT_OK ||
@@ -1089,6 +1172,10 @@ cmd_export(struct ctl *c, int argc, char **argv)
 		    err_str(l.oom ? ERR_NOMEM : r));
 		goto out;
 	}
+	snprintf(detail, sizeof(detail), "%zu inquiries, %s", l.n,
+	    csv ? "csv" : "ndjson");
+	if ((rc = audit_read(c, "export", NULL, detail)) != EXIT_OK)
+		goto out;
 	rc = csv ? export_csv(st, &k, &l) : export_ndjson(st, &k, &l);
 out:
 	free(l.id);
@@ -1098,23 +1185,6 @@ out:
 }
 
 /* ---- delete, purge, stats ------------------------------------------- */
-
-/* Who intakectl acts for in the audit log: "intakectl:USER". */
-static void
-audit_as(struct audit_event *ev, char *actor, size_t len, const char *action,
-    const char *id)
-{
-	struct passwd	*pw = getpwuid(getuid());
-
-	memset(ev, 0, sizeof(*ev));
-	if (pw != NULL)
-		snprintf(actor, len, "intakectl:%s", pw->pw_name);
-	else
-		snprintf(actor, len, "intakectl:uid-%u", (unsigned)getuid());
-	ev->actor = actor;
-	ev->action = action;
-	ev->inquiry_id = id;
-}
 
 static int
 cmd_delete(struct ctl *c, int argc, char **argv)

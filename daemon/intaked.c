@@ -322,13 +322,24 @@ start(struct daemon *d)
 	const struct config	*cfg = d->boot->cfg;
 	struct diag		 dg = { 0 };
 	struct http_limits	 lim;
-	int			 fds[SD_MAX_FDS], nfds, i, rc;
+	char			 names[SD_MAX_FDS][SD_NAME_MAX + 1];
+	int			 fds[SD_MAX_FDS], afds[SD_MAX_FDS];
+	int			 n, nfds = 0, nafds = 0, i, rc;
 
-	if ((nfds = sd_listen_fds()) < 0)
+	if ((n = sd_listen_fds_named(names)) < 0)
 		fatalx("malformed LISTEN_FDS/LISTEN_PID from the service "
 		    "manager");
-	for (i = 0; i < nfds; i++)
-		fds[i] = SD_LISTEN_FDS_START + i;
+	/* A socket named "admin" (intaked-admin.socket) is the staff side;
+	   every other one is public. */
+	for (i = 0; i < n; i++)
+		if (strcmp(names[i], "admin") == 0)
+			afds[nafds++] = SD_LISTEN_FDS_START + i;
+		else
+			fds[nfds++] = SD_LISTEN_FDS_START + i;
+	/* Before any socket listens: a SIGTERM sent once a client can
+	   connect must reach on_signal (the loop runs it after start), not
+	   kill the daemon with the default action. */
+	start_signals(d);
 	if ((rc = store_writer_start(d->loop, cfg->db_path,
 	    cfg->max_pending_writes, 1, &d->writer)) != 0)
 		fatalx("store %s: %s", cfg->db_path, err_str(rc));
@@ -350,10 +361,13 @@ start(struct daemon *d)
 	    &d->inbox)) != 0)
 		fatalx("inbox: %s (see above)", err_str(rc));
 	admin_limits(cfg, &lim);
+	if (nafds > 0)
+		log_info("admin: %d socket(s) from the service manager; [admin] "
+		    "listen not used", nafds);
 	if (http_server_start(d->loop, cfg->admin_listen, cfg->nadmin_listen,
-	    NULL, 0, &lim, inbox_handler(d->inbox), &d->admin) != 0)
+	    afds, (size_t)nafds, &lim, inbox_handler(d->inbox),
+	    &d->admin) != 0)
 		fatalx("cannot listen for the admin side (see above)");
-	start_signals(d);
 	start_timers(d);
 	log_info("intaked %s ready: %zu form(s), %zu recipient(s), store %s",
 	    INTAKED_VERSION, cfg->nforms, d->boot->nrcpts, cfg->db_path);

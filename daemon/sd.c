@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,14 +28,35 @@ env_num(const char *name)
 	return n;
 }
 
+/* $LISTEN_FDNAMES: colon-separated, one per socket; absent or short
+   lists leave "unknown". */
+static void
+fd_names(const char *v, char names[SD_MAX_FDS][SD_NAME_MAX + 1])
+{
+	size_t	i, len;
+
+	for (i = 0; i < SD_MAX_FDS; i++)
+		snprintf(names[i], SD_NAME_MAX + 1, "unknown");
+	for (i = 0; v != NULL && i < SD_MAX_FDS; i++) {
+		len = strcspn(v, ":");
+		if (len > 0 && len <= SD_NAME_MAX)
+			snprintf(names[i], SD_NAME_MAX + 1, "%.*s", (int)len, v);
+		if (v[len] == '\0')
+			break;
+		v += len + 1;
+	}
+}
+
 int
-sd_listen_fds(void)
+sd_listen_fds_named(char names[SD_MAX_FDS][SD_NAME_MAX + 1])
 {
 	long long	pid, n;
 	int		fd;
 
 	pid = env_num("LISTEN_PID");
 	n = env_num("LISTEN_FDS");
+	if (names != NULL)
+		fd_names(getenv("LISTEN_FDNAMES"), names);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
@@ -48,6 +70,12 @@ sd_listen_fds(void)
 		if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 			return -1;
 	return (int)n;
+}
+
+int
+sd_listen_fds(void)
+{
+	return sd_listen_fds_named(NULL);
 }
 
 int

@@ -73,6 +73,30 @@ START_TEST(listen_fds_checks_pid_and_count)
 }
 END_TEST
 
+/* FileDescriptorName values, one per socket; gaps and a short list are
+   "unknown", as systemd has it. */
+START_TEST(listen_fd_names)
+{
+	char	names[SD_MAX_FDS][SD_NAME_MAX + 1];
+
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	setenv("LISTEN_FDNAMES", "public:admin", 1);
+	ck_assert_int_eq(sd_listen_fds_named(names), 0);
+	ck_assert_str_eq(names[0], "public");
+	ck_assert_str_eq(names[1], "admin");
+	ck_assert_str_eq(names[2], "unknown");
+	ck_assert_ptr_null(getenv("LISTEN_FDNAMES"));
+	setenv("LISTEN_FDNAMES", ":admin:", 1);
+	sd_listen_fds_named(names);
+	ck_assert_str_eq(names[0], "unknown");
+	ck_assert_str_eq(names[1], "admin");
+	ck_assert_str_eq(names[2], "unknown");
+	sd_listen_fds_named(names);	/* unset: all unknown */
+	ck_assert_str_eq(names[1], "unknown");
+}
+END_TEST
+
 START_TEST(watchdog_interval)
 {
 	char	pid[32];
@@ -100,6 +124,7 @@ sd_suite(void)
 	tcase_add_test(tc, notify_without_socket_is_a_no_op);
 	tcase_add_test(tc, notify_reaches_a_real_socket);
 	tcase_add_test(tc, listen_fds_checks_pid_and_count);
+	tcase_add_test(tc, listen_fd_names);
 	tcase_add_test(tc, watchdog_interval);
 	suite_add_tcase(s, tc);
 	return s;

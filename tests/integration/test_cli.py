@@ -152,7 +152,8 @@ def test_make_install_gives_a_working_config_and_verified_units():
         for f in ("sbin/intaked", "bin/intakectl",
                   "share/intaked/templates/notify.txt",
                   "lib/systemd/system/intaked.service",
-                  "lib/systemd/system/intaked.socket"):
+                  "lib/systemd/system/intaked.socket",
+                  "lib/systemd/system/intaked-admin.socket"):
             check(os.path.exists(os.path.join(prefix, f)), f)
         conf = os.path.join(etc, "intaked", "intaked.conf")
         p = subprocess.run([os.path.join(prefix, "sbin/intaked"), "-t", "-c",
@@ -164,7 +165,8 @@ def test_make_install_gives_a_working_config_and_verified_units():
         check("@PREFIX@" not in text and prefix + "/sbin/intaked" in text,
               "paths substituted")
         p = subprocess.run(["systemd-analyze", "verify", unit,
-                            unit.replace(".service", ".socket")],
+                            unit.replace(".service", ".socket"),
+                            unit.replace(".service", "-admin.socket")],
                            capture_output=True, timeout=60)
         eq(p.returncode, 0, "verify: %s" % p.stderr.decode())
         p = subprocess.run(["systemd-analyze", "security", "--offline=yes",

@@ -10,7 +10,8 @@ import os
 import sqlite3
 import subprocess
 
-from harness import (Daemon, age_decrypt, age_keygen, check, eq, wait_until)
+from harness import (INTAKECTL, Daemon, age_decrypt, age_keygen, check, eq,
+                     wait_until)
 
 
 class Staff:
@@ -232,3 +233,44 @@ def test_login_attempts_are_rate_limited():
                  for _ in range(4)]
         eq(codes[:2], [200, 200], "the burst")
         eq(codes[2:], [429, 429], "then limited")
+
+
+def test_intakectl_reads_are_audited_and_refused_when_they_cannot_be():
+    import getpass
+    import resource
+    import signal as sig
+    with Daemon() as d:
+        iid = d.submit(name="Audited Reader")
+        other = d.submit()
+        me = "intakectl:" + getpass.getuser()
+
+        # A store that takes no write (here: a file-size limit, with
+        # SIGXFSZ ignored so the write fails instead of killing) shows
+        # nothing: a read the log cannot record does not happen.
+        def no_writes():
+            sig.signal(sig.SIGXFSZ, sig.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))
+        p = subprocess.run([INTAKECTL, "-c", d.config, "show", iid, "-i",
+                            d.key], capture_output=True, timeout=30,
+                           preexec_fn=no_writes)
+        check(p.returncode == 1, "refused: %d %r" % (p.returncode, p.stderr))
+        check(b"cannot write the audit log" in p.stderr, p.stderr)
+        check(b"Audited Reader" not in p.stdout, "nothing shown")
+        eq(audit(d), [], "no entry for what was not shown")
+
+        d.ctl("show", iid, "-i", d.key)
+        d.ctl("cat", iid)
+        d.ctl("export", "-i", d.key, "--format", "csv")
+        d.ctl("delete", other)
+        d.submit(name="Purged Patient")
+        out = d.ctl("purge", "--older-than", "0s").stdout
+        eq(out, b"purged 2 inquiries\n", "purge of everything")
+        got = [(e["actor"], e["action"], e.get("inquiry_id"),
+                e.get("detail")) for e in audit(d)]
+        for want in ((me, "view", iid, None), (me, "view", iid, "sealed"),
+                     (me, "export", None, "2 inquiries, csv"),
+                     (me, "delete", other, None)):
+            check(want in got, "%r audited: %r" % (want, got))
+        check(any(a == me and act == "purge" for a, act, _, _ in got),
+              "purge audited: %r" % got)
+        d.ctl("audit", "--verify")

@@ -210,3 +210,37 @@ def test_sighup_reload_applies_mail_subject_and_templates():
         check("RELOADED-TEMPLATE" in text, "new notify.txt applied: " + text)
         # The first inquiry's mail stays as it was composed.
         eq(mail_of(d, first)[0], "Before " + first, "earlier mail intact")
+
+
+def test_socket_activation_with_a_named_admin_socket():
+    with Daemon(start=False) as d:
+        port = free_port()
+        d.port = port
+        admin = os.path.join(d.dir, "admin.sock")
+        # As intaked.socket and intaked-admin.socket pass them: by name.
+        d.start(argv_prefix=["systemd-socket-activate", "-l",
+                             "127.0.0.1:%d" % port, "-l", admin,
+                             "--fdname=public:admin"], wait=False)
+        d.wait_ready()
+        eq(d.request("GET", "/healthz").status, 200, "public serves")
+        eq(d.request("GET", "/inbox/").status, 404, "no inbox in public")
+
+        def over_admin(path):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(admin)
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close"
+                      b"\r\n\r\n" % path)
+            r, _ = read_response(s)
+            s.close()
+            return r
+        eq(over_admin(b"/inbox/").status, 200, "the inbox on the socket")
+        eq(over_admin(b"/healthz").status, 404, "only the staff side there")
+        check("[admin] listen not used" in d.logtext(), "says so")
+        try:
+            socket.create_connection(("127.0.0.1", d.admin_port),
+                                     timeout=1).close()
+            raise AssertionError("the config's admin address listens too")
+        except OSError:
+            pass
+        eq(d.stop(), 0, "exit status")

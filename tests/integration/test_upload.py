@@ -172,14 +172,24 @@ def test_several_files_in_one_inquiry_shown_and_decrypted_to_a_file():
                   check_rc=False)
         check(p.returncode != 0 and b"exists" in p.stderr,
               "refuses to overwrite: %r" % p.stderr)
-        p = d.ctl("attachment", iid, "4", "-i", d.key, check_rc=False)
+        out4 = os.path.join(fs.dir, "out4.bin")
+        p = d.ctl("attachment", iid, "4", "-i", d.key, "-o", out4,
+                  check_rc=False)
         check(p.returncode != 0, "no fourth attachment")
+        check(not os.path.exists(out4), "no file left for a refusal")
         exported = [json.loads(l) for l in
                     d.ctl("export", "-i", d.key).stdout.splitlines()]
         mine = [r for r in exported if r.get("id") == iid]
         eq(len(mine), 1, "export has the inquiry")
         eq([a["size"] for a in mine[0]["attachments"]],
            [len(x[1]) for x in files], "export lists attachment metadata")
+        d.ctl("cat", iid, "--attachment", "3")
+        got = [(e["action"], e.get("inquiry_id"), e.get("detail"))
+               for e in json.loads(d.ctl("audit", "--json").stdout)]
+        for want in (("attachment", iid, "2"), ("attachment", iid, "3")):
+            check(want in got, "%r audited: %r" % (want, got))
+        eq(sum(1 for g in got if g[0] == "attachment"), 2,
+           "a refused or missing attachment is not audited")
         d.ctl("delete", iid)
         eq(rows(d)[:2], (0, 0), "delete takes the files with the record")
 
