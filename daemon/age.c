@@ -23,6 +23,7 @@
 #include "age.h"
 #include "clock.h"
 #include "fsutil.h"
+#include "utf8.h"
 
 #define INTRO		"age-encryption.org/v1"
 #define X25519_INFO	"age-encryption.org/v1/X25519"
@@ -300,13 +301,17 @@ age_identity_generate(struct age_identity *id)
 	return 0;
 }
 
-/* Parses age1…; r is written only on success. */
+/* Parses age1…; r is written only on success, without a label. */
 int
 age_recipient_parse(const char *s, struct age_recipient *r)
 {
-	if (s == NULL)
+	unsigned char	pk[AGE_KEY_LEN];
+
+	if (s == NULL || bech32_decode(s, RECIPIENT_HRP, 0, pk) != 0)
 		return ERR_INVAL;
-	return bech32_decode(s, RECIPIENT_HRP, 0, r->pk);
+	memcpy(r->pk, pk, sizeof(r->pk));
+	r->label[0] = '\0';
+	return 0;
 }
 
 int
@@ -347,6 +352,7 @@ age_identity_recipient(const struct age_identity *id,
     struct age_recipient *r)
 {
 	memcpy(r->pk, id->pk, sizeof(r->pk));
+	r->label[0] = '\0';
 }
 
 void
@@ -905,7 +911,10 @@ struct keyfile {
 	size_t		 off;		/* start of the next line */
 	int		 lineno;
 	struct diag	*d;
+	const char	*label;		/* "# label:" just above, or NULL */
 };
+
+#define LABEL_TAG	"# label:"
 
 /* Reports a problem with errno kept intact for the caller. */
 static int
@@ -994,8 +1003,42 @@ keyfile_next(struct keyfile *kf)
 			return "\1";
 		if (n > 0 && line[0] != '#')
 			return line;
+		/* A label names the key on the very next line only. */
+		kf->label = strncmp(line, LABEL_TAG, strlen(LABEL_TAG)) == 0 ?
+		    line + strlen(LABEL_TAG) : NULL;
 	}
 	return NULL;
+}
+
+/* The label text after "# label:", trimmed, hidden characters as '?',
+   cut on a character boundary. */
+static void
+label_copy(const char *s, char *out)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n = 0, len, left = strlen(s);
+	uint32_t		 cp;
+
+	while (left > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		left--;
+	}
+	for (; left > 0; p += len, left -= len) {
+		if ((len = utf8_decode(p, left, &cp)) == 0 || utf8_hidden(cp)) {
+			len = len ? len : 1;
+			if (n + 1 > AGE_LABEL_MAX)
+				break;
+			out[n++] = '?';
+			continue;
+		}
+		if (n + len > AGE_LABEL_MAX)
+			break;
+		memcpy(out + n, p, len);
+		n += len;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
 }
 
 /* Parses the recipient lines of kf into got (AGE_MAX_STANZAS entries). */
@@ -1011,11 +1054,15 @@ recipients_parse(struct keyfile *kf, struct age_recipient *got,
 		if (*ngot == AGE_MAX_STANZAS)
 			return keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "too many recipients");
-		if (age_recipient_parse(line, &got[*ngot]) == 0)
+		if (age_recipient_parse(line, &got[*ngot]) == 0) {
+			if (kf->label != NULL)
+				label_copy(kf->label, got[*ngot].label);
 			(*ngot)++;
+		}
 		else
 			rc = keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "invalid recipient: expected an age1… public key");
+		kf->label = NULL;
 	}
 	if (rc == 0 && *ngot == 0)
 		rc = keyfile_err(kf, ERR_INVAL, 0, "no recipients");

@@ -25,8 +25,11 @@
 #define AGE_MAX_STANZAS		256
 
 
+#define AGE_LABEL_MAX		48	/* bytes of a recipient's label */
+
 struct age_recipient {
 	unsigned char	pk[AGE_KEY_LEN];
+	char		label[AGE_LABEL_MAX + 1];	/* who; may be "" */
 };
 
 struct age_identity {
@@ -48,7 +51,11 @@ void	age_identities_wipe(struct age_identity *, size_t);
 /*
  * Reads recipients in age's -R format (one age1… per line, '#' comments,
  * blank lines). Appends to *r / *n (realloc'd, caller frees). Problems are
- * reported via d as file:line and make the call fail.
+ * reported via d as file:line and make the call fail. A comment
+ * "# label: NAME" on the line just above a recipient names it (for the
+ * audit log); the file stays one that `age -R` reads. Control and format
+ * characters in NAME become '?', and it is cut to AGE_LABEL_MAX bytes on a
+ * character boundary.
  */
 int	age_recipients_file_read(const char *path, struct age_recipient **r,
 	    size_t *n, struct diag *d);

@@ -318,12 +318,34 @@ append_cb(void *arg, const void *p, size_t n)
 	return buf_append(arg, p, n);
 }
 
+/* The staff recipient whose key text is, or NULL. */
+static const struct age_recipient *
+staff_find(const struct snapshot *s, const char *text)
+{
+	struct age_recipient	r;
+	size_t			i;
+
+	if (age_recipient_parse(text, &r) != 0)
+		return NULL;
+	for (i = 0; i < s->nrcpts; i++)
+		if (sodium_memcmp(s->rcpts[i].pk, r.pk, AGE_KEY_LEN) == 0)
+			return &s->rcpts[i];
+	return NULL;
+}
+
+/* "staff age1… (label)": the key says who, the label says it for people. */
 static void
 audit_for(const struct call *c, struct audit_event *ev, char *actor,
     size_t len, const char *action, const char *detail)
 {
-	snprintf(actor, len, "staff %s", c->recipient[0] ? c->recipient :
-	    c->sess.recipient);
+	const char			*who = c->recipient[0] ? c->recipient :
+					    c->sess.recipient;
+	const struct age_recipient	*r = staff_find(c->snap, who);
+
+	if (r != NULL && r->label[0] != '\0')
+		snprintf(actor, len, "staff %s (%s)", who, r->label);
+	else
+		snprintf(actor, len, "staff %s", who);
 	memset(ev, 0, sizeof(*ev));
 	ev->actor = actor;
 	ev->action = action;
@@ -704,20 +726,6 @@ member(const json_t *doc, const char *key, char *out, size_t len)
 	return 0;
 }
 
-/* 1 if recipient (text) is one of the snapshot's recipients. */
-static int
-staff_key(const struct snapshot *s, const char *text)
-{
-	struct age_recipient	r;
-	size_t			i;
-
-	if (age_recipient_parse(text, &r) != 0)
-		return 0;
-	for (i = 0; i < s->nrcpts; i++)
-		if (sodium_memcmp(s->rcpts[i].pk, r.pk, AGE_KEY_LEN) == 0)
-			return 1;
-	return 0;
-}
 
 static void
 post_login(struct inbox *in, struct http_req *req, int verify)
@@ -756,7 +764,7 @@ post_login(struct inbox *in, struct http_req *req, int verify)
 		return;
 	}
 	json_decref(doc);
-	c->known = staff_key(in->snap, c->recipient);
+	c->known = staff_find(in->snap, c->recipient) != NULL;
 	if (!c->known && age_recipient_parse(c->recipient, &r) != 0)
 		c->recipient[0] = '\0';	/* never audit arbitrary text */
 	call_start(c);

@@ -287,17 +287,6 @@ multipart_boundary(const char *ct, char *out, size_t outlen)
 
 /* ---- filenames ---- */
 
-/* Controls, and the invisible format and bidi characters: U+202E alone
-   makes "x<U+202E>fdp.exe" display as "xexe.pdf". */
-static int
-is_dropped(uint32_t cp)
-{
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c ||
-	    (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
-	    cp == 0xfeff;
-}
-
 /* Unicode White_Space (the controls among it are dropped before). */
 static int
 is_space(uint32_t cp)
@@ -305,23 +294,6 @@ is_space(uint32_t cp)
 	return cp == ' ' || cp == 0xa0 || cp == 0x1680 ||
 	    (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
 	    cp == 0x202f || cp == 0x205f || cp == 0x3000;
-}
-
-/* Decodes the sequence at p (n >= 1 bytes): returns its length and sets
-   *cp, or returns 0 for a byte that starts no well-formed sequence. */
-static size_t
-next_cp(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	size_t	len = utf8_seqlen(p, n), i;
-
-	if (len <= 1) {
-		*cp = p[0];
-		return len;
-	}
-	*cp = p[0] & (0x7fu >> len);
-	for (i = 1; i < len; i++)
-		*cp = *cp << 6 | (p[i] & 0x3fu);
-	return len;
 }
 
 /* The cleaning multipart_filename_clean documents, of raw[0..len) (any
@@ -340,14 +312,14 @@ clean_name(const char *raw, size_t len, char *out, size_t outlen)
 		continue;
 	for (p = (const unsigned char *)raw + i; p < end; p += step) {
 		src = (const char *)p;
-		step = w = next_cp(p, (size_t)(end - p), &cp);
+		step = w = utf8_decode(p, (size_t)(end - p), &cp);
 		if (step == 0) {
 			src = replacement;
 			w = sizeof(replacement) - 1;
 			step = 1;
 			cp = 0xfffd;
 		}
-		if (is_dropped(cp) || (o == 0 && (cp == '.' || is_space(cp))))
+		if (utf8_hidden(cp) || (o == 0 && (cp == '.' || is_space(cp))))
 			continue;
 		if (w > max - o)
 			break;

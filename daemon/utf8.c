@@ -50,3 +50,28 @@ utf8_valid(const char *s, size_t len)
 	}
 	return 1;
 }
+
+size_t
+utf8_decode(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t	len = utf8_seqlen(p, n), i;
+
+	if (len <= 1) {
+		*cp = p[0];
+		return len;
+	}
+	*cp = p[0] & (0x7fu >> len);
+	for (i = 1; i < len; i++)
+		*cp = *cp << 6 | (p[i] & 0x3fu);
+	return len;
+}
+
+/* U+202E alone makes "x<U+202E>fdp.exe" display as "xexe.pdf". */
+int
+utf8_hidden(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c ||
+	    (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
+	    cp == 0xfeff;
+}

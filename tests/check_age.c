@@ -1127,6 +1127,52 @@ START_TEST(test_recipients_file)
 }
 END_TEST
 
+/* "# label: NAME" just above a key names it; the file stays one age -R
+   reads, and a label is cleaned and capped. */
+START_TEST(test_recipient_labels)
+{
+	struct age_identity	 id;
+	struct age_recipient	 rr, *r = NULL;
+	struct buf		 text;
+	struct diag		 d = { 0, NULL, NULL };
+	char			 path[256], outp[256], rs[AGE_RECIPIENT_STRLEN + 1];
+	char			*argv[6], long_label[200];
+	size_t			 n = 0, i;
+
+	ck_assert_int_eq(age_identity_generate(&id), 0);
+	age_identity_recipient(&id, &rr);
+	age_recipient_format(&rr, rs);
+	memset(long_label, 0, sizeof(long_label));
+	for (i = 0; i < 30; i++)	/* 60 bytes of "é" */
+		memcpy(long_label + 2 * i, "\xc3\xa9", 2);
+	buf_init(&text, 0);
+	buf_printf(&text, "# label: Dr. Example Rao  \n%s\n"
+	    "# label:\x1b[31mred\xe2\x80\xae fdp.exe\r\n%s\r\n"
+	    "# label: not the next key\n\n%s\n"
+	    "# just a comment\n%s\n"
+	    "# label: %s\n%s\n", rs, rs, rs, rs, long_label, rs);
+	spew(tpath(path, sizeof(path), "labels.txt"), text.data, text.len);
+	ck_assert_int_eq(age_recipients_file_read(path, &r, &n, &d), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(r[0].label, "Dr. Example Rao");
+	ck_assert_str_eq(r[1].label, "?[31mred? fdp.exe");
+	ck_assert_str_eq(r[2].label, "");
+	ck_assert_str_eq(r[3].label, "");
+	ck_assert_uint_eq(strlen(r[4].label), AGE_LABEL_MAX);	/* 24 é */
+	ck_assert_int_eq(memcmp(r[4].label, long_label, AGE_LABEL_MAX), 0);
+	/* The reference tool reads the same file. */
+	argv[0] = "age";
+	argv[1] = "-R";
+	argv[2] = path;
+	argv[3] = "-o";
+	argv[4] = tpath(outp, sizeof(outp), "labels.age");
+	argv[5] = NULL;
+	ck_assert_int_eq(run(argv, path, NULL), 0);
+	free(r);
+	buf_free(&text);
+}
+END_TEST
+
 START_TEST(test_identities_file)
 {
 	struct age_identity	 id[2], *ids = NULL;
@@ -1531,6 +1577,7 @@ age_suite(void)
 	tcase_add_test(tc, test_keys_roundtrip);
 	tcase_add_test(tc, test_bech32_reject);
 	tcase_add_test(tc, test_recipients_file);
+	tcase_add_test(tc, test_recipient_labels);
 	tcase_add_test(tc, test_identities_file);
 	tcase_add_test(tc, test_identity_file_write);
 	suite_add_tcase(s, tc);

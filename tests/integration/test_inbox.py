@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 
 from harness import (INTAKECTL, Daemon, age_decrypt, age_keygen, check, eq,
-                     wait_until)
+                     wait_until, write_text)
 
 
 class Staff:
@@ -274,3 +274,19 @@ def test_intakectl_reads_are_audited_and_refused_when_they_cannot_be():
         check(any(a == me and act == "purge" for a, act, _, _ in got),
               "purge audited: %r" % got)
         d.ctl("audit", "--verify")
+
+
+def test_a_labelled_key_is_named_in_the_audit_log():
+    with Daemon(start=False) as d:
+        write_text(os.path.join(d.dir, "staff.recipients"),
+                   "# label: Dr. Example (reception)\n%s\n" % d.recipient)
+        d.start()
+        iid = d.submit()
+        s = staff_of(d)
+        s.login()
+        eq(s.call("GET", "/inbox/api/inquiries/" + iid).status, 200,
+           "read")
+        actors = {e["action"]: e["actor"] for e in audit(d)}
+        want = "staff %s (Dr. Example (reception))" % d.recipient
+        eq(actors.get("login"), want, "login's actor")
+        eq(actors.get("view"), want, "view's actor")
