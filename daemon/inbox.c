@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "buf.h"
 #include "clock.h"
+#include "drain.h"
 #include "inbox.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -63,9 +64,8 @@ struct inbox {
 	struct ratelimit	*rl;
 	struct files		 files;
 	struct http_handler	 handler;
-	unsigned		 inflight, heavy;
-	void			(*drain_cb)(void *);
-	void			*drain_arg;
+	struct drain		 inflight;	/* API calls */
+	unsigned		 heavy;
 };
 
 enum op {
@@ -636,12 +636,7 @@ call_free(struct call *c)
 	buf_free(&c->body);
 	snapshot_unref(c->snap);
 	free(c);
-	if (--in->inflight == 0 && in->drain_cb) {
-		void (*cb)(void *) = in->drain_cb;
-
-		in->drain_cb = NULL;
-		cb(in->drain_arg);
-	}
+	drain_end(&in->inflight);
 }
 
 static void
@@ -683,7 +678,7 @@ call_new(struct inbox *in, struct http_req *req, enum op op)
 	(void)http_req_cookie(req, COOKIE, c->token, sizeof(c->token));
 	csrf = http_req_header(req, "x-csrf-token");
 	snprintf(c->csrf, sizeof(c->csrf), "%s", csrf ? csrf : "");
-	in->inflight++;
+	drain_begin(&in->inflight);
 	return c;
 }
 
@@ -1083,12 +1078,7 @@ inbox_handler(struct inbox *in)
 void
 inbox_drain(struct inbox *in, void (*cb)(void *), void *arg)
 {
-	if (in->inflight == 0) {
-		cb(arg);
-		return;
-	}
-	in->drain_cb = cb;
-	in->drain_arg = arg;
+	drain_wait(&in->inflight, cb, arg);
 }
 
 void

@@ -6,13 +6,15 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "drain.h"
+#include "filetype.h"
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
-#include "ratelimit.h"
-#include "utf8.h"
 #include "multipart.h"
+#include "ratelimit.h"
 #include "upload.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define CLIENT_STR_MAX	512	/* user agent, referer kept in the record */
@@ -48,9 +50,7 @@ struct intake {
 	struct metrics		 m;
 	struct http_handler	 handler;
 	const char		*stage_dir;
-	unsigned		 inflight;
-	void			(*drain_cb)(void *);
-	void			*drain_arg;
+	struct drain		 inflight;	/* submissions and uploads */
 };
 
 /* A submission on its way from the request to the commit. */
@@ -456,6 +456,15 @@ get_schema(struct intake *in, struct http_req *req, int form)
 	respond(in, req, 200, "application/schema+json", &h, text, len);
 }
 
+/* The files file field f takes: its maxItems, within the form's files. */
+static unsigned
+files_max(const struct form_conf *fc, const struct form_field *f)
+{
+	if (f->max_items < 0 || (unsigned long long)f->max_items > fc->files)
+		return fc->files;
+	return (unsigned)f->max_items;
+}
+
 /* "10 MiB", "512 KiB": a limit as the form page states it. */
 static void
 size_words(size_t n, char *out, size_t len)
@@ -481,8 +490,7 @@ file_input(const struct config *cfg, const struct form_conf *fc,
 	char		one[32], all[32];
 	unsigned	t, n = 0, seen = 0;
 
-	*max = f->max_items < 0 || (unsigned)f->max_items > fc->files ?
-	    fc->files : (unsigned)f->max_items;
+	*max = files_max(fc, f);
 	for (t = 1; t < FILETYPE_COUNT; t++)
 		n += (fc->attach_types >> t) & 1;
 	for (t = 1; t < FILETYPE_COUNT; t++) {
@@ -629,12 +637,7 @@ sub_finish(struct submission *sub)
 	struct intake	*in = sub->in;
 
 	sub_free(sub);
-	if (--in->inflight == 0 && in->drain_cb) {
-		void (*cb)(void *) = in->drain_cb;
-
-		in->drain_cb = NULL;
-		cb(in->drain_arg);
-	}
+	drain_end(&in->inflight);
 }
 
 /* The success answer: 201 JSON, 303 to the configured page, or 200 thanks. */
@@ -877,7 +880,7 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	struct submission	*sub;
 	char			 received[32];
 
-	if (in->inflight >= in->snap->cfg->max_pending_writes ||
+	if (in->inflight.n >= in->snap->cfg->max_pending_writes ||
 	    (sub = calloc(1, sizeof(*sub))) == NULL) {
 		json_decref(fields);
 		upload_free(u);
@@ -900,7 +903,7 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	sub->job.arg = sub;
 	sub->work.data = sub;
 	clock_rfc3339(sub->job.received_at_ms, received);
-	in->inflight++;
+	drain_begin(&in->inflight);
 	sub->ack = want_ack(in, &sub->snap->cfg->forms[form], fields,
 	    http_req_client_ip(req));
 	if (store_files(sub) != 0 ||
@@ -1041,12 +1044,7 @@ inflow_free(struct inflow *fl)
 	free(fl->fields);
 	snapshot_unref(fl->snap);
 	free(fl);
-	if (--in->inflight == 0 && in->drain_cb) {
-		void (*cb)(void *) = in->drain_cb;
-
-		in->drain_cb = NULL;
-		cb(in->drain_arg);
-	}
+	drain_end(&in->inflight);
 }
 
 /* An answer before the body's end ends the upload. */
@@ -1209,8 +1207,7 @@ upload_setup(const struct snapshot *s, int form, struct upload_policy *pol,
 	for (i = 0; i < n; i++)
 		if (f[i].file) {
 			(*fields)[*nfields].name = f[i].name;
-			(*fields)[(*nfields)++].max = f[i].max_items < 0 ?
-			    fc->files : (unsigned)f[i].max_items;
+			(*fields)[(*nfields)++].max = files_max(fc, &f[i]);
 		}
 	return 0;
 }
@@ -1248,7 +1245,7 @@ inflow_start(struct intake *in, struct http_req *req, int form, int json,
 	fl->form = form;
 	fl->json = json;
 	fl->hdrs = *h;
-	in->inflight++;
+	drain_begin(&in->inflight);
 	if (upload_setup(fl->snap, form, &pol, &fl->fields, &nfields) != 0 ||
 	    upload_new(boundary, &pol, fl->fields, nfields, in->stage_dir,
 	    fl->snap->rcpts, fl->snap->nrcpts, &fl->u) != 0) {
@@ -1364,12 +1361,7 @@ intake_handler(struct intake *in)
 void
 intake_drain(struct intake *in, void (*cb)(void *), void *arg)
 {
-	if (in->inflight == 0) {
-		cb(arg);
-		return;
-	}
-	in->drain_cb = cb;
-	in->drain_arg = arg;
+	drain_wait(&in->inflight, cb, arg);
 }
 
 void

@@ -146,19 +146,29 @@ sq_audit_list(struct store *base, int64_t since_ms,
 	return rc == SQLITE_DONE ? 0 : sq_fail(st, rc);
 }
 
-int
-sq_challenge_put(struct store *base, const unsigned char *digest,
-    const char *recipient, int64_t expires_ms)
+/* A challenge or a session: a token's digest, whose it is, and a time. */
+static int
+put_digest(struct store *base, enum inbox_stmt which,
+    const unsigned char *digest,
+    const char *recipient, int64_t ms)
 {
 	struct sqlite_store	*st = sq(base);
 	sqlite3_stmt		*q;
 
-	if ((q = istmt(st, IST_CHALLENGE_PUT)) == NULL)
+	if ((q = istmt(st, which)) == NULL)
 		return sq_fail(st, st->rc);
 	sqlite3_bind_blob(q, 1, digest, 32, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, expires_ms);
+	sqlite3_bind_int64(q, 3, ms);
 	return step_done(st, q);
+}
+
+int
+sq_challenge_put(struct store *base, const unsigned char *digest,
+    const char *recipient, int64_t expires_ms)
+{
+	return put_digest(base, IST_CHALLENGE_PUT, digest, recipient,
+	    expires_ms);
 }
 
 int
@@ -189,15 +199,7 @@ int
 sq_session_put(struct store *base, const unsigned char *digest,
     const char *recipient, int64_t now_ms)
 {
-	struct sqlite_store	*st = sq(base);
-	sqlite3_stmt		*q;
-
-	if ((q = istmt(st, IST_SESSION_PUT)) == NULL)
-		return sq_fail(st, st->rc);
-	sqlite3_bind_blob(q, 1, digest, 32, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, now_ms);
-	return step_done(st, q);
+	return put_digest(base, IST_SESSION_PUT, digest, recipient, now_ms);
 }
 
 int
