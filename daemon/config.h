@@ -29,6 +29,7 @@ struct form_conf {
 	int		  line;		/* line of the [form NAME] header */
 	char		 *schema;	/* path to NAME.schema.json */
 	char		 *redirect;	/* 303 target for HTML clients, or NULL */
+	char		 *privacy_url;	/* linked beside the consent, or NULL */
 	char		 *honeypot;	/* field name, or NULL */
 	char		 *reply_to;	/* field name holding the patient's email */
 	char		 *subject;	/* mail subject template */

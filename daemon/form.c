@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "addr.h"
+#include "buf.h"
 #include "clock.h"
 #include "form.h"
 #include "log.h"
@@ -186,6 +187,28 @@ control_kind(const char *s, size_t len, int multiline)
 	return kind;
 }
 
+/*
+ * 1 if valid UTF-8 s holds a character that hides or reorders text (bidi
+ * controls, zero-width characters, BOM, line and paragraph separators):
+ * in a one-line answer such as a name they only ever disguise it.
+ */
+static int
+has_invisible(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i, n;
+	uint32_t		 cp;
+
+	for (i = 0; i < len; i += n) {
+		n = utf8_decode(p + i, len - i, &cp);
+		if (n == 0)
+			return 1;
+		if (n > 1 && (utf8_hidden(cp) || cp == 0x2028 || cp == 0x2029))
+			return 1;
+	}
+	return 0;
+}
+
 /* Code points in valid UTF-8: every byte but continuation bytes. */
 static long long
 count_chars(const char *s, size_t len)
@@ -243,6 +266,12 @@ clean_text(struct ctx *c, const char *field, long idx,
 		    "must be a single line" : n->multiline ?
 		    "must not contain control characters other than line "
 		    "breaks and tabs" : "must not contain control characters");
+		return NULL;
+	}
+	if (!n->multiline && has_invisible(p, len)) {
+		field_error(c, field, idx, "invisible", "must not contain "
+		    "invisible formatting characters (direction marks, "
+		    "zero-width spaces)");
 		return NULL;
 	}
 	if (n->multiline && memchr(p, '\r', len) != NULL)
@@ -926,6 +955,65 @@ merge_extras(struct ctx *c, json_t *fields, json_t *extras)
 			c->nomem = 1;
 }
 
+/*
+ * What the patient typed, fit to show again: a byte that is no UTF-8 as
+ * U+FFFD, control and invisible characters dropped (line breaks kept in
+ * multi-line fields). The page escapes it; this keeps it readable text.
+ */
+static json_t *
+answer_text(const struct raw *r, int multiline)
+{
+	const unsigned char	*p = (const unsigned char *)r->p;
+	struct buf		 b;
+	json_t			*v;
+	size_t			 i, n;
+	uint32_t		 cp;
+
+	buf_init(&b, 4 * r->len + 1);
+	for (i = 0; i < r->len; i += n) {
+		if ((n = utf8_decode(p + i, r->len - i, &cp)) == 0) {
+			buf_puts(&b, "\xef\xbf\xbd");
+			n = 1;
+		} else if (multiline && (cp == '\n' || cp == '\t'))
+			buf_putc(&b, (char)cp);
+		else if (!utf8_hidden(cp) && cp != 0x2028 && cp != 0x2029)
+			buf_append(&b, p + i, n);
+	}
+	v = json_stringn(b.data ? b.data : "", b.len);
+	buf_free(&b);
+	return v;
+}
+
+/* Every schema field's answers, for the form page shown again with its
+   errors: a string, or a list for a list field. */
+static json_t *
+answers(const struct schema *s, const struct slot *slots)
+{
+	const struct schema_node	*n;
+	json_t				*out = json_object(), *v, *list;
+	size_t				 i, j;
+
+	for (i = 0; out && i < s->nprops; i++) {
+		n = &s->props[i].node;
+		if (slots[i].n == 0)
+			continue;
+		if (n->type != SCHEMA_ARRAY)
+			v = answer_text(&slots[i].v[0], n->multiline);
+		else {
+			v = list = json_array();
+			for (j = 0; list && j < slots[i].n; j++)
+				json_array_append_new(list,
+				    answer_text(&slots[i].v[j], 0));
+		}
+		if (v == NULL || json_object_set_new(out, s->props[i].name,
+		    v) != 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
 static int
 parse_urlencoded(struct ctx *c, const char *body, size_t len,
     json_t *fields)
@@ -946,6 +1034,9 @@ parse_urlencoded(struct ctx *c, const char *body, size_t len,
 		if (!is_honeypot(c, s->props[i].name))
 			url_prop(c, &s->props[i], &slots[i], fields);
 	merge_extras(c, fields, extras);
+	if (c->res->nerrors > 0 && (c->res->answers = answers(s, slots)) ==
+	    NULL)
+		c->nomem = 1;
 out:
 	for (i = 0; slots && i < s->nprops; i++) {
 		for (j = 0; j < slots[i].n; j++)
@@ -1226,6 +1317,8 @@ form_result_free(struct form_result *res)
 {
 	json_decref(res->fields);
 	res->fields = NULL;
+	json_decref(res->answers);
+	res->answers = NULL;
 	free_errors(res);
 	res->honeypot = 0;
 }

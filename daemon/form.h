@@ -100,7 +100,8 @@ struct form_error {
 				   maximum, maxItems, additionalProperties,
 				   duplicate, utf8, control, depth, tooMany,
 				   tooLong (over max_field_bytes), malformed
-				   (the ERR_MALFORMED entry) */
+				   (the ERR_MALFORMED entry), invisible
+				   (format characters in one line) */
 	char	*message;	/* English, safe to show: never echoes the value */
 };
 
@@ -124,17 +125,25 @@ struct form_result {
 					   check it first */
 	struct form_error	*errors;	/* owned */
 	size_t			 nerrors;
+	/* urlencoded bodies with errors: each schema field's answers as
+	   typed (made displayable text), to show the form again; owned */
+	json_t			*answers;
 };
 
 /* One field description, for rendering the demo form page. */
 struct form_field {
 	const char	 *name;
 	const char	 *title;	/* falls back to name */
+	const char	 *description;	/* the hint, or NULL */
 	const char	 *type;		/* string, integer, number, boolean, array */
 	const char	 *format;	/* or NULL */
 	int		  required;
 	int		  multiline;
 	const char *const *options;	/* enum values (strings), NULL-terminated, or NULL */
+	const char *const *option_titles;	/* beside options: as shown */
+	const char	 *autocomplete;	/* x-autocomplete, or NULL */
+	const char	 *pattern;	/* as an HTML pattern attribute, or NULL */
+	int		  consent;	/* a boolean that must be true */
 	long long	  min_length, max_length;	/* -1 when absent */
 	int		  file;		/* "format": "binary" (on the items) */
 	long long	  max_items;	/* 1 for a string; -1: no maxItems */
@@ -151,6 +160,8 @@ void		 schema_free(struct schema *);
 const char	*schema_text(const struct schema *, size_t *len);
 /* The schema's top-level "title", or NULL. Valid while the schema lives. */
 const char	*schema_title(const struct schema *);
+/* Its top-level "description", or NULL. */
+const char	*schema_description(const struct schema *);
 /* Field descriptions in schema order; valid while the schema lives. */
 const struct form_field *schema_fields(const struct schema *, size_t *n);
 

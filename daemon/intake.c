@@ -11,6 +11,7 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "page.h"
 #include "multipart.h"
 #include "ratelimit.h"
 #include "upload.h"
@@ -25,6 +26,7 @@ enum route_kind {
 	R_NONE,
 	R_FORM,		/* /forms/NAME */
 	R_SCHEMA,	/* /forms/NAME/schema */
+	R_THANKS,	/* /forms/NAME/thanks */
 	R_HEALTH,
 };
 
@@ -156,42 +158,18 @@ wants_json(const struct http_req *req)
 	    !strstr(acc, "text/html");
 }
 
-/* The label people see for field name: its schema title, else the name. */
-static const char *
-field_label(const struct snapshot *s, int form, const char *name)
-{
-	const struct form_field	*f;
-	size_t			 i, n;
-
-	if (form < 0)
-		return name;
-	f = schema_fields(s->schemas[form], &n);
-	for (i = 0; i < n; i++)
-		if (strcmp(f[i].name, name) == 0 && f[i].title)
-			return f[i].title;
-	return name;
-}
-
-/* JSON clients get field names; people (labels != NULL) get labels. */
+/* The JSON client's list of problems, by field name. */
 static json_t *
-errors_json(const struct snapshot *labels, int form,
-    const struct form_error *errs, size_t n)
+errors_json(const struct form_error *errs, size_t n)
 {
 	json_t	*arr = json_array();
 	size_t	 i;
 
 	for (i = 0; arr && i < n; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}",
-		    "field", labels ? field_label(labels, form, errs[i].field) :
-		    errs[i].field, "code", errs[i].code,
+		    "field", errs[i].field, "code", errs[i].code,
 		    "message", errs[i].message));
 	return arr;
-}
-
-static const char *
-form_name(const struct snapshot *s, int form)
-{
-	return form >= 0 ? s->cfg->forms[form].name : "";
 }
 
 static const char *
@@ -231,28 +209,47 @@ respond_error(struct intake *in, const struct snapshot *s,
     struct http_req *req, int json, int form, int status, const char *message,
     const struct form_error *errs, size_t nerrs, const struct hdrs *h)
 {
-	char			 code[8];
 	json_t			*doc;
 
 	if (json) {
 		if (nerrs)
 			doc = json_pack("{s:o}", "errors",
-			    errors_json(NULL, form, errs, nerrs));
+			    errors_json(errs, nerrs));
 		else
 			doc = json_pack("{s:s}", "error", message);
 		respond_json(in, req, status, h, doc);
 		return;
 	}
-	snprintf(code, sizeof(code), "%d", status);
-	/* The Back button keeps what the patient typed; a fresh form would
-	   lose a long message, so the page says so. */
-	respond_html(in, req, status, h, s->error, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "form", form_name(s, form),
-	    "title", form_title(s, form), "status", code,
-	    "reason", http_reason(status), "message", message,
-	    "errors", errors_json(s, form, errs, nerrs),
-	    "hint", nerrs ? "Please use your browser's Back button to correct "
-	    "these answers: what you typed is kept." : ""));
+	respond_html(in, req, status, h, s->error, page_error_context(s,
+	    form, status, message));
+}
+
+/* The per-IP rule for submissions ([limits] rate, rate_burst). */
+static void
+submit_rate(const struct snapshot *s, struct rate *r)
+{
+	r->count = s->cfg->rate_per_minute;
+	r->period_ms = 60000;
+	r->burst = s->cfg->rate_burst;
+}
+
+/*
+ * A submission that needs correcting costs a quarter of an accepted one:
+ * a patient fixing a phone number four times has spent one try, so at the
+ * defaults (30 a minute, bursts of 10) ten quick corrections never lock
+ * anyone out. The whole token was taken at the headers; the rest is given
+ * back here.
+ */
+#define INVALID_COST	0.25
+
+static void
+refund_invalid(struct intake *in, struct http_req *req)
+{
+	struct rate	rate;
+
+	submit_rate(in->snap, &rate);
+	ratelimit_refund(in->rl, http_req_client_ip(req), clock_now_ms(), &rate,
+	    1.0 - INVALID_COST);
 }
 
 /* ---- routing ---- */
@@ -286,6 +283,8 @@ route(const struct intake *in, const char *path)
 		r.kind = R_FORM;
 	else if (strcmp(end, "/schema") == 0)
 		r.kind = R_SCHEMA;
+	else if (strcmp(end, "/thanks") == 0)
+		r.kind = R_THANKS;
 	return r;
 }
 
@@ -398,9 +397,7 @@ on_headers(struct http_req *req, void *arg)
 		    &h);
 		return 1;
 	}
-	rate.count = in->snap->cfg->rate_per_minute;
-	rate.period_ms = 60000;
-	rate.burst = in->snap->cfg->rate_burst;
+	submit_rate(in->snap, &rate);
 	wait = ratelimit_take(in->rl, http_req_client_ip(req), clock_now_ms(), &rate);
 	if (wait) {
 		in->m.submissions[SUB_LIMITED]++;
@@ -456,143 +453,49 @@ get_schema(struct intake *in, struct http_req *req, int form)
 	respond(in, req, 200, "application/schema+json", &h, text, len);
 }
 
-/* The files file field f takes: its maxItems, within the form's files. */
-static unsigned
-files_max(const struct form_conf *fc, const struct form_field *f)
+/* Whether the form asks for proof of work (wired with the ALTCHA module). */
+static int
+altcha_on(const struct snapshot *s, int form)
 {
-	if (f->max_items < 0 || (unsigned long long)f->max_items > fc->files)
-		return fc->files;
-	return (unsigned)f->max_items;
+	(void)s;
+	(void)form;
+	return 0;
 }
 
-/* "10 MiB", "512 KiB": a limit as the form page states it. */
+/* The form page: fresh, or again with the answers and their errors. */
 static void
-size_words(size_t n, char *out, size_t len)
+form_page(struct intake *in, const struct snapshot *s, struct http_req *req,
+    int status, int form, const struct form_result *res,
+    const struct form_error *errs, size_t nerrs, int files_again,
+    const struct hdrs *h)
 {
-	if (n >= (1u << 20) && n % (1u << 20) == 0)
-		snprintf(out, len, "%zu MiB", n >> 20);
-	else if (n >= (1u << 20))
-		snprintf(out, len, "%.1f MiB", (double)n / (1u << 20));
-	else
-		snprintf(out, len, "%zu KiB", (n + 1023) >> 10);
-}
-
-/*
- * What a file input takes, from the schema and the form's policy: the
- * accept list (MIME types and extensions) and the hint beside it, e.g.
- * "PDF, JPEG or PNG; up to 5 files of 10 MiB each, 25 MiB in all."
- */
-static void
-file_input(const struct config *cfg, const struct form_conf *fc,
-    const struct form_field *f, struct buf *accept, struct buf *hint,
-    unsigned *max)
-{
-	char		one[32], all[32];
-	unsigned	t, n = 0, seen = 0;
-
-	*max = files_max(fc, f);
-	for (t = 1; t < FILETYPE_COUNT; t++)
-		n += (fc->attach_types >> t) & 1;
-	for (t = 1; t < FILETYPE_COUNT; t++) {
-		if (!((fc->attach_types >> t) & 1))
-			continue;
-		buf_printf(accept, "%s%s,%s", accept->len ? "," : "",
-		    filetype_mime((enum filetype)t),
-		    filetype_extensions((enum filetype)t));
-		seen++;
-		buf_printf(hint, "%s%s", seen == 1 ? "" : seen == n ? " or " :
-		    ", ", filetype_name((enum filetype)t));
-	}
-	size_words(fc->file_bytes, one, sizeof(one));
-	size_words(cfg->max_upload_bytes, all, sizeof(all));
-	if (*max > 1)
-		buf_printf(hint, "; up to %u files of %s each", *max, one);
-	else
-		buf_printf(hint, "; one file of up to %s", one);
-	if (*max > 1 && cfg->max_upload_bytes < (size_t)*max * fc->file_bytes)
-		buf_printf(hint, ", %s in all", all);
-	buf_putc(hint, '.');
-}
-
-static json_t *
-file_field_json(const struct config *cfg, const struct form_conf *fc,
-    const struct form_field *f)
-{
-	struct buf	 accept, hint;
-	unsigned	 max;
-	json_t		*j;
-
-	buf_init(&accept, 1024);
-	buf_init(&hint, 1024);
-	file_input(cfg, fc, f, &accept, &hint, &max);
-	j = json_pack("{s:s, s:s, s:b, s:b, s:s#, s:s#, s:b}",
-	    "name", f->name, "label", f->title ? f->title : f->name,
-	    "required", f->required, "is_file", 1,
-	    "accept", accept.data ? accept.data : "", accept.len,
-	    "hint", hint.data ? hint.data : "", hint.len, "multiple", max > 1);
-	buf_free(&accept);
-	buf_free(&hint);
-	return j;
-}
-
-static json_t *
-field_json(const struct form_field *f)
-{
-	json_t		*opts = json_array();
-	const char	*input = "text";
-	size_t		 i;
-	int		 sel = f->options != NULL, box, area;
-	char		 minl[24] = "", maxl[24] = "";
-
-	for (i = 0; sel && f->options[i]; i++)
-		json_array_append_new(opts, json_pack("{s:s}", "value",
-		    f->options[i]));
-	box = strcmp(f->type, "boolean") == 0;
-	area = f->multiline;
-	if (f->format && strcmp(f->format, "email") == 0)
-		input = "email";
-	else if (f->format && strcmp(f->format, "date") == 0)
-		input = "date";
-	else if (f->format && strcmp(f->format, "uri") == 0)
-		input = "url";
-	else if (strcmp(f->name, "phone") == 0)
-		input = "tel";
-	else if (!strcmp(f->type, "integer") || !strcmp(f->type, "number"))
-		input = "number";
-	if (f->min_length >= 0)
-		snprintf(minl, sizeof(minl), "%lld", f->min_length);
-	if (f->max_length >= 0)
-		snprintf(maxl, sizeof(maxl), "%lld", f->max_length);
-	return json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:o, s:s, "
-	    "s:s}", "name", f->name, "label", f->title ? f->title : f->name,
-	    "input", input, "required", f->required,
-	    "is_input", !sel && !box && !area, "is_textarea", area && !sel,
-	    "is_select", sel, "is_checkbox", box && !sel, "options", opts,
-	    "minlength", minl, "maxlength", maxl);
+	respond_html(in, req, status, h, s->form_page, page_form_context(s,
+	    form, res ? res->answers : NULL, errs, nerrs, files_again,
+	    altcha_on(s, form)));
 }
 
 static void
 get_form_page(struct intake *in, struct http_req *req, int form)
 {
-	const struct form_field	*f;
-	const struct form_conf	*fc = &in->snap->cfg->forms[form];
-	json_t			*fields = json_array();
-	char			 action[128];
-	size_t			 i, n;
-	int			 files = 0;
+	form_page(in, in->snap, req, 200, form, NULL, NULL, 0, 0, NULL);
+}
 
-	f = schema_fields(in->snap->schemas[form], &n);
-	for (i = 0; i < n; i++) {
-		files |= f[i].file;
-		json_array_append_new(fields, f[i].file ? file_field_json(
-		    in->snap->cfg, fc, &f[i]) : field_json(&f[i]));
+/* The thank-you page a successful HTML post is sent to (303): a reload
+   or Back shows it again and never posts twice. */
+static void
+get_thanks(struct intake *in, struct http_req *req, int form)
+{
+	const char	*q = http_req_query(req);
+	char		 ref[UUID_STRLEN + 1] = "";
+
+	/* Only an id is echoed, and only as one. */
+	if (q && strncmp(q, "ref=", 4) == 0 && strlen(q + 4) == UUID_STRLEN) {
+		memcpy(ref, q + 4, UUID_STRLEN + 1);
+		if (!uuid_valid(ref))
+			ref[0] = '\0';
 	}
-	snprintf(action, sizeof(action), "/forms/%s", fc->name);
-	respond_html(in, req, 200, NULL, in->snap->form_page, json_pack(
-	    "{s:s, s:s, s:s, s:s, s:o, s:b}", "form", fc->name, "title",
-	    form_title(in->snap, form), "action", action, "honeypot",
-	    fc->honeypot ? fc->honeypot : "", "fields", fields,
-	    "multipart", files));
+	respond_html(in, req, 200, NULL, in->snap->thanks,
+	    page_thanks_context(in->snap, form, ref[0] ? ref : NULL));
 }
 
 static void
@@ -640,23 +543,24 @@ sub_finish(struct submission *sub)
 	drain_end(&in->inflight);
 }
 
-/* The success answer: 201 JSON, 303 to the configured page, or 200 thanks. */
+/* The success answer: 201 JSON, or 303 to the configured page or ours. */
 static void
 respond_success(struct intake *in, struct http_req *req, int json,
     struct snapshot *s, int form, const char *id, struct hdrs *h)
 {
 	const struct form_conf	*fc = &s->cfg->forms[form];
+	char			 where[192];
 
 	if (json) {
 		respond_json(in, req, 201, h, json_pack("{s:s}", "id", id));
-	} else if (fc->redirect) {
-		hdr_add(h, "Location", fc->redirect);
+	} else {
+		/* Post/Redirect/Get: a reload of what follows never posts. */
+		if (fc->redirect == NULL)
+			snprintf(where, sizeof(where), "/forms/%s/thanks?ref=%s",
+			    fc->name, id);
+		hdr_add(h, "Location", fc->redirect ? fc->redirect : where);
 		respond(in, req, 303, "text/plain; charset=utf-8", h,
 		    "See Other\n", 10);
-	} else {
-		respond_html(in, req, 200, h, s->thanks, json_pack(
-		    "{s:s, s:s, s:s}", "form", fc->name, "title",
-		    form_title(s, form), "id", id));
 	}
 }
 
@@ -816,6 +720,31 @@ attachments_json(const struct upload *u)
 	return list;
 }
 
+/*
+ * What the patient agreed to, as the page showed it, and when (GDPR Art.
+ * 7(1): the clinic must be able to show it): each consent field (a boolean
+ * the schema requires to be true) with its title. The record then holds
+ * the words even after the schema changes.
+ */
+static json_t *
+consents_json(const struct submission *sub, const char *received)
+{
+	const struct form_field	*f;
+	json_t			*list = json_array();
+	size_t			 i, n;
+
+	f = schema_fields(sub->snap->schemas[sub->form], &n);
+	for (i = 0; list && i < n; i++)
+		if (f[i].consent && json_is_true(json_object_get(sub->fields,
+		    f[i].name)) && json_array_append_new(list, json_pack(
+		    "{s:s, s:s, s:s}", "field", f[i].name, "text", f[i].title ?
+		    f[i].title : f[i].name, "at", received)) != 0) {
+			json_decref(list);
+			return NULL;
+		}
+	return list;
+}
+
 /* The plaintext record (DESIGN.md "Records and crypto"). */
 static char *
 record_json(struct submission *sub, const char *received)
@@ -824,13 +753,15 @@ record_json(struct submission *sub, const char *received)
 	json_t			*doc;
 	char			*s;
 
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:{s:s, s:o, s:o}, s:o}",
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:O, s:{s:s, s:o, s:o}, s:o, "
+	    "s:o}",
 	    "v", 1, "id", sub->job.id, "form", sub->job.form,
 	    "received_at", received, "fields", sub->fields,
 	    "client", "ip", http_req_client_ip(req),
 	    "user_agent", client_str(http_req_header(req, "user-agent")),
 	    "referer", client_str(http_req_header(req, "referer")),
-	    "attachments", attachments_json(sub->upload));
+	    "attachments", attachments_json(sub->upload),
+	    "consents", consents_json(sub, received));
 	if (doc == NULL)
 		return NULL;
 	s = json_dumps(doc, JSON_COMPACT);
@@ -1001,8 +932,13 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 	} else if (rc == ERR_REJECTED &&
 	    (errs = all_errors(&res, u, &nerrs)) != NULL) {
 		in->m.submissions[SUB_INVALID]++;
-		respond_error(in, in->snap, req, json, form, 422, "Some answers "
-		    "need correcting:", errs, nerrs, h);
+		refund_invalid(in, req);
+		if (json)
+			respond_error(in, in->snap, req, json, form, 422, "Some "
+			    "answers need correcting:", errs, nerrs, h);
+		else
+			form_page(in, in->snap, req, 422, form, &res, errs,
+			    nerrs, u != NULL && upload_nfiles(u) > 0, h);
 		free(errs);
 	} else if (rc == ERR_MALFORMED) {
 		in->m.submissions[SUB_MALFORMED]++;
@@ -1207,7 +1143,7 @@ upload_setup(const struct snapshot *s, int form, struct upload_policy *pol,
 	for (i = 0; i < n; i++)
 		if (f[i].file) {
 			(*fields)[*nfields].name = f[i].name;
-			(*fields)[(*nfields)++].max = files_max(fc, &f[i]);
+			(*fields)[(*nfields)++].max = page_files_max(fc, &f[i]);
 		}
 	return 0;
 }
@@ -1283,6 +1219,9 @@ on_request(struct http_req *req, void *arg)
 		break;
 	case R_SCHEMA:
 		get_schema(in, req, r.form);
+		break;
+	case R_THANKS:
+		get_thanks(in, req, r.form);
 		break;
 	case R_FORM:
 		if (http_req_method(req) == HTTP_METHOD_POST &&

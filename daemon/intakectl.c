@@ -31,6 +31,7 @@
 #include "log.h"
 #include "outbox.h"
 #include "store.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #ifndef INTAKE_VERSION
@@ -241,26 +242,35 @@ finish_output(void)
 }
 
 /*
- * Prints s for a person: control characters (C0, DEL, and C1 written as
- * UTF-8) become '?', so a hostile value cannot drive the terminal; each
- * newline is followed by indent.
+ * Prints s for a person: control characters become '?', so a hostile
+ * value cannot drive the terminal, and characters that hide or reorder
+ * text (bidi controls, zero-width characters, BOM, line separators) are
+ * shown as marks like ⟦U+202E⟧, as the inbox shows them; each newline is
+ * followed by indent.
  */
 static void
 print_clean(FILE *f, const char *s, const char *indent)
 {
 	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n, left = strlen(s);
+	uint32_t		 cp;
 
-	for (; *p != '\0'; p++) {
-		if (*p == '\n') {
+	for (; left > 0; p += n, left -= n) {
+		n = utf8_decode(p, left, &cp);
+		if (n == 0) {
+			fputc('?', f);
+			n = 1;
+		} else if (cp == '\n') {
 			fputc('\n', f);
 			fputs(indent, f);
-		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+		} else if (cp == '\t')
+			fputc('\t', f);
+		else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			fputc('?', f);
-			p++;
-		} else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-			fputc('?', f);
+		else if (utf8_hidden(cp) || cp == 0x2028 || cp == 0x2029)
+			fprintf(f, "\xe2\x9f\xa6U+%04X\xe2\x9f\xa7", (unsigned)cp);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, n, f);
 	}
 }
 

@@ -116,3 +116,17 @@ ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms,
 		b->tokens -= 1.0;
 	return w;
 }
+
+void
+ratelimit_refund(struct ratelimit *rl, const char *key, int64_t now_ms,
+    const struct rate *r, double tokens)
+{
+	struct bucket	*b;
+
+	if (r->count == 0 || r->period_ms <= 0 || tokens <= 0)
+		return;
+	b = lookup(rl, key, now_ms, r);
+	b->tokens += tokens;
+	if (b->tokens > r->burst)
+		b->tokens = r->burst;
+}

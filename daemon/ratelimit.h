@@ -36,6 +36,10 @@ void	ratelimit_free(struct ratelimit *);
  */
 unsigned ratelimit_take(struct ratelimit *, const char *key, int64_t now_ms,
 	    const struct rate *);
+/* Gives back part of a token taken for key (never past the burst): for a
+   take that turned out to cost less than a whole one. */
+void	ratelimit_refund(struct ratelimit *, const char *key, int64_t now_ms,
+	    const struct rate *, double tokens);
 /* As ratelimit_take without taking: whether a token is there now. */
 unsigned ratelimit_wait(struct ratelimit *, const char *key, int64_t now_ms,
 	    const struct rate *);

@@ -96,12 +96,14 @@ static const struct keyword keywords[] = {
 	{ "required",		AT_ROOT,	KW_ARRAY,	0 },
 	{ "additionalProperties", AT_ROOT,	KW_BOOL,	0 },
 	{ "x-multiline",	AT_FIELD,	KW_BOOL,	TY_STR },
+	{ "x-autocomplete",	AT_FIELD,	KW_STRING,	0 },
 	{ "minLength",		AT_FIELD,	KW_COUNT,	TY_STR },
 	{ "maxLength",		AT_FIELD,	KW_COUNT,	TY_STR },
 	{ "pattern",		AT_FIELD,	KW_STRING,	TY_STR },
 	{ "format",		AT_FIELD,	KW_STRING,	TY_STR },
 	{ "enum",		AT_FIELD,	KW_ARRAY,	TY_SCALAR },
 	{ "const",		AT_FIELD,	KW_ANY,		TY_SCALAR },
+	{ "oneOf",		AT_FIELD,	KW_ARRAY,	TY_SCALAR },
 	{ "minimum",		AT_FIELD,	KW_NUMBER,	TY_NUM },
 	{ "maximum",		AT_FIELD,	KW_NUMBER,	TY_NUM },
 	{ "maxItems",		AT_PROP,	KW_COUNT,	TY(SCHEMA_ARRAY) },
@@ -456,6 +458,14 @@ load_lengths(struct loader *L, struct schema_node *n, const json_t *obj)
 		n->max_items = json_integer_value(v);
 	if ((v = get(obj, "x-multiline", KW_BOOL)) != NULL)
 		n->multiline = json_is_true(v);
+	/* Goes into an HTML attribute: tokens only (name, tel, country-name,
+	   "shipping email"). */
+	if ((v = get(obj, "x-autocomplete", KW_STRING)) != NULL &&
+	    (json_string_length(v) == 0 || json_string_length(v) > 64 ||
+	    strspn(json_string_value(v), "abcdefghijklmnopqrstuvwxyz0123456789"
+	    "- ") != json_string_length(v)))
+		lerr(L, "x-autocomplete", "x-autocomplete: autocomplete "
+		    "tokens, e.g. \"name\" or \"tel\"");
 	if (n->max_length >= 0 && n->min_length > n->max_length)
 		lerr(L, "minLength", "minLength is greater than maxLength");
 }
@@ -980,6 +990,54 @@ value_fits(enum schema_type t, const json_t *v)
 	return 0;
 }
 
+/*
+ * "oneOf": [{"const": V, "title": T}, …], the 2020-12 way to give each
+ * choice a title for people: validated as the enum of the consts. Any
+ * other subschema would be a promise of validation we do not make, so
+ * each entry may hold only const, title and description.
+ */
+static void
+load_oneof(struct loader *L, struct schema_node *n, const json_t *list)
+{
+	const json_t	*e, *c;
+	const char	*k;
+	json_t		*vals;
+	char		 idx[24];
+	size_t		 i;
+
+	if (json_array_size(list) == 0) {
+		lerr(L, "oneOf", "\"oneOf\" must list at least one choice");
+		return;
+	}
+	if ((vals = json_array()) == NULL) {
+		L->nomem = 1;
+		return;
+	}
+	push(L, "oneOf");
+	json_array_foreach(list, i, e) {
+		snprintf(idx, sizeof(idx), "%zu", i);
+		c = json_object_get(e, "const");
+		if (!json_is_object(e) || c == NULL || !value_fits(n->type, c)) {
+			lerr(L, idx, "each choice must be {\"const\": a %s "
+			    "value, \"title\": …}", typenames[n->type]);
+			continue;
+		}
+		json_object_foreach((json_t *)e, k, c)
+			if (strcmp(k, "const") != 0 && strcmp(k, "title") != 0 &&
+			    strcmp(k, "description") != 0)
+				lerr(L, idx, "a choice holds only const, title "
+				    "and description, not \"%.64s\"", k);
+		if (json_object_get(e, "title") != NULL &&
+		    !json_is_string(json_object_get(e, "title")))
+			lerr(L, idx, "a choice's title must be a string");
+		if (json_array_append(vals, json_object_get(e, "const")) != 0)
+			L->nomem = 1;
+	}
+	pop(L);
+	n->oneof = vals;
+	n->enumv = vals;
+}
+
 static void
 load_values(struct loader *L, struct schema_node *n, const json_t *obj)
 {
@@ -995,6 +1053,13 @@ load_values(struct loader *L, struct schema_node *n, const json_t *obj)
 		else
 			lerr(L, "const", "\"const\" must be a %s value",
 			    typenames[n->type]);
+	}
+	if (get(obj, "oneOf", KW_ARRAY) != NULL) {
+		if (get(obj, "enum", KW_ARRAY) != NULL)
+			lerr(L, "oneOf", "use \"enum\" or \"oneOf\", not both");
+		else
+			load_oneof(L, n, get(obj, "oneOf", KW_ARRAY));
+		return;
 	}
 	if ((v = get(obj, "enum", KW_ARRAY)) == NULL)
 		return;
@@ -1077,7 +1142,7 @@ static void
 check_binary(struct loader *L, const struct schema_node *n, const json_t *obj)
 {
 	static const char *const text_kw[] = { "minLength", "maxLength",
-	    "pattern", "enum", "const", "x-multiline" };
+	    "pattern", "enum", "const", "oneOf", "x-multiline" };
 	size_t	i;
 
 	if (n->format != SCHEMA_FMT_BINARY)
@@ -1216,23 +1281,70 @@ str_or(const json_t *obj, const char *key, const char *dflt)
 	return v ? v : dflt;
 }
 
-/* The enum values as a NULL-terminated array when they are all strings. */
+/* The enum values as NULL-terminated arrays when they are all strings:
+   the values, and what people see (a oneOf choice's title, else the
+   value). */
 static int
-field_options(const struct schema_node *n, const char ***out)
+field_options(const struct schema_node *n, const json_t *obj,
+    struct form_field *f)
 {
-	const char	**o;
-	const json_t	 *e;
-	size_t		  i;
+	const json_t	 *e, *oneof = json_object_get(obj, "oneOf");
+	const char	**o, **t;
+	size_t		  i, k;
 
-	*out = NULL;
 	if (n->enumv == NULL || n->type != SCHEMA_STRING)
 		return 0;
-	if ((o = calloc(json_array_size(n->enumv) + 1, sizeof(*o))) == NULL)
+	k = json_array_size(n->enumv);
+	o = calloc(k + 1, sizeof(*o));
+	t = calloc(k + 1, sizeof(*t));
+	if (o == NULL || t == NULL) {
+		free(o);
+		free(t);
 		return ERR_NOMEM;
-	json_array_foreach(n->enumv, i, e)
+	}
+	json_array_foreach(n->enumv, i, e) {
 		o[i] = json_string_value(e);
-	*out = o;
+		t[i] = str_or(json_array_get(oneof, i), "title", o[i]);
+	}
+	f->options = o;
+	f->option_titles = t;
 	return 0;
+}
+
+/*
+ * The pattern as an HTML pattern attribute, or NULL when the browser
+ * would read it otherwise. The attribute is anchored for us and compiled
+ * with the v flag, whose classes reserve ( ) [ { } / | and doubled
+ * punctuation; only a pattern written ^…$ with none of those bare in a
+ * class reads the same, so only such a one is offered to the browser
+ * (the server checks every pattern anyway).
+ */
+static const char *
+html_pattern(const json_t *obj)
+{
+	const char	*p = json_string_value(json_object_get(obj, "pattern"));
+	size_t		 n, i;
+	int		 in_class = 0;
+
+	if (p == NULL || (n = strlen(p)) < 2 || p[0] != '^' || p[n - 1] != '$' ||
+	    (n >= 2 && p[n - 2] == '\\'))
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\\') {
+			i++;
+			continue;
+		}
+		if (!in_class) {
+			in_class = p[i] == '[';
+			continue;
+		}
+		if (p[i] == ']')
+			in_class = 0;
+		else if (strchr("()[{}/|", p[i]) != NULL || (p[i + 1] == p[i] &&
+		    strchr("&!#$%*+,.:;<=>?@^`~-", p[i]) != NULL))
+			return NULL;
+	}
+	return p;
 }
 
 static int
@@ -1241,7 +1353,6 @@ build_fields(struct schema *s)
 	const json_t		*props, *p;
 	const struct schema_node *n;
 	struct form_field	*f;
-	const char		**opts;
 	size_t			 i;
 
 	if ((s->fields = calloc(s->nprops + 1, sizeof(*s->fields))) == NULL)
@@ -1253,19 +1364,27 @@ build_fields(struct schema *s)
 		n = &s->props[i].node;
 		f->name = s->props[i].name;
 		f->title = str_or(p, "title", f->name);
+		f->description = str_or(p, "description", NULL);
 		f->type = typenames[n->type];
 		f->required = s->props[i].required;
 		f->max_items = n->type == SCHEMA_ARRAY ? n->max_items : 1;
-		if (n->type == SCHEMA_ARRAY)
+		/* A boolean that must be true is a consent: the record keeps
+		   what it said (its title) and when. */
+		f->consent = n->type == SCHEMA_BOOLEAN && n->constv != NULL &&
+		    json_is_true(n->constv);
+		if (n->type == SCHEMA_ARRAY) {
 			n = n->items;
+			p = json_object_get(p, "items");
+		}
+		f->autocomplete = str_or(p, "x-autocomplete", NULL);
+		f->pattern = html_pattern(p);
 		f->file = n->format == SCHEMA_FMT_BINARY;
 		f->format = formats[n->format];
 		f->multiline = n->multiline;
 		f->min_length = n->min_length;
 		f->max_length = n->max_length;
-		if (field_options(n, &opts) != 0)
+		if (field_options(n, p, f) != 0)
 			return ERR_NOMEM;
-		f->options = opts;
 	}
 	return 0;
 }
@@ -1410,6 +1529,7 @@ static void
 node_free(struct schema_node *n)
 {
 	pcre2_code_free(n->pattern);
+	json_decref(n->oneof);
 	if (n->items) {
 		node_free(n->items);
 		free(n->items);
@@ -1425,8 +1545,10 @@ schema_free(struct schema *s)
 		return;
 	for (i = 0; i < s->nprops; i++)
 		node_free(&s->props[i].node);
-	for (i = 0; s->fields && i < s->nprops; i++)
+	for (i = 0; s->fields && i < s->nprops; i++) {
 		free((void *)s->fields[i].options);
+		free((void *)s->fields[i].option_titles);
+	}
 	free(s->fields);
 	free(s->props);
 	json_decref(s->doc);
@@ -1479,6 +1601,12 @@ const char *
 schema_title(const struct schema *s)
 {
 	return json_string_value(json_object_get(s->doc, "title"));
+}
+
+const char *
+schema_description(const struct schema *s)
+{
+	return json_string_value(json_object_get(s->doc, "description"));
 }
 
 const struct form_field *

@@ -38,7 +38,9 @@ struct schema_node {
 	long long		 min_length, max_length;	/* -1: absent */
 	pcre2_code		*pattern;	/* see schema_match, or NULL */
 	enum schema_format	 format;
-	const json_t		*enumv;		/* array, or NULL; in doc */
+	const json_t		*enumv;		/* array, or NULL; in doc, or
+						   oneof */
+	json_t			*oneof;		/* oneOf's consts; owned */
 	const json_t		*constv;	/* or NULL; in doc */
 	int			 has_min, has_max;
 	json_int_t		 imin, imax;	/* integer fields */

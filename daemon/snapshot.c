@@ -2,36 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "page.h"
 #include "snapshot.h"
-
-static const struct tmpl_var error_item_vars[] = {
-	{ "field", NULL }, { "code", NULL }, { "message", NULL }, { NULL, NULL }
-};
-static const struct tmpl_var option_vars[] = {
-	{ "value", NULL }, { NULL, NULL }
-};
-static const struct tmpl_var field_vars[] = {
-	{ "name", NULL }, { "label", NULL }, { "input", NULL },
-	{ "required", NULL }, { "is_input", NULL }, { "is_textarea", NULL },
-	{ "is_select", NULL }, { "is_checkbox", NULL },
-	{ "options", option_vars }, { "minlength", NULL },
-	{ "maxlength", NULL }, { "is_file", NULL }, { "accept", NULL },
-	{ "hint", NULL }, { "multiple", NULL }, { NULL, NULL }
-};
-
-const struct tmpl_var snapshot_thanks_vars[] = {
-	{ "form", NULL }, { "title", NULL }, { "id", NULL }, { NULL, NULL }
-};
-const struct tmpl_var snapshot_error_vars[] = {
-	{ "form", NULL }, { "title", NULL }, { "status", NULL },
-	{ "reason", NULL }, { "message", NULL },
-	{ "errors", error_item_vars }, { "hint", NULL }, { NULL, NULL }
-};
-const struct tmpl_var snapshot_form_vars[] = {
-	{ "form", NULL }, { "title", NULL }, { "action", NULL },
-	{ "honeypot", NULL }, { "fields", field_vars }, { "multipart", NULL },
-	{ NULL, NULL }
-};
 
 static void
 snapshot_free(struct snapshot *s)
@@ -199,11 +171,11 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 			r = worse(r, check_files(s, i, d));
 	}
 	r = worse(r, load_template(s, "thanks.html", TMPL_HTML,
-	    snapshot_thanks_vars, &s->thanks, d));
+	    page_thanks_vars, &s->thanks, d));
 	r = worse(r, load_template(s, "error.html", TMPL_HTML,
-	    snapshot_error_vars, &s->error, d));
+	    page_error_vars, &s->error, d));
 	r = worse(r, load_template(s, "form.html", TMPL_HTML,
-	    snapshot_form_vars, &s->form_page, d));
+	    page_form_vars, &s->form_page, d));
 	r = worse(r, message_templates_load(s->cfg->templates, &s->mail, d));
 	r = worse(r, load_subjects(s, d));
 	r = worse(r, load_recipients(s, d));

@@ -37,10 +37,6 @@ struct snapshot {
 };
 
 
-extern const struct tmpl_var snapshot_thanks_vars[];
-extern const struct tmpl_var snapshot_error_vars[];
-extern const struct tmpl_var snapshot_form_vars[];
-
 /*
  * Loads config file path and all it names. Every problem is reported via
  * d; the load succeeds whole (0, *out has one reference) or fails

@@ -623,6 +623,141 @@ START_TEST(kw_enum_const)
 }
 END_TEST
 
+/* oneOf of const/title: validated as the enum of its consts, the titles
+   for the page; anything else inside a choice is refused at load. */
+START_TEST(kw_oneof_titles)
+{
+	static const char text[] = "{\"type\":\"object\",\"properties\":"
+	    "{\"c\":{\"type\":\"string\",\"oneOf\":["
+	    "{\"const\":\"fatty-liver\",\"title\":\"Fatty liver disease\"},"
+	    "{\"const\":\"other\"}]}}}";
+	struct schema		*s = load_ok(text);
+	const struct form_field	*f;
+	size_t			 n;
+
+	valid_with(s, "c=other", "c", "\"other\"");
+	invalid_with(s, "c=Other", "c", "enum");
+	f = schema_fields(s, &n);
+	ck_assert_str_eq(f[0].options[0], "fatty-liver");
+	ck_assert_str_eq(f[0].option_titles[0], "Fatty liver disease");
+	ck_assert_str_eq(f[0].option_titles[1], "other");	/* no title */
+	ck_assert_ptr_null(f[0].options[2]);
+	schema_free(s);
+	load_bad("{\"properties\":{\"c\":{\"type\":\"string\",\"enum\":[\"a\"],"
+	    "\"oneOf\":[{\"const\":\"a\"}]}}}", ":1: use \"enum\" or \"oneOf\"");
+	load_bad("{\"properties\":{\"c\":{\"type\":\"string\",\"oneOf\":"
+	    "[{\"const\":\"a\",\"pattern\":\"x\"}]}}}",
+	    ":1: a choice holds only");
+	load_bad("{\"properties\":{\"c\":{\"type\":\"string\",\"oneOf\":"
+	    "[{\"title\":\"a\"}]}}}", ":1: each choice");
+	load_bad("{\"properties\":{\"c\":{\"type\":\"integer\",\"oneOf\":"
+	    "[{\"const\":\"a\"}]}}}", ":1: each choice");
+	load_bad("{\"properties\":{\"c\":{\"type\":\"string\",\"oneOf\":"
+	    "[]}}}", ":1: \"oneOf\" must list");
+}
+END_TEST
+
+/* What the page offers the browser: autocomplete tokens as given, and a
+   pattern only when the browser's v-flag reading is the same. */
+START_TEST(page_hints_from_schema)
+{
+	static const char text[] = "{\"type\":\"object\",\"properties\":{"
+	    "\"a\":{\"type\":\"string\",\"x-autocomplete\":\"tel\","
+	    "\"pattern\":\"^\\\\+[0-9][0-9 \\\\(\\\\)\\\\-]{6,20}$\"},"
+	    "\"b\":{\"type\":\"string\",\"pattern\":\"^[0-9 ()-]+$\"},"
+	    "\"c\":{\"type\":\"string\",\"pattern\":\"[a-z]+\"},"
+	    "\"d\":{\"type\":\"string\",\"pattern\":\"^[ab&&]$\"},"
+	    "\"e\":{\"type\":\"string\",\"pattern\":\"^ab\\\\$\"},"
+	    "\"f\":{\"type\":\"boolean\",\"const\":true,\"description\":\"x\"}}}";
+	struct schema		*s = load_ok(text);
+	const struct form_field	*f;
+	size_t			 n;
+
+	f = schema_fields(s, &n);
+	ck_assert_uint_eq(n, 6);
+	ck_assert_str_eq(f[0].autocomplete, "tel");
+	ck_assert_str_eq(f[0].pattern, "^\\+[0-9][0-9 \\(\\)\\-]{6,20}$");
+	ck_assert_ptr_null(f[1].pattern);	/* ( ) bare in a class */
+	ck_assert_ptr_null(f[2].pattern);	/* not anchored */
+	ck_assert_ptr_null(f[3].pattern);	/* && is v-mode syntax */
+	ck_assert_ptr_null(f[4].pattern);	/* ends in \$, not $ */
+	ck_assert_ptr_null(f[1].autocomplete);
+	ck_assert_int_eq(f[5].consent, 1);
+	ck_assert_int_eq(f[0].consent, 0);
+	ck_assert_str_eq(f[5].description, "x");
+	schema_free(s);
+	load_bad("{\"properties\":{\"a\":{\"type\":\"string\","
+	    "\"x-autocomplete\":\"tel\\\"><x\"}}}",
+	    ":1: x-autocomplete: autocomplete");
+}
+END_TEST
+
+/* A one-line answer holding what hides or reorders text is refused; a
+   message may keep them (the inbox and intakectl show mark them). */
+START_TEST(invisible_in_one_line)
+{
+	static const char *const bad[] = {
+		"%E2%80%AE",	/* U+202E RIGHT-TO-LEFT OVERRIDE */
+		"%E2%81%A6",	/* U+2066 LEFT-TO-RIGHT ISOLATE */
+		"%E2%80%8B",	/* U+200B ZERO WIDTH SPACE */
+		"%E2%80%8F",	/* U+200F RIGHT-TO-LEFT MARK */
+		"%EF%BB%BF",	/* U+FEFF BOM */
+		"%E2%80%A8",	/* U+2028 LINE SEPARATOR */
+		"%E2%80%A9",	/* U+2029 PARAGRAPH SEPARATOR */
+	};
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	char			 body[100];
+	size_t			 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "agree=on&name=Ab%sc", bad[i]);
+		one_error(s, FORM_URLENCODED, body, "name", "invisible");
+		snprintf(body, sizeof(body), "agree=on&name=Abc&note=x%sy",
+		    bad[i]);
+		ck_assert_int_eq(parse(s, FORM_URLENCODED, body, &r), 0);
+		form_result_free(&r);
+	}
+	/* Letters of any script are not invisible. */
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "agree=on&name=%E0%A4%AE"
+	    "%E0%A4%B0%E0%A5%80%E0%A4%9C%E0%A4%BC", &r), 0);
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
+/* A rejected urlencoded body keeps what was typed, made displayable, so
+   that the form can be shown again filled in. */
+START_TEST(answers_kept_on_rejection)
+{
+	struct schema		*s = load_ok(test_schema);
+	struct form_result	 r;
+	char			*j;
+
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "name=%3Cb%3E%22x%FF"
+	    "%E2%80%AEy%01&note=a%0D%0Ab%09c&color=blue&website=bot", &r),
+	    ERR_REJECTED);
+	ck_assert_ptr_nonnull(r.answers);
+	ck_assert_str_eq(json_string_value(json_object_get(r.answers,
+	    "name")), "<b>\"x\xef\xbf\xbdy");
+	ck_assert_str_eq(json_string_value(json_object_get(r.answers,
+	    "note")), "a\nb\tc");
+	ck_assert_str_eq(json_string_value(json_object_get(r.answers,
+	    "color")), "blue");
+	ck_assert_ptr_null(json_object_get(r.answers, "website"));
+	j = json_dumps(r.answers, 0);
+	ck_assert_ptr_nonnull(j);
+	free(j);
+	form_result_free(&r);
+	ck_assert_ptr_null(r.answers);
+	/* accepted: nothing kept beyond the fields */
+	ck_assert_int_eq(parse(s, FORM_URLENCODED, "name=Abc&agree=on", &r), 0);
+	ck_assert_ptr_null(r.answers);
+	form_result_free(&r);
+	schema_free(s);
+}
+END_TEST
+
 START_TEST(kw_min_max)
 {
 	struct schema		*s = load_ok(test_schema);
@@ -1875,6 +2010,10 @@ form_suite(void)
 	tcase_add_test(tc, kw_format_date);
 	tcase_add_test(tc, kw_format_uri);
 	tcase_add_test(tc, kw_enum_const);
+	tcase_add_test(tc, kw_oneof_titles);
+	tcase_add_test(tc, page_hints_from_schema);
+	tcase_add_test(tc, invisible_in_one_line);
+	tcase_add_test(tc, answers_kept_on_rejection);
 	tcase_add_test(tc, kw_min_max);
 	tcase_add_test(tc, kw_arrays);
 	tcase_add_test(tc, kw_format_binary);

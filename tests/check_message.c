@@ -228,12 +228,15 @@ fields(void)
 	return f;
 }
 
+#define LABEL(n, t, ty, fmt, req, ml) { .name = n, .title = t, .type = ty, \
+	.format = fmt, .required = req, .multiline = ml, .min_length = -1, \
+	.max_length = -1, .max_items = 1 }
 static const struct form_field labels[] = {
-	{ "name", "Your name", "string", NULL, 1, 0, NULL, -1, -1, 0, 1 },
-	{ "email", "E-mail", "string", "email", 1, 0, NULL, -1, -1, 0, 1 },
-	{ "phone", "Phone", "string", NULL, 0, 0, NULL, -1, -1, 0, 1 },
-	{ "message", "Message", "string", NULL, 0, 1, NULL, -1, -1, 0, 1 },
-	{ "consent", "Consent", "boolean", NULL, 1, 0, NULL, -1, -1, 0, 1 },
+	LABEL("name", "Your name", "string", NULL, 1, 0),
+	LABEL("email", "E-mail", "string", "email", 1, 0),
+	LABEL("phone", "Phone", "string", NULL, 0, 0),
+	LABEL("message", "Message", "string", NULL, 0, 1),
+	LABEL("consent", "Consent", "boolean", NULL, 1, 0),
 };
 
 static void

@@ -35,6 +35,32 @@ START_TEST(burst_then_refill)
 }
 END_TEST
 
+/* A refund gives back part of a token, never past the burst. */
+START_TEST(refund_part_of_a_token)
+{
+	struct ratelimit	*rl;
+	const struct rate	 r = { 6, 60000, 2 };
+	int64_t			 t = 1000000;
+	int			 i;
+
+	ck_assert_int_ge(sodium_init(), 0);
+	ck_assert_ptr_nonnull(rl = ratelimit_new());
+	/* Takes refunded by three quarters cost a quarter each: a burst of
+	   two allows five, since each needs a whole token at hand. */
+	for (i = 0; i < 5; i++) {
+		ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.1", t, &r), 0);
+		ratelimit_refund(rl, "192.0.2.1", t, &r, 0.75);
+	}
+	ck_assert_uint_ne(ratelimit_take(rl, "192.0.2.1", t, &r), 0);
+	/* Refunds stop at the burst. */
+	ratelimit_refund(rl, "192.0.2.3", t, &r, 5.0);
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.3", t, &r), 0);
+	ck_assert_uint_eq(ratelimit_take(rl, "192.0.2.3", t, &r), 0);
+	ck_assert_uint_ne(ratelimit_take(rl, "192.0.2.3", t, &r), 0);
+	ratelimit_free(rl);
+}
+END_TEST
+
 START_TEST(zero_rate_allows_everything)
 {
 	struct ratelimit	*rl = ratelimit_new();
@@ -96,6 +122,7 @@ ratelimit_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, burst_then_refill);
+	tcase_add_test(tc, refund_part_of_a_token);
 	tcase_add_test(tc, zero_rate_allows_everything);
 	tcase_add_test(tc, hourly_rule_and_wait_takes_nothing);
 	tcase_add_test(tc, flood_of_addresses_is_bounded_and_never_blocks_new_ones);

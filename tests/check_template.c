@@ -12,7 +12,7 @@
 
 #include "buf.h"
 #include "log.h"
-#include "snapshot.h"
+#include "page.h"
 #include "template.h"
 #include "testutil.h"
 
@@ -681,15 +681,17 @@ shipped(const char *name, const struct tmpl_var *vs, const char *ctxjson)
 static void
 has(const char *page, const char *s)
 {
-	ck_assert_msg(strstr(page, s) != NULL, "missing <%s> in:\n%s", s,
+	ck_assert_msg(strstr(page, s) != NULL, "missing <%s> in:\n%.3000s", s,
 	    page);
 }
 
 static void
 lacks(const char *page, const char *s)
 {
-	ck_assert_msg(strstr(page, s) == NULL, "unexpected <%s> in:\n%s", s,
-	    page);
+	const char	*at = strstr(page, s);
+
+	ck_assert_msg(at == NULL, "unexpected <%s> at:\n%.300s", s,
+	    at ? (at - page > 100 ? at - 100 : page) : "");
 }
 
 /* What every shipped page must be: HTML5, English, self-contained. */
@@ -714,127 +716,141 @@ well_formed_page(const char *page)
 
 START_TEST(test_shipped_thanks)
 {
-	char	*p = shipped("thanks.html", snapshot_thanks_vars,
+	char	*p = shipped("thanks.html", page_thanks_vars,
 	    "{\"form\": \"consultation\", \"title\": \"<script>x</script>\","
 	    " \"id\": \"01890a5d-ac96-774b-bcce-b302099a8057\"}");
 
 	well_formed_page(p);
-	has(p, "<title>&lt;script&gt;x&lt;/script&gt;</title>");
-	has(p, "<h1>&lt;script&gt;x&lt;/script&gt;</h1>");
-	has(p, "Thank you — we received your inquiry. "
-	    "Our team will contact you.");
-	has(p, "<code>01890a5d-ac96-774b-bcce-b302099a8057</code>");
+	has(p, "<title>Thank you – &lt;script&gt;x&lt;/script&gt;</title>");
+	has(p, "<h1>Thank you: we received your inquiry</h1>");
+	has(p, "<code id=\"ref\">01890a5d-ac96-774b-bcce-b302099a8057</code>");
+	free(p);
+	/* Without a reference, no reference line. */
+	p = shipped("thanks.html", page_thanks_vars,
+	    "{\"form\": \"consultation\", \"title\": \"T\", \"id\": \"\"}");
+	well_formed_page(p);
+	lacks(p, "<code");
 	free(p);
 }
 END_TEST
 
 START_TEST(test_shipped_error)
 {
-	char	*p = shipped("error.html", snapshot_error_vars,
-	    "{\"form\": \"consultation\", \"title\": \"Please check the form\","
-	    " \"status\": \"422\", \"reason\": \"Unprocessable Content\","
-	    " \"message\": \"Some answers need attention.\","
-	    " \"errors\": ["
-	    "{\"field\": \"email\", \"code\": \"format\","
-	    " \"message\": \"must be an email address\"},"
-	    "{\"field\": \"<script>\", \"code\": \"required\","
-	    " \"message\": \"is <required>\"}]}");
+	char	*p = shipped("error.html", page_error_vars,
+	    "{\"form\": \"consultation\", \"title\": \"Free <b>\","
+	    " \"heading\": \"Too many tries in a short time\","
+	    " \"message\": \"Please wait a minute & try again.\","
+	    " \"status\": \"429\", \"detail\": \"too many\"}");
 
 	well_formed_page(p);
-	has(p, "<title>Please check the form</title>");
-	has(p, "422");
-	has(p, "Unprocessable Content");
-	has(p, "<p>Some answers need attention.</p>");
-	has(p, "<li><strong>email</strong>: must be an email address</li>");
-	has(p, "<li><strong>&lt;script&gt;</strong>: is &lt;required&gt;"
-	    "</li>");
-	has(p, "<a href=\"/forms/consultation\">");
+	has(p, "<title>Too many tries in a short time – Free &lt;b&gt;</title>");
+	has(p, "<h1>Too many tries in a short time</h1>");
+	has(p, "<p>Please wait a minute &amp; try again.</p>");
+	has(p, "<a href=\"/forms/consultation\">Back to the form: Free "
+	    "&lt;b&gt;</a>");
+	has(p, "error 429");
+	lacks(p, "Error 429");
 	free(p);
 
-	/* No form, no errors: no link and no list items. */
-	p = shipped("error.html", snapshot_error_vars,
-	    "{\"form\": \"\", \"title\": \"Not Found\", \"status\": \"404\","
-	    " \"reason\": \"Not Found\", \"message\": \"There is no such "
-	    "form.\", \"errors\": []}");
+	/* No form: no link back. */
+	p = shipped("error.html", page_error_vars,
+	    "{\"form\": \"\", \"title\": \"\", \"heading\": \"There is no "
+	    "form here\", \"message\": \"Check the link.\", \"status\": "
+	    "\"404\", \"detail\": \"\"}");
 	well_formed_page(p);
-	has(p, "<p>There is no such form.</p>");
+	has(p, "<title>There is no form here</title>");
 	lacks(p, "<a ");
-	lacks(p, "<li>");
 	free(p);
 }
 END_TEST
 
+#define FIELD(extra) "{\"label\": \"L\", \"hint\": \"\", \"input\": " \
+	"\"text\", \"required\": false, \"is_input\": false, " \
+	"\"is_textarea\": false, \"is_select\": false, \"is_checkbox\": " \
+	"false, \"is_file\": false, \"is_consent\": false, \"options\": [], " \
+	"\"minlength\": \"\", \"maxlength\": \"\", \"pattern\": \"\", " \
+	"\"autocomplete\": \"\", \"value\": \"\", \"checked\": false, " \
+	"\"error\": \"\", \"describedby\": \"\", \"accept\": \"\", " \
+	"\"file_hint\": \"\", \"multiple\": false, " extra "}"
+
 static const char form_ctx[] =
     "{\"form\": \"demo\", \"title\": \"Demo & <Test>\","
-    " \"action\": \"/forms/demo\", \"honeypot\": \"website\","
+    " \"description\": \"Ask us.\", \"action\": \"/forms/demo\","
+    " \"honeypot\": \"website\", \"multipart\": false,"
+    " \"privacy_url\": \"/privacy\", \"altcha\": false,"
+    " \"altcha_url\": \"/forms/demo/altcha\", \"has_errors\": true,"
+    " \"error_count\": 1, \"files_again\": false,"
+    " \"errors\": [{\"field\": \"email\", \"label\": \"Email <x>\","
+    " \"message\": \"must be an email address\"}],"
     " \"fields\": ["
-    "{\"name\": \"name\", \"label\": \"Your name\", \"input\": \"text\","
-    " \"required\": true, \"is_input\": true, \"is_textarea\": false,"
-    " \"is_select\": false, \"is_checkbox\": false, \"options\": [],"
-    " \"minlength\": \"2\", \"maxlength\": \"100\"},"
-    "{\"name\": \"email\", \"label\": \"Email\", \"input\": \"email\","
-    " \"required\": false, \"is_input\": true, \"is_textarea\": false,"
-    " \"is_select\": false, \"is_checkbox\": false, \"options\": [],"
-    " \"minlength\": \"\", \"maxlength\": \"\"},"
-    "{\"name\": \"message\", \"label\": \"Message\", \"input\": \"\","
-    " \"required\": false, \"is_input\": false, \"is_textarea\": true,"
-    " \"is_select\": false, \"is_checkbox\": false, \"options\": [],"
-    " \"minlength\": \"\", \"maxlength\": \"4000\"},"
-    "{\"name\": \"condition\", \"label\": \"Condition\", \"input\": \"\","
-    " \"required\": true, \"is_input\": false, \"is_textarea\": false,"
-    " \"is_select\": true, \"is_checkbox\": false,"
-    " \"options\": [{\"value\": \"liver-cirrhosis\"},"
-    " {\"value\": \"a\\\"><script>\"}],"
-    " \"minlength\": \"\", \"maxlength\": \"\"},"
-    "{\"name\": \"consent\", \"label\": \"I agree\", \"input\": \"\","
-    " \"required\": true, \"is_input\": false, \"is_textarea\": false,"
-    " \"is_select\": false, \"is_checkbox\": true, \"options\": [],"
-    " \"minlength\": \"\", \"maxlength\": \"\"}]}";
+    FIELD("\"name\": \"name\", \"label\": \"Your name\", \"is_input\": true,"
+    " \"required\": true, \"minlength\": \"2\", \"maxlength\": \"100\","
+    " \"autocomplete\": \"name\", \"value\": \"<script>\\\"'\"") ","
+    FIELD("\"name\": \"email\", \"label\": \"Email\", \"is_input\": true,"
+    " \"input\": \"email\", \"value\": \"bad\", \"error\": \"must be an "
+    "email address\", \"describedby\": \"e-email\"") ","
+    FIELD("\"name\": \"message\", \"label\": \"Message\","
+    " \"is_textarea\": true, \"hint\": \"Tell us\","
+    " \"describedby\": \"h-message\", \"value\": \"</textarea><b>\"") ","
+    FIELD("\"name\": \"condition\", \"label\": \"Condition\","
+    " \"is_select\": true, \"required\": true, \"options\": ["
+    "{\"value\": \"liver-cirrhosis\", \"title\": \"Liver cirrhosis\","
+    " \"selected\": true}, {\"value\": \"a\\\"><script>\", \"title\": \"A\","
+    " \"selected\": false}]") ","
+    FIELD("\"name\": \"consent\", \"label\": \"I agree\","
+    " \"is_checkbox\": true, \"is_consent\": true, \"required\": true,"
+    " \"checked\": true, \"hint\": \"Only for this.\","
+    " \"describedby\": \"h-consent\"") "]}";
 
 START_TEST(test_shipped_form)
 {
-	char	*p = shipped("form.html", snapshot_form_vars, form_ctx);
+	char	*p = shipped("form.html", page_form_vars, form_ctx);
 
 	well_formed_page(p);
-	has(p, "<title>Demo &amp; &lt;Test&gt;</title>");
+	has(p, "<title>Please check your answers – Demo &amp; &lt;Test&gt;"
+	    "</title>");
+	has(p, "<p class=\"intro\">Ask us.</p>");
+	has(p, "<div class=\"summary\" id=\"error-summary\" role=\"alert\" "
+	    "tabindex=\"-1\" autofocus>");
+	has(p, "<li><a href=\"#f-email\">Email &lt;x&gt;: must be an email "
+	    "address</a></li>");
 	has(p, "<form method=\"post\" action=\"/forms/demo\" "
 	    "enctype=\"application/x-www-form-urlencoded\"");
-	has(p, "<label for=\"f-name\">Your name <span aria-hidden=\"true\">*"
-	    "</span></label>\n<input type=\"text\" id=\"f-name\" "
-	    "name=\"name\" minlength=\"2\" maxlength=\"100\" required>");
-	has(p, "<label for=\"f-email\">Email</label>\n<input type=\"email\" "
-	    "id=\"f-email\" name=\"email\">");
-	has(p, "<label for=\"f-message\">Message</label>\n<textarea "
-	    "id=\"f-message\" name=\"message\" rows=\"6\" maxlength=\"4000\">"
-	    "</textarea>");
-	has(p, "<select id=\"f-condition\" name=\"condition\" required>");
-	has(p, "<option value=\"liver-cirrhosis\">liver-cirrhosis</option>");
-	has(p, "<option value=\"a&quot;&gt;&lt;script&gt;\">"
-	    "a&quot;&gt;&lt;script&gt;</option>");
-	has(p, "<div class=\"field check\">\n<input type=\"checkbox\" "
-	    "id=\"f-consent\" name=\"consent\" value=\"true\" required>\n"
-	    "<label for=\"f-consent\">I agree");
+	has(p, "<input type=\"text\" id=\"f-name\" name=\"name\" "
+	    "value=\"&lt;script&gt;&quot;&#39;\" autocomplete=\"name\" "
+	    "minlength=\"2\" maxlength=\"100\" required>");
+	has(p, "<span class=\"error\" id=\"e-email\">must be an email address"
+	    "</span>\n<input type=\"email\" id=\"f-email\" name=\"email\" "
+	    "value=\"bad\" aria-describedby=\"e-email\" aria-invalid=\"true\">");
+	has(p, "<span class=\"hint\" id=\"h-message\">Tell us</span>");
+	has(p, "rows=\"6\" aria-describedby=\"h-message\">&lt;/textarea&gt;"
+	    "&lt;b&gt;</textarea>");
+	has(p, "<option value=\"liver-cirrhosis\" selected>Liver cirrhosis"
+	    "</option>");
+	has(p, "<option value=\"a&quot;&gt;&lt;script&gt;\">A</option>");
+	has(p, "<input type=\"checkbox\" id=\"f-consent\" name=\"consent\" "
+	    "value=\"true\" checked required aria-describedby=\"h-consent\">");
+	has(p, "Only for this. <a href=\"/privacy\">Read the privacy notice"
+	    "</a>");
 	has(p, "<input type=\"text\" id=\"hp-website\" name=\"website\" "
 	    "value=\"\" autocomplete=\"off\" tabindex=\"-1\">");
 	has(p, "<button type=\"submit\">");
-	has(p, "</form>");
-	/* Each kind renders only its own control. */
-	lacks(p, "<textarea id=\"f-name\"");
-	lacks(p, "<input type=\"\"");
+	lacks(p, "<altcha-widget");
 	free(p);
 }
 END_TEST
 
 START_TEST(test_shipped_form_no_honeypot)
 {
-	char	*p = shipped("form.html", snapshot_form_vars,
+	char	*p = shipped("form.html", page_form_vars,
 	    "{\"form\": \"f\", \"title\": \"F\", \"action\": \"/forms/f\","
-	    " \"honeypot\": \"\", \"fields\": []}");
+	    " \"honeypot\": \"\", \"has_errors\": false, \"fields\": []}");
 
 	well_formed_page(p);
 	lacks(p, "tabindex");
 	lacks(p, "class=\"hp\"");
 	lacks(p, "<label");
+	lacks(p, "summary\"");
 	has(p, "<form method=\"post\" action=\"/forms/f\"");
 	free(p);
 }

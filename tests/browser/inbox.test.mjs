@@ -229,7 +229,8 @@ export const steps = [
 		equal(values.name, UNICODE);
 		equal(values.email, VALID.email);
 		equal(values.phone, VALID.phone);
-		equal(values.condition, 'liver-cirrhosis');
+		// Choices by their titles (oneOf), as the form showed them.
+		equal(values.condition, 'Liver cirrhosis');
 		equal(values.consent, 'Yes');
 		// Hints come from the schema's descriptions.
 		ok((await page.locator('#fields dt').nth(2).textContent())
@@ -386,7 +387,7 @@ export const steps = [
 		const fields = Object.fromEntries((await fieldsShown())
 		    .map((f) => [f[2], f[1]]));
 		equal(fields.name, 'Test Patient Five');
-		equal(fields.condition, 'hepatitis');
+		equal(fields.condition, 'Hepatitis');
 		equal(await page.locator('#status').inputValue(), 'new');
 		await backToList();
 	}],
