@@ -1316,7 +1316,7 @@ START_TEST(test_sample_documents_defaults)
 	text = read_text("config/intaked.conf");
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 50);
+	ck_assert_uint_eq(n, 51);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);
