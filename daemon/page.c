@@ -175,7 +175,7 @@ field_json(const struct snapshot *s, int form, const struct form_field *f,
 	const struct form_conf	*fc = &s->cfg->forms[form];
 	const char		*value, *err = error_of(errs, nerrs, f->name);
 	struct buf		 accept, fhint, by;
-	char			 minl[24] = "", maxl[24] = "";
+	char			 minl[24] = "", maxl[24] = "", msg[256];
 	unsigned		 max = 0;
 	int			 sel = f->options != NULL;
 	int			 box = !strcmp(f->type, "boolean");
@@ -197,6 +197,13 @@ field_json(const struct snapshot *s, int form, const struct form_field *f,
 		buf_printf(&by, "%sp-%s", by.len ? " " : "", f->name);
 	if (err)
 		buf_printf(&by, "%se-%s", by.len ? " " : "", f->name);
+	/* Beside its field the message stands alone, as a sentence. */
+	if (err) {
+		snprintf(msg, sizeof(msg), "%s", err);
+		if (msg[0] >= 'a' && msg[0] <= 'z')
+			msg[0] = (char)(msg[0] - 'a' + 'A');
+		err = msg;
+	}
 	if (f->min_length >= 0)
 		snprintf(minl, sizeof(minl), "%lld", f->min_length);
 	if (f->max_length >= 0)

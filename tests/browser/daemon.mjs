@@ -73,9 +73,10 @@ function connects(port) {
 }
 
 export class Daemon {
-	/** Starts intaked with limits (lines of [limits]) and waits until both
-	    its listeners accept connections. */
-	static async start({ limits = '' } = {}) {
+	/** Starts intaked with limits (lines of [limits]) and form (more
+	    lines of [form consultation]) and waits until both its listeners
+	    accept connections. */
+	static async start({ limits = '', form = '' } = {}) {
 		const d = new Daemon();
 		d.dir = mkdtempSync(join(tmpdir(), 'intaked-browser-'));
 		d.port = await freePort();
@@ -98,7 +99,7 @@ export class Daemon {
 			`root = ${BUILD}/inbox`,
 			'[form consultation]', `schema = ${SCHEMA}`,
 			'honeypot = website', 'reply_to = email',
-			'attachments = application/pdf image/jpeg image/png', '',
+			'attachments = application/pdf image/jpeg image/png', form, '',
 		].join('\n'));
 		d.logPath = join(d.dir, 'intaked.log');
 		const log = openSync(d.logPath, 'a');
@@ -132,6 +133,10 @@ export class Daemon {
 		} catch {
 			return '';
 		}
+	}
+
+	get site() {
+		return `http://127.0.0.1:${this.port}`;
 	}
 
 	get inbox() {
