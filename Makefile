@@ -38,7 +38,9 @@ LLHTTP_CFLAGS = -std=gnu11 -DLLHTTP_STRICT_MODE=1 -fstack-protector-strong \
 	   -fPIE $(CFLAGS) $(SAN)
 
 MAINS	 = daemon/intaked.c daemon/intakectl.c
-LIBSRC	 = $(filter-out $(MAINS),$(wildcard daemon/*.c))
+CTLSRC	 = $(wildcard daemon/ctl_*.c)
+CTLOBJ	 = $(CTLSRC:daemon/%.c=$(BUILD)/obj/%.o)
+LIBSRC	 = $(filter-out $(MAINS) $(CTLSRC),$(wildcard daemon/*.c))
 LIBOBJ	 = $(LIBSRC:daemon/%.c=$(BUILD)/obj/%.o) $(LLHTTP_OBJ)
 SUITES	 = $(patsubst tests/check_%.c,$(BUILD)/tests/check_%,$(filter-out tests/check_main.c,$(wildcard tests/check_*.c)))
 BENCHES	 = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
@@ -66,7 +68,7 @@ $(BUILD)/libintake.a: $(LIBOBJ)
 $(BUILD)/intaked: $(BUILD)/obj/intaked.o $(BUILD)/libintake.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/intakectl: $(BUILD)/obj/intakectl.o $(BUILD)/libintake.a
+$(BUILD)/intakectl: $(BUILD)/obj/intakectl.o $(CTLOBJ) $(BUILD)/libintake.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The torture suite makes each allocation of the load path fail in turn:

@@ -1,0 +1,331 @@
+/* intakectl keygen, delete, purge, stats, queue, retry and audit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "ctl.h"
+#include "outbox.h"
+#include "uuid.h"
+/* ---- keygen --------------------------------------------------------- */
+
+int
+cmd_keygen(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct age_identity	id;
+	struct age_recipient	r;
+	char			rs[AGE_RECIPIENT_STRLEN + 1];
+	const char		*out = NULL;
+	int			ch, rc;
+
+	while ((ch = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
+		if (ch != 'o')
+			return ctl_bad_option(c, ch, argv);
+		out = optarg;
+	}
+	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK)
+		return rc;
+	if ((rc = age_identity_generate(&id)) != 0)
+		return ctl_fail(EXIT_FAIL, "cannot make a key: %s",
+		    err_str(rc));
+	age_identity_recipient(&id, &r);
+	age_recipient_format(&r, rs);
+	rc = age_identity_file_write(out ? out : "-", &id);
+	age_identities_wipe(&id, 1);
+	if (rc == ERR_EXIST)
+		return ctl_fail(EXIT_FAIL, "%s exists; not overwriting it", out);
+	if (rc == ERR_IO)
+		return ctl_fail(EXIT_FAIL, "cannot write %s: %s",
+		    out ? out : "the key", strerror(errno));
+	if (rc != 0)
+		return ctl_fail(EXIT_FAIL, "cannot write the key: %s",
+		    err_str(rc));
+	if (out == NULL) {
+		/* Like age-keygen: the file on stdout, the recipient aside. */
+		fprintf(stderr, "Public key: %s\n", rs);
+		return EXIT_OK;
+	}
+	printf("%s\n", rs);
+	return ctl_finish();
+}
+
+/* ---- delete, purge, stats ------------------------------------------- */
+
+int
+cmd_delete(struct ctl *c, int argc, char **argv)
+{
+	struct store		*st;
+	struct audit_event	 ev;
+	char			 actor[AUDIT_ACTOR_MAX + 1];
+	const char		*id;
+	int			 rc, r;
+
+	if ((rc = ctl_no_options(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_one_id(c, argc, argv, &id)) != EXIT_OK ||
+	    (rc = ctl_open_db(c, 0, &st)) != EXIT_OK)
+		return rc;
+	ctl_audit_as(&ev, actor, sizeof(actor), "delete", id);
+	r = store_delete(st, id, &ev);
+	store_close(st);
+	if (r == ERR_NOTFOUND)
+		return ctl_fail(EXIT_FAIL, "no inquiry %s", id);
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot delete inquiry %s: %s", id,
+		    err_str(r));
+	printf("deleted %s\n", id);
+	return ctl_finish();
+}
+
+int
+cmd_purge(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "older-than", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct store		*st;
+	struct audit_event	 ev;
+	char			 actor[AUDIT_ACTOR_MAX + 1];
+	const char		*age = NULL;
+	uint64_t		 d, n = 0;
+	int			 ch, rc, r;
+
+	while ((ch = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
+		if (ch != 'o')
+			return ctl_bad_option(c, ch, argv);
+		age = optarg;
+	}
+	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK)
+		return rc;
+	if (age == NULL)
+		return ctl_fail(EXIT_USAGE, "purge needs --older-than DURATION "
+		    "(e.g. 90d)");
+	if (config_parse_duration(age, &d) != 0 || d > INT64_MAX / 2)
+		return ctl_fail(EXIT_USAGE, "bad duration '%s'", age);
+	if ((rc = ctl_open_db(c, 0, &st)) != EXIT_OK)
+		return rc;
+	ctl_audit_as(&ev, actor, sizeof(actor), "purge", NULL);
+	r = store_purge(st, clock_now_ms() - (int64_t)d, &n, &ev);
+	store_close(st);
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot purge: %s", err_str(r));
+	printf("purged %" PRIu64 " inquiries\n", n);
+	return ctl_finish();
+}
+
+static void
+print_time(const char *label, int64_t ms, int have)
+{
+	char	when[25];
+
+	clock_rfc3339(ms, when);
+	printf("%-15s %s\n", label, have ? when : "-");
+}
+
+int
+cmd_stats(struct ctl *c, int argc, char **argv)
+{
+	struct store_stats	 s;
+	struct store		*st;
+	int			 rc, r;
+
+	if ((rc = ctl_no_options(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_no_args(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
+		return rc;
+	r = store_stats(st, &s);
+	store_close(st);
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot read stats: %s",
+		    err_str(r));
+	printf("%-15s %" PRIu64 "\n", "inquiries:", s.inquiries);
+	printf("%-15s %" PRIu64 "\n", "bytes:", s.bytes);
+	print_time("oldest:", s.oldest_ms, s.inquiries > 0);
+	print_time("newest:", s.newest_ms, s.inquiries > 0);
+	printf("%-15s %" PRIu64 "\n", "mail queued:", s.outbox_queued);
+	printf("%-15s %" PRIu64 "\n", "mail sent:", s.outbox_sent);
+	printf("%-15s %" PRIu64 "\n", "mail failed:", s.outbox_failed);
+	return ctl_finish();
+}
+
+/* ---- queue, retry --------------------------------------------------- */
+
+static int
+queue_row(void *arg, const struct outbox_row *r)
+{
+	char	when[25];
+
+	(void)arg;
+	clock_rfc3339(r->next_try_ms, when);
+	printf("%-36s  %-6s  %-6s  %8u  %-24s  ", r->inquiry_id, r->kind,
+	    r->state, r->attempts, when);
+	ctl_print_clean(stdout, r->last_error[0] ? r->last_error : "-", " ");
+	putchar('\n');
+	return 0;
+}
+
+int
+cmd_queue(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct store	*st;
+	int		 ch, rc, r, all = 0;
+
+	while ((ch = getopt_long(argc, argv, ":a", longopts, NULL)) != -1) {
+		if (ch != 'a')
+			return ctl_bad_option(c, ch, argv);
+		all = 1;
+	}
+	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
+		return rc;
+	printf("%-36s  %-6s  %-6s  %8s  %-24s  %s\n", "INQUIRY", "KIND",
+	    "STATE", "ATTEMPTS", "NEXT TRY", "LAST ERROR");
+	r = outbox_list(st, all, queue_row, NULL);
+	store_close(st);
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot list the queue: %s",
+		    err_str(r));
+	return ctl_finish();
+}
+
+int
+cmd_retry(struct ctl *c, int argc, char **argv)
+{
+	struct store	*st;
+	const char	*id;
+	unsigned	 n = 0;
+	int		 rc, r;
+
+	if ((rc = ctl_no_options(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_one_id(c, argc, argv, &id)) != EXIT_OK ||
+	    (rc = ctl_open_db(c, 0, &st)) != EXIT_OK)
+		return rc;
+	if ((r = store_get(st, id, NULL, NULL)) == 0)
+		r = outbox_retry(st, id, &n);
+	else if (r == ERR_NOTFOUND) {
+		store_close(st);
+		return ctl_fail(EXIT_FAIL, "no inquiry %s", id);
+	}
+	store_close(st);
+	if (r == ERR_NOTFOUND)
+		return ctl_fail(EXIT_FAIL, "inquiry %s has no failed "
+		    "notifications", id);
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot retry inquiry %s: %s", id,
+		    err_str(r));
+	printf("requeued %u notification%s of %s\n", n, n == 1 ? "" : "s",
+	    id);
+	return ctl_finish();
+}
+
+/* ---- audit ---------------------------------------------------------- */
+
+struct audit_out {
+	int	json;
+	size_t	n;
+};
+
+static int
+audit_row(void *arg, const struct audit_entry *e)
+{
+	struct audit_out	*o = arg;
+	char			 when[CLOCK_RFC3339_LEN], hash[17];
+	json_t			*j;
+	char			*s;
+
+	clock_rfc3339(e->at_ms, when);
+	sodium_bin2hex(hash, sizeof(hash), e->hash, 8);
+	if (!o->json) {
+		printf("%6lld  %s  %-12s %-36s  %-15s  %s", (long long)e->seq,
+		    when, e->action, e->inquiry_id[0] ? e->inquiry_id : "-",
+		    e->client[0] ? e->client : "-", e->actor);
+		if (e->detail[0])
+			printf("  (%s)", e->detail);
+		printf("\n");
+		o->n++;
+		return 0;
+	}
+	j = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s}",
+	    "seq", (json_int_t)e->seq, "at", when, "actor", e->actor,
+	    "action", e->action,
+	    "inquiry_id", e->inquiry_id[0] ? e->inquiry_id : NULL,
+	    "client", e->client[0] ? e->client : NULL,
+	    "detail", e->detail[0] ? e->detail : NULL, "hash", hash);
+	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	json_decref(j);
+	printf("%s%s", o->n++ ? ",\n" : "[\n", s);
+	free(s);
+	return 0;
+}
+
+int
+cmd_audit(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct audit_out	 o = { 0, 0 };
+	struct store		*st;
+	int64_t			 since = 0, bad;
+	int			 ch, rc, r, verify = 0;
+
+	while ((ch = getopt_long(argc, argv, ":s:jv", longopts, NULL)) != -1) {
+		if (ch == 'j')
+			o.json = 1;
+		else if (ch == 'v')
+			verify = 1;
+		else if (ch == 's' && ctl_parse_when(optarg, &since) == 0)
+			continue;
+		else if (ch == 's')
+			return ctl_fail(EXIT_USAGE, "bad time '%s' (want RFC 3339 "
+			    "or a duration like 7d)", optarg);
+		else
+			return ctl_bad_option(c, ch, argv);
+	}
+	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
+		return rc;
+	if (verify) {
+		r = audit_verify(st, &bad);
+		store_close(st);
+		if (r == ERR_AUTH)
+			return ctl_fail(EXIT_FAIL, "audit log broken at entry %lld: "
+			    "altered, or an entry before it removed",
+			    (long long)bad);
+		if (r != 0)
+			return ctl_fail(EXIT_FAIL, "cannot read the audit log: %s",
+			    err_str(r));
+		printf("audit log intact\n");
+		return ctl_finish();
+	}
+	r = audit_list(st, since, audit_row, &o);
+	store_close(st);
+	if (o.json)
+		printf(o.n ? "\n]\n" : "[]\n");
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot read the audit log: %s",
+		    err_str(r));
+	return ctl_finish();
+}

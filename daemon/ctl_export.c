@@ -1,0 +1,246 @@
+/* intakectl export: decrypted inquiries as NDJSON or CSV, oldest first. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "ctl.h"
+#include "outbox.h"
+#include "uuid.h"
+/* ---- export --------------------------------------------------------- */
+
+/* The ids to export, collected before decrypting anything. */
+struct idlist {
+	char	(*id)[STORE_ID_LEN + 1];
+	size_t	  n, cap;
+	int	  oom;
+};
+
+static int
+collect_id(void *arg, const struct store_meta *m)
+{
+	struct idlist	*l = arg;
+	void		*p;
+	size_t		 cap;
+
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 256;
+		if ((p = reallocarray(l->id, cap, sizeof(*l->id))) == NULL) {
+			l->oom = 1;
+			return -1;
+		}
+		l->id = p;
+		l->cap = cap;
+	}
+	memcpy(l->id[l->n++], m->id, sizeof(*l->id));
+	return 0;
+}
+
+static int
+export_ndjson(struct store *st, const struct keys *k, const struct idlist *l)
+{
+	json_t	*rec;
+	char	*s;
+	size_t	 i;
+	int	 rc;
+
+	for (i = l->n; i-- > 0; ) {
+		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) != EXIT_OK)
+			return rc;
+		s = json_dumps(rec, JSON_COMPACT);
+		json_decref(rec);
+		if (s == NULL)
+			return ctl_fail(EXIT_FAIL, "out of memory");
+		printf("%s\n", s);
+		ctl_wipe_free(s);
+	}
+	return ctl_finish();
+}
+
+/*
+ * One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR
+ * or LF, with quotes doubled. Patient-supplied values (untrusted) that a
+ * spreadsheet would take for a formula (= + - @ tab CR first) get a leading
+ * apostrophe, which spreadsheets hide and which makes them plain text:
+ * staff open these files, and a submitted "=HYPERLINK(...)" must not run.
+ */
+static void
+csv_field(const char *s, int first, int untrusted)
+{
+	int	quote = strpbrk(s, ",\"\r\n") != NULL;
+
+	if (!first)
+		putchar(',');
+	if (quote)
+		putchar('"');
+	if (untrusted && *s != '\0' && strchr("=+-@\t\r", *s) != NULL)
+		putchar('\'');
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	if (quote)
+		putchar('"');
+}
+
+/* Pass one: the union of field names, in order of first appearance, as
+   the keys of *cols (an object, which keeps insertion order). */
+static int
+csv_columns(struct store *st, const struct keys *k, const struct idlist *l,
+    json_t *cols)
+{
+	json_t		*rec, *v;
+	const char	*name;
+	size_t		 i;
+	int		 rc;
+
+	for (i = l->n; i-- > 0; ) {
+		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) != EXIT_OK)
+			return rc;
+		json_object_foreach(json_object_get(rec, "fields"), name, v) {
+			if (json_object_get(cols, name) != NULL)
+				continue;
+			if (json_object_size(cols) == MAX_CSV_COLUMNS) {
+				json_decref(rec);
+				return ctl_fail(EXIT_FAIL, "more than %d distinct "
+				    "fields; export as ndjson", MAX_CSV_COLUMNS);
+			}
+			json_object_set_new(cols, name, json_true());
+		}
+		json_decref(rec);
+	}
+	return EXIT_OK;
+}
+
+static void
+csv_row(const char *id, const json_t *rec, const json_t *cols)
+{
+	const json_t	*fields = json_object_get(rec, "fields"), *v;
+	const char	*name;
+	char		*text;
+
+	csv_field(id, 1, 0);
+	csv_field(ctl_str_or(rec, "form", ""), 0, 0);
+	csv_field(ctl_str_or(rec, "received_at", ""), 0, 0);
+	json_object_foreach((json_t *)cols, name, v) {
+		v = json_object_get(fields, name);
+		text = v && !json_is_null(v) ? ctl_value_text(v) : NULL;
+		csv_field(text ? text : "", 0, 1);
+		ctl_wipe_free(text);
+	}
+	fputs("\r\n", stdout);
+}
+
+static int
+export_csv(struct store *st, const struct keys *k, const struct idlist *l)
+{
+	json_t		*cols, *rec, *v;
+	const char	*name;
+	size_t		 i;
+	int		 rc;
+
+	if ((cols = json_object()) == NULL)
+		return ctl_fail(EXIT_FAIL, "out of memory");
+	if ((rc = csv_columns(st, k, l, cols)) != EXIT_OK)
+		goto out;
+	csv_field("id", 1, 0);
+	csv_field("form", 0, 0);
+	csv_field("received_at", 0, 0);
+	json_object_foreach(cols, name, v)
+		csv_field(name, 0, 1);
+	fputs("\r\n", stdout);
+	for (i = l->n; i-- > 0; ) {
+		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) != EXIT_OK)
+			goto out;
+		csv_row(l->id[i], rec, cols);
+		json_decref(rec);
+	}
+	rc = ctl_finish();
+out:
+	json_decref(cols);
+	return rc;
+}
+
+/* Parses export's options into k, f and *csv. */
+static int
+export_opts(struct ctl *c, int argc, char **argv, struct keys *k,
+    struct store_filter *f, int *csv)
+{
+	static const struct option longopts[] = {
+		{ "identity", required_argument, NULL, 'i' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "form", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	ch, rc;
+
+	while ((ch = getopt_long(argc, argv, ":i:F:s:u:f:", longopts,
+	    NULL)) != -1) {
+		if (ch == '?' || ch == ':')
+			return ctl_bad_option(c, ch, argv);
+		if (ch == 'i')
+			rc = ctl_keys_add(k, optarg);
+		else if (ch != 'F')
+			rc = ctl_filter_opt(ch, optarg, f);
+		else if (strcmp(optarg, "csv") == 0 ||
+		    strcmp(optarg, "ndjson") == 0) {
+			*csv = strcmp(optarg, "csv") == 0;
+			rc = EXIT_OK;
+		} else
+			rc = ctl_fail(EXIT_USAGE, "bad format '%s' (ndjson or "
+			    "csv)", optarg);
+		if (rc != EXIT_OK)
+			return rc;
+	}
+	return ctl_no_args(c, argc, argv);
+}
+
+int
+cmd_export(struct ctl *c, int argc, char **argv)
+{
+	struct keys		 k = { .npaths = 0 };
+	struct store_filter	 f = { 0 };
+	struct idlist		 l = { NULL, 0, 0, 0 };
+	struct store		*st = NULL;
+	char			 detail[64];
+	int			 rc, r, csv = 0;
+
+	if ((rc = export_opts(c, argc, argv, &k, &f, &csv)) != EXIT_OK ||
+	    (rc = ctl_keys_load(c, &k)) != EXIT_OK ||
+	    (rc = ctl_open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
+		goto out;
+	/* One read transaction: the list and every record come from the same
+	   WAL snapshot, so a delete or the daemon's retention purge running
+	   meanwhile cannot make a listed id vanish under the export. */
+	if (store_read_begin(st) != 0) {
+		rc = ctl_fail(EXIT_FAIL, "cannot read the database");
+		goto out;
+	}
+	r = store_list(st, &f, collect_id, &l);
+	if (r != 0 || l.oom) {
+		rc = ctl_fail(EXIT_FAIL, "cannot list: %s",
+		    err_str(l.oom ? ERR_NOMEM : r));
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "%zu inquiries, %s", l.n,
+	    csv ? "csv" : "ndjson");
+	if ((rc = ctl_audit_read(c, "export", NULL, detail)) != EXIT_OK)
+		goto out;
+	rc = csv ? export_csv(st, &k, &l) : export_ndjson(st, &k, &l);
+out:
+	free(l.id);
+	store_close(st);
+	ctl_keys_free(&k);
+	return rc;
+}
