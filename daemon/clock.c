@@ -160,6 +160,17 @@ clock_mail_date(int64_t ms, char out[CLOCK_DATE_LEN])
 	put_date(ms, out, "+0000");
 }
 
+void
+clock_local(int64_t ms, char out[CLOCK_DATE_LEN])
+{
+	time_t		t = (time_t)(ms / 1000);
+	struct tm	tm;
+
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(out, CLOCK_DATE_LEN, "%Y-%m-%d %H:%M %Z", &tm) == 0)
+		snprintf(out, CLOCK_DATE_LEN, "-");
+}
+
 /* Reads exactly n decimal digits at *s, advancing it. 0 or -1. */
 static int
 digits(const char **s, int n, unsigned *v)

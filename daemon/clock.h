@@ -24,6 +24,9 @@ void	clock_rfc3339_s(int64_t ms, char out[CLOCK_RFC3339_LEN]);
 void	clock_http_date(int64_t ms, char out[CLOCK_DATE_LEN]);
 /* RFC 5322 date-time in UTC: Sat, 21 Nov 2026 05:00:00 +0000. */
 void	clock_mail_date(int64_t ms, char out[CLOCK_DATE_LEN]);
+/* For a person at this machine: 2026-11-21 10:30 IST, in the local zone
+   (TZ). Only intakectl uses it; the daemon speaks UTC. */
+void	clock_local(int64_t ms, char out[CLOCK_DATE_LEN]);
 
 /*
  * Parses an RFC 3339 full-date ("2026-11-21", midnight UTC) or date-time

@@ -63,19 +63,85 @@ cmd_keygen(struct ctl *c, int argc, char **argv)
 
 /* ---- delete, purge, stats ------------------------------------------- */
 
+/*
+ * An erasure cannot be undone: on a terminal it asks first, naming what
+ * goes; a script says --yes. Without a terminal and without --yes it is
+ * refused, so that a typo in a cron line never erases by surprise.
+ */
+static int
+confirm(int yes, const char *what)
+{
+	char	line[16];
+
+	if (yes)
+		return EXIT_OK;
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+		return ctl_fail(EXIT_USAGE, "not erasing %s without --yes "
+		    "(no terminal to ask on)", what);
+	fprintf(stderr, "Erase %s for good? Type yes to go on: ", what);
+	if (fgets(line, sizeof(line), stdin) == NULL ||
+	    strcmp(line, "yes\n") != 0)
+		return ctl_fail(EXIT_FAIL, "not erased");
+	return EXIT_OK;
+}
+
+/* --yes, and for purge --older-than and --dry-run. */
+struct erase_opts {
+	int		 yes, dry;
+	const char	*age;
+};
+
+static int
+erase_opts(struct ctl *c, int argc, char **argv, int purge,
+    struct erase_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "yes", no_argument, NULL, 'y' },
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	ch;
+
+	memset(o, 0, sizeof(*o));
+	while ((ch = getopt_long(argc, argv, ":yo:n", longopts, NULL)) != -1) {
+		if (ch == 'y')
+			o->yes = 1;
+		else if (purge && ch == 'o')
+			o->age = optarg;
+		else if (purge && ch == 'n')
+			o->dry = 1;
+		else
+			return ctl_bad_option(c, ch, argv);
+	}
+	return EXIT_OK;
+}
+
 int
 cmd_delete(struct ctl *c, int argc, char **argv)
 {
 	struct store		*st;
 	struct audit_event	 ev;
 	char			 actor[AUDIT_ACTOR_MAX + 1];
+	struct erase_opts	 o;
+	char			 what[64];
 	const char		*id;
 	int			 rc, r;
 
-	if ((rc = ctl_no_options(c, argc, argv)) != EXIT_OK ||
-	    (rc = ctl_one_id(c, argc, argv, &id)) != EXIT_OK ||
-	    (rc = ctl_open_db(c, 0, &st)) != EXIT_OK)
+	if ((rc = erase_opts(c, argc, argv, 0, &o)) != EXIT_OK ||
+	    (rc = ctl_one_id(c, argc, argv, &id)) != EXIT_OK)
 		return rc;
+	snprintf(what, sizeof(what), "inquiry %s", id);
+	if ((rc = ctl_open_db(c, 0, &st)) != EXIT_OK)
+		return rc;
+	if ((r = store_get(st, id, NULL, NULL)) == ERR_NOTFOUND) {
+		store_close(st);
+		return ctl_fail(EXIT_FAIL, "no inquiry %s", id);
+	}
+	if ((rc = confirm(o.yes, what)) != EXIT_OK) {
+		store_close(st);
+		return rc;
+	}
 	ctl_audit_as(&ev, actor, sizeof(actor), "delete", id);
 	r = store_delete(st, id, &ev);
 	store_close(st);
@@ -88,36 +154,59 @@ cmd_delete(struct ctl *c, int argc, char **argv)
 	return ctl_finish();
 }
 
+/* purge --dry-run: what would go, newest first, as list shows it. */
+static int
+purge_row(void *arg, const struct store_meta *m)
+{
+	char	when[CLOCK_RFC3339_LEN];
+
+	(*(uint64_t *)arg)++;
+	clock_rfc3339(m->received_at_ms, when);
+	printf("%s  %s  %s\n", m->id, when, m->form);
+	return 0;
+}
+
 int
 cmd_purge(struct ctl *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "older-than", required_argument, NULL, 'o' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct store		*st;
+	struct store_filter	 f = { 0 };
 	struct audit_event	 ev;
-	char			 actor[AUDIT_ACTOR_MAX + 1];
-	const char		*age = NULL;
+	struct erase_opts	 o;
+	char			 actor[AUDIT_ACTOR_MAX + 1], what[96];
 	uint64_t		 d, n = 0;
-	int			 ch, rc, r;
+	int64_t			 cutoff;
+	int			 rc, r;
 
-	while ((ch = getopt_long(argc, argv, ":o:", longopts, NULL)) != -1) {
-		if (ch != 'o')
-			return ctl_bad_option(c, ch, argv);
-		age = optarg;
-	}
-	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK)
+	if ((rc = erase_opts(c, argc, argv, 1, &o)) != EXIT_OK ||
+	    (rc = ctl_no_args(c, argc, argv)) != EXIT_OK)
 		return rc;
-	if (age == NULL)
+	if (o.age == NULL)
 		return ctl_fail(EXIT_USAGE, "purge needs --older-than DURATION "
 		    "(e.g. 90d)");
-	if (config_parse_duration(age, &d) != 0 || d > INT64_MAX / 2)
-		return ctl_fail(EXIT_USAGE, "bad duration '%s'", age);
-	if ((rc = ctl_open_db(c, 0, &st)) != EXIT_OK)
+	if (config_parse_duration(o.age, &d) != 0 || d > INT64_MAX / 2)
+		return ctl_fail(EXIT_USAGE, "bad duration '%s'", o.age);
+	cutoff = clock_now_ms() - (int64_t)d;
+	if ((rc = ctl_open_db(c, o.dry ? STORE_RDONLY : 0, &st)) != EXIT_OK)
 		return rc;
+	/* What goes is what store_purge takes: received before the cutoff. */
+	f.until_ms = cutoff - 1;
+	if (o.dry) {
+		r = store_list(st, &f, purge_row, &n);
+		store_close(st);
+		if (r != 0)
+			return ctl_fail(EXIT_FAIL, "cannot list: %s",
+			    err_str(r));
+		printf("would purge %" PRIu64 " inquiries\n", n);
+		return ctl_finish();
+	}
+	snprintf(what, sizeof(what), "every inquiry older than %s", o.age);
+	if ((rc = confirm(o.yes, what)) != EXIT_OK) {
+		store_close(st);
+		return rc;
+	}
 	ctl_audit_as(&ev, actor, sizeof(actor), "purge", NULL);
-	r = store_purge(st, clock_now_ms() - (int64_t)d, &n, &ev);
+	r = store_purge(st, cutoff, &n, &ev);
 	store_close(st);
 	if (r != 0)
 		return ctl_fail(EXIT_FAIL, "cannot purge: %s", err_str(r));
@@ -162,15 +251,30 @@ cmd_stats(struct ctl *c, int argc, char **argv)
 
 /* ---- queue, retry --------------------------------------------------- */
 
+/* What each kind of mail is, for the person reading the queue. */
+static const char *
+kind_label(const char *kind)
+{
+	if (strcmp(kind, "notify") == 0)
+		return "to staff";
+	if (strcmp(kind, "ack") == 0)
+		return "to patient";
+	return kind;
+}
+
 static int
 queue_row(void *arg, const struct outbox_row *r)
 {
-	char	when[25];
+	char	when[CLOCK_DATE_LEN];
 
 	(void)arg;
-	clock_rfc3339(r->next_try_ms, when);
-	printf("%-36s  %-6s  %-6s  %8u  %-24s  ", r->inquiry_id, r->kind,
-	    r->state, r->attempts, when);
+	/* The next attempt in the reader's own zone: when will it go? */
+	if (strcmp(r->state, "queued") == 0)
+		clock_local(r->next_try_ms, when);
+	else
+		snprintf(when, sizeof(when), "-");
+	printf("%-36s  %-10s  %-6s  %8u  %-22s  ", r->inquiry_id,
+	    kind_label(r->kind), r->state, r->attempts, when);
 	ctl_print_clean(stdout, r->last_error[0] ? r->last_error : "-", " ");
 	putchar('\n');
 	return 0;
@@ -194,7 +298,7 @@ cmd_queue(struct ctl *c, int argc, char **argv)
 	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK ||
 	    (rc = ctl_open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
 		return rc;
-	printf("%-36s  %-6s  %-6s  %8s  %-24s  %s\n", "INQUIRY", "KIND",
+	printf("%-36s  %-10s  %-6s  %8s  %-22s  %s\n", "INQUIRY", "MAIL",
 	    "STATE", "ATTEMPTS", "NEXT TRY", "LAST ERROR");
 	r = outbox_list(st, all, queue_row, NULL);
 	store_close(st);
@@ -224,13 +328,14 @@ cmd_retry(struct ctl *c, int argc, char **argv)
 	}
 	store_close(st);
 	if (r == ERR_NOTFOUND)
-		return ctl_fail(EXIT_FAIL, "inquiry %s has no failed "
-		    "notifications", id);
+		return ctl_fail(EXIT_FAIL, "inquiry %s has no notification "
+		    "waiting or failed", id);
 	if (r != 0)
 		return ctl_fail(EXIT_FAIL, "cannot retry inquiry %s: %s", id,
 		    err_str(r));
-	printf("requeued %u notification%s of %s\n", n, n == 1 ? "" : "s",
-	    id);
+	/* The daemon looks at the queue at least every 30 s. */
+	printf("requeued %u notification%s of %s; intaked sends within 30 s\n",
+	    n, n == 1 ? "" : "s", id);
 	return ctl_finish();
 }
 

@@ -18,90 +18,89 @@
 #ifndef INTAKE_VERSION
 #define INTAKE_VERSION	"0.1.0"
 #endif
-static const char usage_text[] =
-"usage: intakectl [-c CONFIG] [-d DATABASE] [-v] COMMAND [ARGS]\n"
-"\n"
-"  keygen [-o FILE]            make an age identity; print its recipient\n"
-"  list [--since T] [--until T] [--form F] [--limit N] [--json]\n"
-"                              inquiries, newest first (no key needed)\n"
-"  show ID -i IDENTITY [-i IDENTITY ...] [--json]\n"
-"                              decrypt and print one inquiry\n"
-"  cat ID [--attachment N]    the raw age file, for `age -d -i KEY`\n"
-"  attachment ID N -i IDENTITY [-o FILE]\n"
-"                              decrypt attachment N (from 1, as show lists)\n"
-"  export -i IDENTITY [--format ndjson|csv] [--since T] [--until T]\n"
-"         [--form F]           decrypt inquiries, oldest first\n"
-"  delete ID                   erase an inquiry and its notifications\n"
-"  purge --older-than DURATION erase inquiries older than DURATION (90d)\n"
-"  stats                       counts, sizes, notification states\n"
-"  queue [--all]               notifications not yet sent (--all: all)\n"
-"  retry ID                    re-queue an inquiry's failed notifications\n"
-"  audit [--since T] [--json]  who read or changed what, oldest first\n"
-"  audit --verify              check the audit log's hash chain\n"
-"\n"
-"T is an RFC 3339 date or time (2026-11-21, 2026-11-21T05:00:00Z) or a\n"
-"duration back from now (7d, 12h). CONFIG defaults to " DEFAULT_CONFIG ";\n"
-"-d names the database directly. Exit: 0 ok, 1 failed, 2 usage.\n";
-
-/* ---- main ----------------------------------------------------------- */
-
+/*
+ * The commands: how each is called, one line on what it does, and what
+ * `intakectl help CMD` adds. The overview is made from the same table, so
+ * the two never disagree.
+ */
 static const struct command {
 	const char	*name;
 	int		(*fn)(struct ctl *, int, char **);
+	const char	*usage;
+	const char	*summary;
+	const char	*more;
 } commands[] = {
-	{ "keygen", cmd_keygen },
-	{ "list", cmd_list },
-	{ "show", cmd_show },
-	{ "cat", cmd_cat },
-	{ "attachment", cmd_attachment },
-	{ "export", cmd_export },
-	{ "delete", cmd_delete },
-	{ "purge", cmd_purge },
-	{ "stats", cmd_stats },
-	{ "queue", cmd_queue },
-	{ "retry", cmd_retry },
-	{ "audit", cmd_audit },
+	{ "keygen", cmd_keygen, "keygen [-o FILE]",
+	  "make an age identity; print its recipient",
+	  "Run it on a staff member's own machine, never on the server. The\n"
+	  "file is written 0600 and never overwritten; its recipient (age1...)\n"
+	  "goes into the server's [crypto] recipients or recipients_file.\n" },
+	{ "list", cmd_list, "list [--since T] [--until T] [--form F] "
+	  "[--limit N] [--json]",
+	  "inquiries, newest first (no key needed)",
+	  "Shows id, time, form, size, files, status and the notification's\n"
+	  "state; nothing that needs a key.\n" },
+	{ "show", cmd_show, "show ID -i IDENTITY [-i IDENTITY ...] [--json]",
+	  "decrypt and print one inquiry",
+	  "Audited as a view. Control characters print as '?' and characters\n"
+	  "that hide or reorder text as marks like [U+202E].\n" },
+	{ "cat", cmd_cat, "cat ID [--attachment N]",
+	  "the raw age file, for `age -d -i KEY`",
+	  "Refuses to write to a terminal. Audited (the sealed file).\n" },
+	{ "attachment", cmd_attachment,
+	  "attachment ID N -i IDENTITY [-o FILE]",
+	  "decrypt attachment N (from 1, as show lists)",
+	  "Checked against the SHA-256 in the record; -o never overwrites;\n"
+	  "to standard output only when it is not a terminal. Audited.\n" },
+	{ "export", cmd_export, "export -i IDENTITY [--format ndjson|csv] "
+	  "[--since T] [--until T] [--form F]",
+	  "decrypt inquiries, oldest first",
+	  "Audited once, with the count. CSV neutralises formulas.\n" },
+	{ "delete", cmd_delete, "delete ID [--yes]",
+	  "erase an inquiry, its files and its notifications",
+	  "On a terminal it asks first; scripts say --yes (without a terminal\n"
+	  "it refuses). Overwritten on disk, audited.\n" },
+	{ "purge", cmd_purge, "purge --older-than DURATION [--dry-run] [--yes]",
+	  "erase inquiries older than DURATION (e.g. 90d)",
+	  "--dry-run lists what would go and erases nothing. Otherwise it asks\n"
+	  "on a terminal, or needs --yes. [storage] retention runs the same\n"
+	  "purge daily inside intaked.\n" },
+	{ "stats", cmd_stats, "stats", "counts, sizes, notification states",
+	  NULL },
+	{ "queue", cmd_queue, "queue [--all]",
+	  "notifications not yet sent (--all: all)", NULL },
+	{ "retry", cmd_retry, "retry ID",
+	  "send an inquiry's failed or waiting notifications now",
+	  "Failed ones are queued again with a fresh give-up clock; queued\n"
+	  "ones are made due. intaked looks at the queue every 30 s.\n" },
+	{ "audit", cmd_audit, "audit [--since T] [--json] | audit --verify",
+	  "who read or changed what, oldest first; --verify checks the "
+	  "hash chain", NULL },
+	{ "help", NULL, "help [COMMAND]", "this overview, or one command's",
+	  NULL },
 };
 
-/* Parses the global options. Returns -1 to go on with the command, or
-   the exit code (help and version print and succeed). */
-static int
-global_opts(struct ctl *c, int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "database", required_argument, NULL, 'd' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int	ch;
+#define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:c:d:vhV", longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			c->config_path = optarg;
-			break;
-		case 'd':
-			c->db_override = optarg;
-			break;
-		case 'v':
-			log_setlevel(LOG_LVL_DEBUG);
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return ctl_finish();
-		case 'V':
-			printf("intakectl %s\n", INTAKE_VERSION);
-			return ctl_finish();
-		default:
-			return ctl_bad_option(c, ch, argv);
-		}
-	}
-	return -1;
+static const char usage_head[] =
+"usage: intakectl [-c CONFIG] [-d DATABASE] [-v] COMMAND [ARGS]\n"
+"       (the options may also follow the command)\n\n";
+static const char usage_tail[] =
+"\nT is an RFC 3339 date or time (2026-11-21, 2026-11-21T05:00:00Z) or a\n"
+"duration back from now (7d, 12h). CONFIG defaults to " DEFAULT_CONFIG ";\n"
+"-d names the database directly. Exit: 0 ok, 1 failed, 2 usage.\n";
+
+static int
+overview(void)
+{
+	size_t	i;
+
+	fputs(usage_head, stdout);
+	for (i = 0; i < NCOMMANDS; i++)
+		printf("  %s\n      %s\n", commands[i].usage,
+		    commands[i].summary);
+	fputs(usage_tail, stdout);
+	return ctl_finish();
 }
 
 static const struct command *
@@ -109,10 +108,91 @@ find_command(const char *name)
 {
 	size_t	i;
 
-	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+static int
+command_help(const struct command *cmd)
+{
+	printf("usage: intakectl [-c CONFIG] [-d DATABASE] %s\n\n%s.\n",
+	    cmd->usage, cmd->summary);
+	if (cmd->more)
+		printf("\n%s", cmd->more);
+	fputs(usage_tail, stdout);
+	return ctl_finish();
+}
+
+static int
+help(int argc, char **argv)
+{
+	const struct command	*cmd;
+
+	if (argc < 2)
+		return overview();
+	if ((cmd = find_command(argv[1])) == NULL)
+		return ctl_fail(EXIT_USAGE, "unknown command '%s' (see intakectl "
+		    "help)", argv[1]);
+	return command_help(cmd);
+}
+
+/*
+ * Takes the global options out of argv wherever they stand, before the
+ * command or after it (`intakectl show ID -c FILE`), up to a "--". What is
+ * left is the command and its own arguments, in order. Returns -1 to go
+ * on, or the exit code (--version prints and succeeds).
+ */
+static int
+global_opts(struct ctl *c, int *argc, char **argv)
+{
+	const char	*a, *v;
+	int		 i, o = 1, end = 0;
+
+	for (i = 1; i < *argc; i++) {
+		a = argv[i];
+		if (end || a[0] != '-' || a[1] == '\0') {
+			argv[o++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			end = 1;
+			argv[o++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			log_setlevel(LOG_LVL_DEBUG);
+			continue;
+		}
+		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			printf("intakectl %s\n", INTAKE_VERSION);
+			return ctl_finish();
+		}
+		v = NULL;
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
+		    strcmp(a, "-d") == 0 || strcmp(a, "--database") == 0) {
+			if (i + 1 >= *argc)
+				return ctl_fail(EXIT_USAGE, "%s needs a value", a);
+			v = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0 ||
+		    strncmp(a, "--database=", 11) == 0)
+			v = strchr(a, '=') + 1;
+		else if ((a[1] == 'c' || a[1] == 'd') && a[2] != '\0' &&
+		    a[1] != '-')
+			v = a + 2;
+		if (v == NULL) {
+			argv[o++] = argv[i];
+			continue;
+		}
+		if (a[1] == 'c' || strncmp(a, "--config", 8) == 0)
+			c->config_path = v;
+		else
+			c->db_override = v;
+	}
+	argv[o] = NULL;
+	*argc = o;
+	return -1;
 }
 
 int
@@ -120,28 +200,30 @@ main(int argc, char **argv)
 {
 	struct ctl		 c = { DEFAULT_CONFIG, NULL, NULL, NULL };
 	const struct command	*cmd;
-	int			 rc;
+	int			 rc, i;
 
 	/* Store warnings would add lines to the one-line errors; -v. */
 	log_init("intakectl", LOG_LVL_ERR);
 	json_set_alloc_funcs(malloc, ctl_wipe_free);
 	if (sodium_init() < 0)
 		return ctl_fail(EXIT_FAIL, "cannot initialise libsodium");
-	if ((rc = global_opts(&c, argc, argv)) != -1)
+	if ((rc = global_opts(&c, &argc, argv)) != -1)
 		return rc;
-	argc -= optind;
-	argv += optind;
+	argc--;
+	argv++;
 	if (argc == 0)
 		return ctl_fail(EXIT_USAGE, "no command given (see intakectl "
-		    "--help)");
+		    "help)");
+	if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)
+		return overview();
 	if ((cmd = find_command(argv[0])) == NULL)
 		return ctl_fail(EXIT_USAGE, "unknown command '%s' (see intakectl "
-		    "--help)", argv[0]);
-	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "--help") == 0)) {
-		fputs(usage_text, stdout);
-		return ctl_finish();
-	}
+		    "help)", argv[0]);
+	if (cmd->fn == NULL)
+		return help(argc, argv);
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return command_help(cmd);
 	c.cmd = cmd->name;
 	optind = 0;	/* glibc: start over, on the command's own argv */
 	rc = cmd->fn(&c, argc, argv);

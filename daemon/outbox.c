@@ -24,12 +24,18 @@ static const char *const ost_sql[OST_COUNT] = {
 	[OST_LIST] = "SELECT id, inquiry_id, kind, state, attempts,"
 	    " created_at, next_try, last_error FROM outbox"
 	    " WHERE ?1 OR state != 'sent' ORDER BY created_at, id",
-	/* The give-up clock restarts: a manual retry gets the full
-	   give_up_after again. Only delivery deletes a message, so a
-	   failed row still has its own. */
-	[OST_RETRY] = "UPDATE outbox SET state = 'queued', attempts = 0,"
-	    " last_error = NULL, created_at = ?2, next_try = ?2"
-	    " WHERE inquiry_id = ?1 AND state = 'failed'"
+	/* A failed row is queued again and its give-up clock restarts (a
+	   manual retry gets the full give_up_after again); a queued one
+	   keeps its history and is only made due now. Only delivery
+	   deletes a message, so a failed row still has its own. */
+	[OST_RETRY] = "UPDATE outbox SET"
+	    " attempts = CASE state WHEN 'failed' THEN 0 ELSE attempts END,"
+	    " last_error = CASE state WHEN 'failed' THEN NULL"
+	    " ELSE last_error END,"
+	    " created_at = CASE state WHEN 'failed' THEN ?2"
+	    " ELSE created_at END,"
+	    " state = 'queued', next_try = ?2"
+	    " WHERE inquiry_id = ?1 AND state IN ('failed', 'queued')"
 	    " AND message IS NOT NULL",
 };
 

@@ -71,8 +71,8 @@ int	outbox_record(struct store *, const struct outbox_outcome *, size_t n);
    first; a non-zero return from cb stops the walk (still 0). */
 int	outbox_list(struct store *, int all,
 	    int (*cb)(void *, const struct outbox_row *), void *arg);
-/* Re-queues the failed rows of an inquiry for immediate delivery.
-   ERR_NOTFOUND when the inquiry has no failed rows. */
+/* Re-queues the failed rows of an inquiry and makes its queued ones due
+   now. ERR_NOTFOUND when the inquiry has neither. */
 int	outbox_retry(struct store *, const char *inquiry_id, unsigned *requeued);
 
 #endif

@@ -261,9 +261,9 @@ def test_intakectl_reads_are_audited_and_refused_when_they_cannot_be():
         d.ctl("show", iid, "-i", d.key)
         d.ctl("cat", iid)
         d.ctl("export", "-i", d.key, "--format", "csv")
-        d.ctl("delete", other)
+        d.ctl("delete", other, "--yes")
         d.submit(name="Purged Patient")
-        out = d.ctl("purge", "--older-than", "0s").stdout
+        out = d.ctl("purge", "--older-than", "0s", "--yes").stdout
         eq(out, b"purged 2 inquiries\n", "purge of everything")
         got = [(e["actor"], e["action"], e.get("inquiry_id"),
                 e.get("detail")) for e in audit(d)]

@@ -190,7 +190,7 @@ def test_several_files_in_one_inquiry_shown_and_decrypted_to_a_file():
             check(want in got, "%r audited: %r" % (want, got))
         eq(sum(1 for g in got if g[0] == "attachment"), 2,
            "a refused or missing attachment is not audited")
-        d.ctl("delete", iid)
+        d.ctl("delete", iid, "--yes")
         eq(rows(d)[:2], (0, 0), "delete takes the files with the record")
 
 

@@ -1,0 +1,141 @@
+"""intakectl as an administrator meets it: options anywhere on the line,
+help per command, erasures that ask first (on a real terminal) or need
+--yes, purge --dry-run, retry of a notification still waiting, and the
+queue in local time."""
+
+import os
+import pty
+import select
+import subprocess
+import time
+
+from harness import INTAKECTL, Daemon, check, eq, free_port
+
+
+def run(*args, timeout=30, env=None):
+    return subprocess.run([INTAKECTL] + list(args), capture_output=True,
+                          timeout=timeout, env=env)
+
+
+def on_a_terminal(argv, answer, timeout=20):
+    """Runs argv with a pseudo-terminal as stdin, stdout and stderr,
+    answers answer once it asks; returns (exit status, all it printed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    out = b""
+    asked = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:     # EIO: the child closed the terminal
+            chunk = b""
+        if not chunk:
+            break
+        out += chunk
+        if not asked and b"Type yes" in out:
+            os.write(fd, answer)
+            asked = True
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("no exit on the terminal: %r" % out)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out
+
+
+def test_options_may_follow_the_command_and_help_is_per_command():
+    with Daemon() as d:
+        iid = d.submit()
+        p = run("show", iid, "-i", d.key, "-c", d.config)
+        eq(p.returncode, 0, "show ID -i KEY -c FILE: %r" % p.stderr)
+        check(b"Test Patient" in p.stdout, "shown")
+        p = run("list", "--json", "--config=" + d.config)
+        eq(p.returncode, 0, "--config=FILE after the command")
+        p = run("list", "-d", d.db)
+        eq(p.returncode, 0, "-d after the command")
+        for argv in (["help", "purge"], ["purge", "--help"],
+                     ["purge", "-h"]):
+            p = run(*argv)
+            eq(p.returncode, 0, " ".join(argv))
+            out = p.stdout.decode()
+            check(out.startswith("usage: intakectl") and "--dry-run" in out
+                  and "--older-than" in out, out)
+        p = run("help")
+        eq(p.returncode, 0, "help")
+        check(all(c in p.stdout.decode() for c in
+                  ("keygen", "show", "export", "purge", "audit")),
+              "the overview lists the commands")
+        p = run("help", "nosuch")
+        eq(p.returncode, 2, "an unknown command's help")
+        eq(len(p.stderr.decode().splitlines()), 1, "one line")
+
+
+def test_erasure_asks_on_a_terminal_and_needs_yes_without_one():
+    with Daemon() as d:
+        a, b = d.submit(), d.submit()
+        p = d.ctl("delete", a, check_rc=False)
+        eq(p.returncode, 2, "no terminal, no --yes")
+        check(b"--yes" in p.stderr, p.stderr)
+        eq(sorted(d.list_ids()), sorted([a, b]), "nothing erased")
+        rc, out = on_a_terminal([INTAKECTL, "-c", d.config, "delete", a],
+                                b"no\n")
+        eq(rc, 1, "answered no: %r" % out)
+        check(("Erase inquiry %s for good?" % a).encode() in out, out)
+        eq(sorted(d.list_ids()), sorted([a, b]), "kept")
+        rc, out = on_a_terminal([INTAKECTL, "-c", d.config, "delete", a],
+                                b"yes\n")
+        eq(rc, 0, "answered yes: %r" % out)
+        eq(d.list_ids(), [b], "erased")
+        p = d.ctl("purge", "--older-than", "0s", "--dry-run")
+        eq(p.stdout.decode().splitlines()[-1], "would purge 1 inquiries",
+           "dry run")
+        check(b.encode() in p.stdout, "names what would go")
+        eq(d.list_ids(), [b], "a dry run erases nothing")
+        p = d.ctl("purge", "--older-than", "0s", check_rc=False)
+        eq(p.returncode, 2, "purge needs --yes without a terminal")
+        eq(d.list_ids(), [b], "still there")
+        d.ctl("purge", "--older-than", "0s", "--yes")
+        eq(d.list_ids(), [], "purged")
+
+
+def test_retry_sends_a_waiting_notification_now_queue_in_local_time():
+    dead = free_port()      # nothing listens: the mail stays queued
+    mail = ("transport = smtp\nurl = smtp://127.0.0.1:%d\ntls = off\n"
+            "from = intaked@example.com\nto = staff@example.com\n" % dead)
+    with Daemon(mail=mail) as d:
+        iid = d.submit()
+
+        def row():
+            import sqlite3
+            db = sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)
+            try:
+                return db.execute("SELECT state, attempts, next_try FROM "
+                                  "outbox WHERE inquiry_id = ?",
+                                  (iid,)).fetchone()
+            finally:
+                db.close()
+        # Wait until the first attempt failed and the next is in the future.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = row()
+            if r and r[1] >= 1:
+                break
+            time.sleep(0.05)
+        state, attempts, next_try = row()
+        eq(state, "queued", "still queued")
+        check(next_try > time.time() * 1000 + 5000, "next try later")
+        env = dict(os.environ, TZ="Asia/Kolkata")
+        q = run("-c", d.config, "queue", env=env).stdout.decode()
+        check("to staff" in q and "IST" in q, "kind and local time:\n" + q)
+        p = d.ctl("retry", iid)
+        check(b"intaked sends within 30 s" in p.stdout, p.stdout)
+        state, attempts2, next_try2 = row()
+        eq(state, "queued", "queued")
+        eq(attempts2, attempts, "its history kept")
+        check(next_try2 <= time.time() * 1000 + 1000, "due now")
