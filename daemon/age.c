@@ -958,10 +958,8 @@ keyfile_open(struct keyfile *kf, const char *path, struct diag *d)
 {
 	int	fd, rc;
 
+	memset(kf, 0, sizeof(*kf));
 	kf->path = path;
-	kf->text = NULL;
-	kf->len = kf->off = 0;
-	kf->lineno = 0;
 	kf->d = d;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return keyfile_err(kf, ERR_IO, 0, strerror(errno));

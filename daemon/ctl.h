@@ -43,7 +43,12 @@ struct keys {
 	size_t			 npaths;
 	struct age_identity	*ids;
 	size_t			 nids;
+	/* When set, a record no identity opens is counted here and skipped
+	   (CTL_SKIPPED) instead of failing the command. */
+	size_t			*skipped;
 };
+
+#define CTL_SKIPPED	(-1)	/* beside enum exit_code: go on without it */
 
 /* Prints the one error line and returns code. */
 int LOG_PRINTF(2, 3) ctl_fail(int code, const char *fmt, ...);
@@ -87,6 +92,13 @@ void	ctl_audit_as(struct audit_event *, char *actor, size_t len,
 	    const char *action, const char *id);
 int	ctl_audit_read(struct ctl *, const char *action, const char *id,
 	    const char *detail);
+/* Ids collected from store_list (newest first, as it lists them). */
+struct ctl_ids {
+	char	(*id)[STORE_ID_LEN + 1];
+	size_t	  n, cap;
+	int	  oom;
+};
+int	ctl_collect_id(void *arg, const struct store_meta *);
 /* A store_attachment callback appending to a struct buf. */
 int	ctl_to_buf(void *arg, const void *p, size_t n);
 /* A new file (0600, never an existing one), and writing it whole. */
@@ -106,5 +118,6 @@ int	cmd_stats(struct ctl *, int, char **);
 int	cmd_queue(struct ctl *, int, char **);
 int	cmd_retry(struct ctl *, int, char **);
 int	cmd_audit(struct ctl *, int, char **);
+int	cmd_rekey(struct ctl *, int, char **);
 
 #endif

@@ -17,35 +17,8 @@
 #include "uuid.h"
 /* ---- export --------------------------------------------------------- */
 
-/* The ids to export, collected before decrypting anything. */
-struct idlist {
-	char	(*id)[STORE_ID_LEN + 1];
-	size_t	  n, cap;
-	int	  oom;
-};
-
 static int
-collect_id(void *arg, const struct store_meta *m)
-{
-	struct idlist	*l = arg;
-	void		*p;
-	size_t		 cap;
-
-	if (l->n == l->cap) {
-		cap = l->cap ? l->cap * 2 : 256;
-		if ((p = reallocarray(l->id, cap, sizeof(*l->id))) == NULL) {
-			l->oom = 1;
-			return -1;
-		}
-		l->id = p;
-		l->cap = cap;
-	}
-	memcpy(l->id[l->n++], m->id, sizeof(*l->id));
-	return 0;
-}
-
-static int
-export_ndjson(struct store *st, const struct keys *k, const struct idlist *l)
+export_ndjson(struct store *st, const struct keys *k, const struct ctl_ids *l)
 {
 	json_t	*rec;
 	char	*s;
@@ -53,7 +26,9 @@ export_ndjson(struct store *st, const struct keys *k, const struct idlist *l)
 	int	 rc;
 
 	for (i = l->n; i-- > 0; ) {
-		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) != EXIT_OK)
+		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) == CTL_SKIPPED)
+			continue;
+		if (rc != EXIT_OK)
 			return rc;
 		s = json_dumps(rec, JSON_COMPACT);
 		json_decref(rec);
@@ -95,7 +70,7 @@ csv_field(const char *s, int first, int untrusted)
 /* Pass one: the union of field names, in order of first appearance, as
    the keys of *cols (an object, which keeps insertion order). */
 static int
-csv_columns(struct store *st, const struct keys *k, const struct idlist *l,
+csv_columns(struct store *st, const struct keys *k, const struct ctl_ids *l,
     json_t *cols)
 {
 	json_t		*rec, *v;
@@ -104,7 +79,9 @@ csv_columns(struct store *st, const struct keys *k, const struct idlist *l,
 	int		 rc;
 
 	for (i = l->n; i-- > 0; ) {
-		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) != EXIT_OK)
+		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) == CTL_SKIPPED)
+			continue;
+		if (rc != EXIT_OK)
 			return rc;
 		json_object_foreach(json_object_get(rec, "fields"), name, v) {
 			if (json_object_get(cols, name) != NULL)
@@ -141,11 +118,12 @@ csv_row(const char *id, const json_t *rec, const json_t *cols)
 }
 
 static int
-export_csv(struct store *st, const struct keys *k, const struct idlist *l)
+export_csv(struct store *st, const struct keys *k, const struct ctl_ids *l)
 {
 	json_t		*cols, *rec, *v;
+	struct keys	 again;
 	const char	*name;
-	size_t		 i;
+	size_t		 i, twice = 0;
 	int		 rc;
 
 	if ((cols = json_object()) == NULL)
@@ -158,8 +136,14 @@ export_csv(struct store *st, const struct keys *k, const struct idlist *l)
 	json_object_foreach(cols, name, v)
 		csv_field(name, 0, 1);
 	fputs("\r\n", stdout);
+	/* The columns pass counted what no identity opens; not again. */
+	again = *k;
+	again.skipped = &twice;
 	for (i = l->n; i-- > 0; ) {
-		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) != EXIT_OK)
+		if ((rc = ctl_load_record(st, &again, l->id[i], &rec)) ==
+		    CTL_SKIPPED)
+			continue;
+		if (rc != EXIT_OK)
 			goto out;
 		csv_row(l->id[i], rec, cols);
 		json_decref(rec);
@@ -211,9 +195,10 @@ cmd_export(struct ctl *c, int argc, char **argv)
 {
 	struct keys		 k = { .npaths = 0 };
 	struct store_filter	 f = { 0 };
-	struct idlist		 l = { NULL, 0, 0, 0 };
+	struct ctl_ids		 l = { NULL, 0, 0, 0 };
 	struct store		*st = NULL;
 	char			 detail[64];
+	size_t			 skipped = 0;
 	int			 rc, r, csv = 0;
 
 	if ((rc = export_opts(c, argc, argv, &k, &f, &csv)) != EXIT_OK ||
@@ -227,7 +212,7 @@ cmd_export(struct ctl *c, int argc, char **argv)
 		rc = ctl_fail(EXIT_FAIL, "cannot read the database");
 		goto out;
 	}
-	r = store_list(st, &f, collect_id, &l);
+	r = store_list(st, &f, ctl_collect_id, &l);
 	if (r != 0 || l.oom) {
 		rc = ctl_fail(EXIT_FAIL, "cannot list: %s",
 		    err_str(l.oom ? ERR_NOMEM : r));
@@ -237,7 +222,13 @@ cmd_export(struct ctl *c, int argc, char **argv)
 	    csv ? "csv" : "ndjson");
 	if ((rc = ctl_audit_read(c, "export", NULL, detail)) != EXIT_OK)
 		goto out;
+	/* What no given identity opens is left out and counted, so that one
+	   key missing does not cost the rest of the export. */
+	k.skipped = &skipped;
 	rc = csv ? export_csv(st, &k, &l) : export_ndjson(st, &k, &l);
+	if (rc == EXIT_OK && skipped > 0)
+		rc = ctl_fail(EXIT_FAIL, "%zu of %zu inquiries skipped: no "
+		    "identity given opens them", skipped, l.n);
 out:
 	free(l.id);
 	store_close(st);

@@ -311,6 +311,10 @@ ctl_decrypt(struct store *st, const struct keys *k, const char *id,
 	}
 	r = age_decrypt(k->ids, k->nids, ct.data, ct.len, pt);
 	buf_free(&ct);
+	if (r == ERR_NOKEY && k->skipped != NULL) {
+		(*k->skipped)++;
+		return CTL_SKIPPED;
+	}
 	if (r == ERR_NOKEY)
 		return ctl_fail(EXIT_FAIL, "no identity matches inquiry %s", id);
 	if (r != 0)
@@ -457,3 +461,26 @@ ctl_write_new(const char *path, int fd, const void *p, size_t n)
 	}
 	return EXIT_OK;
 }
+
+/* A store_list callback collecting ids, so that nothing is decrypted
+   while the list is read. */
+int
+ctl_collect_id(void *arg, const struct store_meta *m)
+{
+	struct ctl_ids	*l = arg;
+	void		*p;
+	size_t		 cap;
+
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 256;
+		if ((p = reallocarray(l->id, cap, sizeof(*l->id))) == NULL) {
+			l->oom = 1;
+			return -1;
+		}
+		l->id = p;
+		l->cap = cap;
+	}
+	memcpy(l->id[l->n++], m->id, sizeof(*l->id));
+	return 0;
+}
+

@@ -55,7 +55,9 @@ static const struct command {
 	{ "export", cmd_export, "export -i IDENTITY [--format ndjson|csv] "
 	  "[--since T] [--until T] [--form F]",
 	  "decrypt inquiries, oldest first",
-	  "Audited once, with the count. CSV neutralises formulas.\n" },
+	  "Audited once, with the count. CSV neutralises formulas. What no\n"
+	  "identity given opens is left out: the rest is exported, the count\n"
+	  "goes to standard error and the exit status is 1.\n" },
 	{ "delete", cmd_delete, "delete ID [--yes]",
 	  "erase an inquiry, its files and its notifications",
 	  "On a terminal it asks first; scripts say --yes (without a terminal\n"
@@ -73,6 +75,14 @@ static const struct command {
 	  "send an inquiry's failed or waiting notifications now",
 	  "Failed ones are queued again with a fresh give-up clock; queued\n"
 	  "ones are made due. intaked looks at the queue every 30 s.\n" },
+	{ "rekey", cmd_rekey, "rekey -i OLD_IDENTITY [-i ...] [--since T]",
+	  "encrypt again to the current recipients what the old keys open",
+	  "For key rotation: put the new recipients in the configuration,\n"
+	  "then run this with the retiring identity. Records and attachments\n"
+	  "are re-encrypted in batches, one transaction each, audited per\n"
+	  "inquiry; the old ciphertext is scrubbed from the database file.\n"
+	  "Interrupted, it is run again: what is done no longer opens with the\n"
+	  "old key and is passed over.\n" },
 	{ "audit", cmd_audit, "audit [--since T] [--json] | audit --verify",
 	  "who read or changed what, oldest first; --verify checks the "
 	  "hash chain", NULL },

@@ -67,37 +67,42 @@ load_subjects(struct snapshot *s, struct diag *d)
 
 /* The recipients from the config (already syntax-checked by config_load)
    and from recipients_file. At least one is required. */
-static int
-load_recipients(struct snapshot *s, struct diag *d)
+int
+snapshot_recipients(const struct config *cfg, struct age_recipient **out,
+    size_t *n, struct diag *d)
 {
-	const struct config	*cfg = s->cfg;
-	size_t			 i;
-	int			 r;
+	size_t	i;
+	int	r;
 
-	if (cfg->nrecipients) {
-		s->rcpts = calloc(cfg->nrecipients, sizeof(*s->rcpts));
-		if (s->rcpts == NULL)
-			return ERR_NOMEM;
-	}
+	*out = NULL;
+	*n = 0;
+	if (cfg->nrecipients &&
+	    (*out = calloc(cfg->nrecipients, sizeof(**out))) == NULL)
+		return ERR_NOMEM;
 	for (i = 0; i < cfg->nrecipients; i++) {
-		if (age_recipient_parse(cfg->recipients[i],
-		    &s->rcpts[s->nrcpts]) != 0) {
+		if (age_recipient_parse(cfg->recipients[i], &(*out)[*n]) != 0) {
 			/* config_load checked them: this is a broken
 			   invariant, reported rather than trusted. */
 			diag(d, cfg->path, 0, "bad recipient #%zu", i + 1);
 			return ERR_CONFIG;
 		}
-		s->nrcpts++;
+		(*n)++;
 	}
 	if (cfg->recipients_file && (r = age_recipients_file_read(
-	    cfg->recipients_file, &s->rcpts, &s->nrcpts, d)) != 0)
+	    cfg->recipients_file, out, n, d)) != 0)
 		return r == ERR_NOMEM ? r : ERR_CONFIG;
-	if (s->nrcpts == 0) {
+	if (*n == 0) {
 		diag(d, cfg->path, 0, "no recipients: set [crypto] recipients "
 		    "or recipients_file");
 		return ERR_CONFIG;
 	}
 	return 0;
+}
+
+static int
+load_recipients(struct snapshot *s, struct diag *d)
+{
+	return snapshot_recipients(s->cfg, &s->rcpts, &s->nrcpts, d);
 }
 
 /* A form's attachments setting and its schema's file fields must agree:

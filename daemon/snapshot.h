@@ -45,6 +45,10 @@ struct snapshot {
 int	 snapshot_load(const char *path, struct snapshot **out, struct diag *d);
 struct snapshot *snapshot_ref(struct snapshot *);
 void	 snapshot_unref(struct snapshot *);
+/* The recipients cfg names ([crypto] recipients, then recipients_file);
+   *out is the caller's to free, also on failure. */
+int	 snapshot_recipients(const struct config *, struct age_recipient **out,
+	    size_t *n, struct diag *d);
 /* Index of the form called name, or -1. */
 int	 snapshot_form(const struct snapshot *, const char *name, size_t len);
 

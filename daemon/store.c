@@ -88,6 +88,21 @@ store_set_status(struct store *st, const char *id, const char *status,
 }
 
 int
+store_rekey(struct store *st, const struct store_rekey *rk, size_t n,
+    const struct audit_event *ev)
+{
+	size_t	i;
+
+	if (rk == NULL || ev == NULL || audit_event_check(ev) != 0)
+		return ERR_INVAL;
+	for (i = 0; i < n; i++)
+		if (rk[i].id == NULL || rk[i].record.p == NULL ||
+		    (rk[i].nfiles > 0 && rk[i].files == NULL))
+			return ERR_INVAL;
+	return st->ops->rekey(st, rk, n, ev);
+}
+
+int
 store_stats(struct store *st, struct store_stats *out)
 {
 	return st->ops->stats(st, out);

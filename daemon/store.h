@@ -98,6 +98,21 @@ struct store_file {
 	uint64_t	 size;
 };
 
+/* Bytes in memory: an age file, for store_rekey. */
+struct store_blob {
+	const unsigned char	*p;
+	size_t			 len;
+};
+
+/* An inquiry re-encrypted to other recipients: its new age file, and the
+   new age files of its attachments 1..nfiles (all of them). */
+struct store_rekey {
+	const char		*id;
+	struct store_blob	 record;
+	const struct store_blob	*files;
+	size_t			 nfiles;
+};
+
 /*
  * An inquiry on its way to disk. The caller fills the first block and keeps
  * the job and everything it points to alive until done() runs. done() runs
@@ -154,6 +169,8 @@ struct store_ops {
 	int	(*purge)(struct store *, int64_t, uint64_t *,
 		    const struct audit_event *);
 	int	(*set_status)(struct store *, const char *, const char *,
+		    const struct audit_event *);
+	int	(*rekey)(struct store *, const struct store_rekey *, size_t,
 		    const struct audit_event *);
 	int	(*stats)(struct store *, struct store_stats *);
 	int	(*integrity)(struct store *);
@@ -239,6 +256,15 @@ int	store_purge(struct store *, int64_t before_ms, uint64_t *removed,
 /* Sets an inquiry's status (new, open, answered, closed) with the audit
    entry ev in the same transaction. ERR_NOTFOUND, ERR_INVAL. */
 int	store_set_status(struct store *, const char *id, const char *status,
+	    const struct audit_event *ev);
+/*
+ * Replaces the age files of n inquiries (record and every attachment) in
+ * one transaction, each with an audit entry like ev naming its inquiry,
+ * then scrubs the WAL: the old ciphertext is gone from disk, not only
+ * from the tables. ERR_NOTFOUND (nothing changed) when an inquiry or an
+ * attachment is missing or the file count differs.
+ */
+int	store_rekey(struct store *, const struct store_rekey *, size_t n,
 	    const struct audit_event *ev);
 /* 1 if s is one of the statuses an inquiry may have. */
 int	store_status_valid(const char *s);

@@ -108,6 +108,10 @@ enum stmt {
 	ST_GET,
 	ST_DELETE,
 	ST_SET_STATUS,
+	ST_REKEY,
+	ST_FILE_COUNT,
+	ST_FILE_SIZE,
+	ST_DROP_CHUNKS,
 	ST_PURGE,
 	ST_STATS,
 	ST_OUTBOX_STATS,
@@ -152,6 +156,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    OUTBOX_COUNTS ", i.record FROM inquiries i WHERE i.id = ?1",
 	[ST_DELETE] = "DELETE FROM inquiries WHERE id = ?1",
 	[ST_SET_STATUS] = "UPDATE inquiries SET status = ?2 WHERE id = ?1",
+	[ST_REKEY] = "UPDATE inquiries SET record = ?2, size = ?3 WHERE id = ?1",
+	[ST_FILE_COUNT] = "SELECT count(*) FROM attachments"
+	    " WHERE inquiry_id = ?1",
+	[ST_FILE_SIZE] = "UPDATE attachments SET size = ?3"
+	    " WHERE inquiry_id = ?1 AND n = ?2",
+	[ST_DROP_CHUNKS] = "DELETE FROM attachment_chunks"
+	    " WHERE inquiry_id = ?1 AND n = ?2",
 	/* A batch at a time, so another connection's commit never waits
 	   behind one long erasure. */
 	[ST_PURGE] = "DELETE FROM inquiries WHERE id IN (SELECT id FROM"
@@ -514,7 +525,7 @@ insert_outbox(struct sqlite_store *st, const struct store_job *j,
 
 /* One chunk row of attachment n. */
 static int
-insert_chunk(struct sqlite_store *st, const struct store_job *j, size_t n,
+insert_chunk(struct sqlite_store *st, const char *id, size_t n,
     int64_t seq, const void *p, size_t len)
 {
 	sqlite3_stmt	*s;
@@ -522,7 +533,7 @@ insert_chunk(struct sqlite_store *st, const struct store_job *j, size_t n,
 
 	if ((s = stmt(st, ST_INSERT_CHUNK)) == NULL)
 		return sq_fail(st, st->rc);
-	sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
 	sqlite3_bind_int64(s, 3, seq);
 	sqlite3_bind_blob64(s, 4, p, len, SQLITE_STATIC);
@@ -568,7 +579,7 @@ insert_file(struct sqlite_store *st, const struct store_job *j, size_t n,
 			    j->id, n);
 			return ERR_IO;
 		}
-		if ((r = insert_chunk(st, j, n, seq++, st->chunk, want)) != 0)
+		if ((r = insert_chunk(st, j->id, n, seq++, st->chunk, want)) != 0)
 			return r;
 		off += want;
 	}
@@ -874,6 +885,112 @@ out:
 	return r;
 }
 
+/* Runs statement which on (id, n, v): an UPDATE or DELETE of one row set;
+   *changes gets how many rows it touched. */
+static int
+run_idn(struct sqlite_store *st, enum stmt which, const char *id, int64_t n,
+    int64_t v, int *changes)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if ((s = stmt(st, which)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, n);
+	sqlite3_bind_int64(s, 3, v);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	if (rc != SQLITE_DONE)
+		return sq_fail(st, rc);
+	*changes = sqlite3_changes(st->db);
+	return 0;
+}
+
+/* Attachment n of id replaced by the age file b, in rows of CHUNK_ROW. */
+static int
+rekey_file(struct sqlite_store *st, const char *id, size_t n,
+    const struct store_blob *b)
+{
+	size_t	off, len;
+	int64_t	seq = 0;
+	int	r, changed;
+
+	if ((r = run_idn(st, ST_DROP_CHUNKS, id, (int64_t)n, 0, &changed)) ||
+	    (r = run_idn(st, ST_FILE_SIZE, id, (int64_t)n, (int64_t)b->len,
+	    &changed)))
+		return r;
+	if (changed != 1)
+		return ERR_NOTFOUND;
+	for (off = 0; off < b->len; off += len) {
+		len = b->len - off < CHUNK_ROW ? b->len - off : CHUNK_ROW;
+		if ((r = insert_chunk(st, id, n, seq++, b->p + off, len)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* One inquiry's new age files, inside the open transaction. */
+static int
+rekey_one(struct sqlite_store *st, const struct store_rekey *rk)
+{
+	sqlite3_stmt	*s;
+	size_t		 i;
+	int		 rc, r;
+
+	if ((s = stmt(st, ST_FILE_COUNT)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_text(s, 1, rk->id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_ROW && sqlite3_column_int64(s, 0) ==
+	    (sqlite3_int64)rk->nfiles ? 0 : ERR_NOTFOUND;
+	sq_done(s);
+	if (rc != SQLITE_ROW)
+		return sq_fail(st, rc);
+	if (r != 0)
+		return r;
+	if ((s = stmt(st, ST_REKEY)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_text(s, 1, rk->id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(s, 2, rk->record.p, rk->record.len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)rk->record.len);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	if (rc != SQLITE_DONE)
+		return sq_fail(st, rc);
+	if (sqlite3_changes(st->db) != 1)
+		return ERR_NOTFOUND;
+	for (i = 0; i < rk->nfiles; i++)
+		if ((r = rekey_file(st, rk->id, i + 1, &rk->files[i])) != 0)
+			return r;
+	return 0;
+}
+
+static int
+sq_rekey(struct store *base, const struct store_rekey *rk, size_t n,
+    const struct audit_event *ev)
+{
+	struct sqlite_store	*st = sq(base);
+	struct audit_event	 e = *ev;
+	size_t			 i;
+	int			 r;
+
+	if ((r = sq_begin(st)) != 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++) {
+		e.inquiry_id = rk[i].id;
+		if ((r = rekey_one(st, &rk[i])) == 0)
+			r = sq_audit_insert(st, &e);
+	}
+	if (r == 0 && (r = sq_commit(st)) == 0) {
+		/* The old files open with the old key: off the disk too. */
+		scrub_wal(st);
+		return 0;
+	}
+	sq_rollback(st);
+	return r;
+}
+
 /* Streams attachment n of inquiry id to cb, chunk by chunk. Inside one
    read transaction, so a concurrent delete cannot cut it in the middle. */
 static int
@@ -1001,6 +1118,7 @@ static const struct store_ops sqlite_ops = {
 	.del = sq_del,
 	.purge = sq_purge,
 	.set_status = sq_set_status,
+	.rekey = sq_rekey,
 	.stats = sq_stats,
 	.integrity = sq_integrity,
 	.attachment = sq_attachment,

@@ -1160,6 +1160,17 @@ START_TEST(test_recipient_labels)
 	ck_assert_str_eq(r[3].label, "");
 	ck_assert_uint_eq(strlen(r[4].label), AGE_LABEL_MAX);	/* 24 é */
 	ck_assert_int_eq(memcmp(r[4].label, long_label, AGE_LABEL_MAX), 0);
+	/* A key on the first line, no comment before it: no label (the
+	   reader's state starts clean; a reload crashed on this). */
+	free(r);
+	r = NULL;
+	n = 0;
+	buf_reset(&text);
+	buf_printf(&text, "%s\n", rs);
+	spew(tpath(path, sizeof(path), "nolabel.txt"), text.data, text.len);
+	ck_assert_int_eq(age_recipients_file_read(path, &r, &n, &d), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(r[0].label, "");
 	/* The reference tool reads the same file. */
 	argv[0] = "age";
 	argv[1] = "-R";
