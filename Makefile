@@ -10,7 +10,7 @@ PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
 	   libinih-dev libpcre2-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
-	   openssl systemd nodejs chromium $(NPM_DEB)
+	   openssl systemd mandoc nodejs chromium $(NPM_DEB)
 # npm comes with Debian's nodejs as its own package, with NodeSource's
 # nodejs inside it: ask for the package only when there is no npm.
 NPM_DEB	 = $(if $(shell command -v npm 2>/dev/null),,npm)
@@ -46,8 +46,8 @@ REPLAYS	 = $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(wildcard tests/fuzz/fuz
 TESTUTIL = tests/testutil.c tests/testutil.h
 
 .PHONY: all deps npm-deps bench-deps fuzz-deps run check check-unit \
-	check-integration check-browser check-fuzz-replay check-asan install \
-	clean bench fuzz
+	check-integration check-browser check-fuzz-replay check-man check-asan \
+	install clean bench fuzz
 
 all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
 
@@ -137,10 +137,23 @@ run: deps all
 	exec $(BUILD)/intaked -c config/dev.conf
 
 check: deps
+	@$(MAKE) --no-print-directory check-man
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit check-integration
 	@$(MAKE) --no-print-directory check-browser
 	@sh tests/summary.sh check $(BUILD) unit integration browser
+
+# The manual pages, as mandoc reads them: any message fails. Not counted in
+# the summary line; a page with a problem stops make check here.
+MANPAGES = daemon/intaked.8 daemon/intakectl.1 config/intaked.conf.5
+
+check-man:
+	@out=$$(mandoc -Tlint -W warning $(MANPAGES) 2>&1); st=$$?; \
+	if [ $$st -ne 0 ] || [ -n "$$out" ]; then \
+	    printf '%s\n' "$$out"; \
+	    echo "check-man: mandoc -Tlint -W warning failed (exit $$st)"; \
+	    exit 1; \
+	fi
 
 check-unit: $(SUITES) all check-fuzz-replay
 	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
