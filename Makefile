@@ -10,7 +10,7 @@ PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
 	   libinih-dev libpcre2-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
-	   openssl systemd nodejs chromium $(NPM_DEB)
+	   openssl systemd mandoc nodejs chromium $(NPM_DEB)
 # npm comes with Debian's nodejs as its own package, with NodeSource's
 # nodejs inside it: ask for the package only when there is no npm.
 NPM_DEB	 = $(if $(shell command -v npm 2>/dev/null),,npm)
@@ -48,8 +48,8 @@ REPLAYS	 = $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(wildcard tests/fuzz/fuz
 TESTUTIL = tests/testutil.c tests/testutil.h
 
 .PHONY: all deps npm-deps bench-deps fuzz-deps run check check-unit \
-	check-integration check-browser check-fuzz-replay check-asan install \
-	clean bench fuzz
+	check-integration check-browser check-fuzz-replay check-man check-asan \
+	install uninstall clean bench fuzz
 
 all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
 
@@ -139,10 +139,23 @@ run: deps all
 	exec $(BUILD)/intaked -c config/dev.conf
 
 check: deps
+	@$(MAKE) --no-print-directory check-man
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit check-integration
 	@$(MAKE) --no-print-directory check-browser
 	@sh tests/summary.sh check $(BUILD) unit integration browser
+
+# The manual pages, as mandoc reads them: any message fails. Not counted in
+# the summary line; a page with a problem stops make check here.
+MANPAGES = daemon/intaked.8 daemon/intakectl.1 config/intaked.conf.5
+
+check-man:
+	@out=$$(mandoc -Tlint -W warning $(MANPAGES) 2>&1); st=$$?; \
+	if [ $$st -ne 0 ] || [ -n "$$out" ]; then \
+	    printf '%s\n' "$$out"; \
+	    echo "check-man: mandoc -Tlint -W warning failed (exit $$st)"; \
+	    exit 1; \
+	fi
 
 check-unit: $(SUITES) all check-fuzz-replay
 	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
@@ -177,26 +190,89 @@ bench: deps bench-deps all $(BENCHES)
 fuzz: deps fuzz-deps
 	@sh tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(SYSCONFDIR)/intaked/forms \
-	    $(DESTDIR)$(PREFIX)/share/intaked/templates \
-	    $(DESTDIR)$(PREFIX)/share/intaked/inbox \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 755 $(BUILD)/intaked $(DESTDIR)$(PREFIX)/sbin/intaked
-	install -m 755 $(BUILD)/intakectl $(DESTDIR)$(PREFIX)/bin/intakectl
-	install -m 644 $(wildcard templates/*.txt templates/*.html) \
-	    $(DESTDIR)$(PREFIX)/share/intaked/templates/
-	cp -R $(BUILD)/inbox/. $(DESTDIR)$(PREFIX)/share/intaked/inbox/
-	install -m 644 config/forms/*.schema.json $(DESTDIR)$(SYSCONFDIR)/intaked/forms/
-	test -f $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf || \
-	    { sed 's|^# templates = .*|templates = $(PREFIX)/share/intaked/templates|; s|^# root = .*|root = $(PREFIX)/share/intaked/inbox|' \
-	    config/intaked.conf > $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf && \
-	    chmod 644 $(DESTDIR)$(SYSCONFDIR)/intaked/intaked.conf; }
+# What make install puts where, and make uninstall takes away again. Both
+# only copy or remove: they never compile, so the objects keep the build
+# they were made with (run make first; BUILD names that build).
+BINDIR	 = $(PREFIX)/bin
+SBINDIR	 = $(PREFIX)/sbin
+DATADIR	 = $(PREFIX)/share/intaked
+DOCDIR	 = $(PREFIX)/share/doc/intaked
+MANDIR	 = $(PREFIX)/share/man
+UNITDIR	 = $(PREFIX)/lib/systemd/system
+CONFDIR	 = $(SYSCONFDIR)/intaked
+TEMPLATES = $(notdir $(wildcard templates/*.txt templates/*.html))
+# The page as $(BUILD)/inbox holds it: templates/inbox and what
+# templates/build-vendor.mjs writes into vendor/.
+INBOX_FILES = $(INBOX_SRC:templates/inbox/%=%) vendor/age.js vendor/LICENSES.txt
+SCHEMAS	 = $(notdir $(wildcard config/forms/*.schema.json))
+DOCS	 = $(wildcard docs/*.png)
+UNITS	 = intaked.service intaked.socket intaked-admin.socket
+# The config install writes: the sample, pointed at the installed files.
+CONF_GEN = sed 's|^\# templates = .*|templates = $(DATADIR)/templates|; s|^\# root = .*|root = $(DATADIR)/inbox|' config/intaked.conf
+
+install:
+	@for f in $(BUILD)/intaked $(BUILD)/intakectl \
+	    $(INBOX_FILES:%=$(BUILD)/inbox/%); do \
+	    test -f $$f || { echo "install: no $$f; run make first" >&2; \
+	    exit 1; }; done
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(CONFDIR)/forms $(DESTDIR)$(DATADIR)/templates \
+	    $(DESTDIR)$(DATADIR)/inbox/vendor $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/docs
+	install -m 755 $(BUILD)/intaked $(DESTDIR)$(SBINDIR)/intaked
+	install -m 755 $(BUILD)/intakectl $(DESTDIR)$(BINDIR)/intakectl
+	install -m 644 $(TEMPLATES:%=templates/%) $(DESTDIR)$(DATADIR)/templates/
+	for f in $(INBOX_FILES); do \
+	    install -m 644 $(BUILD)/inbox/$$f $(DESTDIR)$(DATADIR)/inbox/$$f || exit 1; \
+	done
+	install -m 644 $(SCHEMAS:%=config/forms/%) $(DESTDIR)$(CONFDIR)/forms/
+	test -f $(DESTDIR)$(CONFDIR)/intaked.conf || \
+	    { $(CONF_GEN) > $(DESTDIR)$(CONFDIR)/intaked.conf && \
+	    chmod 644 $(DESTDIR)$(CONFDIR)/intaked.conf; }
 	sed 's|@PREFIX@|$(PREFIX)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/intaked.service \
-	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/intaked.service
+	    > $(DESTDIR)$(UNITDIR)/intaked.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/intaked.service
 	install -m 644 systemd/intaked.socket systemd/intaked-admin.socket \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	    $(DESTDIR)$(UNITDIR)/
+	install -m 644 daemon/intakectl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 config/intaked.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 daemon/intaked.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/docs/
+
+# Removes what install put there, with the same PREFIX, SYSCONFDIR and
+# DESTDIR. The config and the schemas are removed only when they are
+# byte-identical to what install writes: an edited one is kept, and said
+# so. Directories go when empty: intaked's own, and those of the hierarchy
+# a system does not come with (lib/systemd/system, share/man/manN,
+# share/doc); bin, sbin, share/man and the like stay.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/intaked $(DESTDIR)$(BINDIR)/intakectl
+	rm -f $(UNITS:%=$(DESTDIR)$(UNITDIR)/%)
+	rm -f $(TEMPLATES:%=$(DESTDIR)$(DATADIR)/templates/%)
+	rm -f $(INBOX_FILES:%=$(DESTDIR)$(DATADIR)/inbox/%)
+	rm -f $(DESTDIR)$(MANDIR)/man1/intakectl.1 \
+	    $(DESTDIR)$(MANDIR)/man5/intaked.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man8/intaked.8
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DOCS:%=$(DESTDIR)$(DOCDIR)/%)
+	@for f in $(SCHEMAS); do \
+	    t=$(DESTDIR)$(CONFDIR)/forms/$$f; \
+	    if [ ! -f $$t ]; then :; \
+	    elif cmp -s config/forms/$$f $$t; then echo "rm -f $$t"; rm -f $$t; \
+	    else echo "uninstall: keeping $$t: it was edited"; fi; \
+	done
+	@t=$(DESTDIR)$(CONFDIR)/intaked.conf; \
+	if [ ! -f $$t ]; then :; \
+	elif $(CONF_GEN) | cmp -s - $$t; then echo "rm -f $$t"; rm -f $$t; \
+	else echo "uninstall: keeping $$t: it was edited"; fi
+	@for d in $(DATADIR)/inbox/vendor $(DATADIR)/inbox \
+	    $(DATADIR)/templates $(DATADIR) $(DOCDIR)/docs $(DOCDIR) \
+	    $(PREFIX)/share/doc $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8 \
+	    $(UNITDIR) $(PREFIX)/lib/systemd $(CONFDIR)/forms $(CONFDIR); do \
+	    if [ -d $(DESTDIR)$$d ] && rmdir $(DESTDIR)$$d 2>/dev/null; then \
+	        echo "rmdir $(DESTDIR)$$d"; fi; \
+	done
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -1,10 +1,12 @@
 """intaked's command line: --version, --help, and -t catching a broken
-config, schema and template, each with file and line."""
+config, schema and template, each with file and line; make install and
+make uninstall, and the manual pages they install."""
 
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 
@@ -153,7 +155,10 @@ def test_make_install_gives_a_working_config_and_verified_units():
                   "share/intaked/templates/notify.txt",
                   "lib/systemd/system/intaked.service",
                   "lib/systemd/system/intaked.socket",
-                  "lib/systemd/system/intaked-admin.socket"):
+                  "lib/systemd/system/intaked-admin.socket",
+                  "share/man/man8/intaked.8", "share/man/man1/intakectl.1",
+                  "share/man/man5/intaked.conf.5",
+                  "share/doc/intaked/README.md"):
             check(os.path.exists(os.path.join(prefix, f)), f)
         conf = os.path.join(etc, "intaked", "intaked.conf")
         p = subprocess.run([os.path.join(prefix, "sbin/intaked"), "-t", "-c",
@@ -164,10 +169,23 @@ def test_make_install_gives_a_working_config_and_verified_units():
             text = f.read()
         check("@PREFIX@" not in text and prefix + "/sbin/intaked" in text,
               "paths substituted")
-        p = subprocess.run(["systemd-analyze", "verify", unit,
-                            unit.replace(".service", ".socket"),
+        # Every page and file the unit's Documentation= names is installed.
+        docs = " ".join(re.findall(r"^Documentation=(.*)$", text, re.M))
+        pages = re.findall(r"man:([\w.-]+)\((\d)\)", docs)
+        check(("intaked", "8") in pages, docs)
+        for name, sec in pages:
+            f = os.path.join(prefix, "share/man/man%s/%s.%s" % (sec, name, sec))
+            check(os.path.isfile(f), "Documentation= names %s" % f)
+        for f in re.findall(r"file://(\S+)", docs):
+            check(os.path.isfile(f), "Documentation= names %s" % f)
+        # systemd-analyze verify looks the man: pages up with man(1): let it
+        # find the installed ones (where man-db is missing, it cannot).
+        env = dict(os.environ, MANPATH=os.path.join(prefix, "share/man"))
+        man = [] if shutil.which("man") else ["--man=no"]
+        p = subprocess.run(["systemd-analyze", "verify"] + man +
+                           [unit, unit.replace(".service", ".socket"),
                             unit.replace(".service", "-admin.socket")],
-                           capture_output=True, timeout=60)
+                           capture_output=True, timeout=60, env=env)
         eq(p.returncode, 0, "verify: %s" % p.stderr.decode())
         p = subprocess.run(["systemd-analyze", "security", "--offline=yes",
                             unit], capture_output=True, timeout=60)
@@ -177,3 +195,130 @@ def test_make_install_gives_a_working_config_and_verified_units():
         check(float(m.group(1)) <= 1.5, "exposure %s" % m.group(1))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+MANPAGES = {"share/man/man8/intaked.8": "INTAKED(8)",
+            "share/man/man1/intakectl.1": "INTAKECTL(1)",
+            "share/man/man5/intaked.conf.5": "INTAKED.CONF(5)"}
+
+
+def make(*args):
+    """make -s ARGS with BUILD= the tree under test (it is never rebuilt)."""
+    return subprocess.run(["make", "-s"] + list(args) +
+                          ["BUILD=" + os.path.relpath(os.path.dirname(INTAKED),
+                                                      ROOT)],
+                          cwd=ROOT, capture_output=True, timeout=300)
+
+
+def tree(root):
+    """The files and the directories under root, relative to it."""
+    files, dirs = set(), set()
+    for d, subdirs, names in os.walk(root):
+        rel = os.path.relpath(d, root)
+        if rel != ".":
+            dirs.add(rel)
+        files.update(os.path.normpath(os.path.join(rel, n)) for n in names)
+    return files, dirs
+
+
+def installed_files(build):
+    """What make install with PREFIX=/usr SYSCONFDIR=/etc must lay out."""
+    want = {"usr/sbin/intaked", "usr/bin/intakectl",
+            "etc/intaked/intaked.conf",
+            "usr/share/doc/intaked/README.md"}
+    want |= {"usr/lib/systemd/system/" + u for u in
+             ("intaked.service", "intaked.socket", "intaked-admin.socket")}
+    want |= {"usr/share/intaked/templates/" + f
+             for f in os.listdir(os.path.join(ROOT, "templates"))
+             if f.endswith((".txt", ".html"))}
+    inbox, _ = tree(os.path.join(build, "inbox"))
+    want |= {"usr/share/intaked/inbox/" + f for f in inbox}
+    want |= {"etc/intaked/forms/" + f
+             for f in os.listdir(os.path.join(ROOT, "config", "forms"))
+             if f.endswith(".schema.json")}
+    want |= {"usr/share/doc/intaked/docs/" + f
+             for f in os.listdir(os.path.join(ROOT, "docs"))
+             if f.endswith(".png")}
+    want |= {"usr/" + f for f in MANPAGES}
+    return want
+
+
+# The directories of the hierarchy that uninstall leaves (a system comes
+# with them); every other one it must remove once empty.
+KEPT_DIRS = {"usr", "usr/bin", "usr/sbin", "usr/lib", "usr/share",
+             "usr/share/man", "etc"}
+
+
+def test_make_install_and_uninstall_with_destdir():
+    build = os.path.dirname(INTAKED)
+    # install copies only: even with a source newer than every object it
+    # would not compile (-W: as if daemon/config.c had just changed).
+    p = subprocess.run(["make", "-n", "-W", "daemon/config.c", "install",
+                        "DESTDIR=/nonexistent", "BUILD=" +
+                        os.path.relpath(build, ROOT)],
+                       cwd=ROOT, capture_output=True, timeout=60)
+    eq(p.returncode, 0, "make -n install: %s" % p.stderr.decode())
+    check(b" -c -o " not in p.stdout and b"ar rcs" not in p.stdout and
+          b"build-vendor" not in p.stdout, "install compiles: %s" % p.stdout)
+    want = installed_files(build)
+    conf = "etc/intaked/intaked.conf"
+    schema = "etc/intaked/forms/consultation.schema.json"
+    # Each round: what the test edits between install and uninstall, and
+    # so what uninstall must keep.
+    for edited in ((conf,), (), (schema,)):
+        dest = tempfile.mkdtemp(prefix="intaked-destdir-")
+        try:
+            where = ["DESTDIR=" + dest, "PREFIX=/usr", "SYSCONFDIR=/etc"]
+            p = make("install", *where)
+            eq(p.returncode, 0, "make install: %s" % p.stderr.decode())
+            files, _ = tree(dest)
+            eq(sorted(files), sorted(want), "installed files")
+            for f in ("usr/sbin/intaked", "usr/bin/intakectl"):
+                with open(os.path.join(dest, f), "rb") as a, \
+                        open(os.path.join(build, os.path.basename(f)),
+                             "rb") as b:
+                    check(a.read() == b.read(), "%s is the built one" % f)
+            with open(os.path.join(dest, conf)) as f:
+                text = f.read()
+            check("templates = /usr/share/intaked/templates" in text and
+                  "root = /usr/share/intaked/inbox" in text,
+                  "config names the installed templates and page")
+            for page, title in MANPAGES.items():
+                path = os.path.join(dest, "usr", page)
+                eq(stat.S_IMODE(os.stat(path).st_mode), 0o644, page)
+                p = subprocess.run(["mandoc", "-Tlint", "-W", "warning",
+                                    path], capture_output=True, timeout=30)
+                eq((p.returncode, p.stdout + p.stderr), (0, b""),
+                   "mandoc -Tlint %s" % page)
+                p = subprocess.run(["mandoc", "-Tutf8", path],
+                                   capture_output=True, timeout=30)
+                eq(p.returncode, 0, "mandoc %s" % page)
+                out = re.sub(r".\x08", "", p.stdout.decode())  # overstrike
+                check(out.startswith(title) and "\nNAME\n" in out and
+                      "\nSEE ALSO\n" in out, "%s renders: %s" % (page, out[:200]))
+                if shutil.which("man"):
+                    p = subprocess.run(["man", "-l", path], capture_output=True,
+                                       timeout=30, env=dict(os.environ,
+                                                            MANPAGER="cat",
+                                                            PAGER="cat"))
+                    eq(p.returncode, 0, "man -l %s: %s" % (page, p.stderr))
+                    check(b"NAME" in p.stdout, "man -l %s" % page)
+            for f in edited:
+                with open(os.path.join(dest, f), "a") as fh:
+                    fh.write("\n" if f == schema else "\n# edited\n")
+            p = make("uninstall", *where)
+            eq(p.returncode, 0, "make uninstall: %s" % p.stderr.decode())
+            for f in edited:
+                check(("keeping %s/%s" % (dest, f)).encode() in p.stdout,
+                      "says it keeps %s: %s" % (f, p.stdout))
+            files, dirs = tree(dest)
+            eq(sorted(files), sorted(edited), "left after uninstall")
+            kept = KEPT_DIRS | {os.path.dirname(f) for f in edited}
+            kept |= {os.path.dirname(d) for d in kept if "/" in d}
+            eq(sorted(dirs - kept), [], "directories left after uninstall")
+            # Uninstalling again finds nothing more to remove, and fails not.
+            p = make("uninstall", *where)
+            eq(p.returncode, 0, "second uninstall: %s" % p.stderr.decode())
+            eq(sorted(tree(dest)[0]), sorted(edited), "second uninstall")
+        finally:
+            shutil.rmtree(dest, ignore_errors=True)
