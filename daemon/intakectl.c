@@ -94,7 +94,7 @@ static const struct command {
 
 static const char usage_head[] =
 "usage: intakectl [-c CONFIG] [-d DATABASE] [-v] COMMAND [ARGS]\n"
-"       (the options may also follow the command)\n\n";
+"       (-c, -d and --verbose may also follow the command)\n\n";
 static const char usage_tail[] =
 "\nT is an RFC 3339 date or time (2026-11-21, 2026-11-21T05:00:00Z) or a\n"
 "duration back from now (7d, 12h). CONFIG defaults to " DEFAULT_CONFIG ";\n"
@@ -158,11 +158,12 @@ static int
 global_opts(struct ctl *c, int *argc, char **argv)
 {
 	const char	*a, *v;
-	int		 i, o = 1, end = 0;
+	int		 i, o = 1, end = 0, cmd = 0;
 
 	for (i = 1; i < *argc; i++) {
 		a = argv[i];
 		if (end || a[0] != '-' || a[1] == '\0') {
+			cmd = 1;
 			argv[o++] = argv[i];
 			continue;
 		}
@@ -171,7 +172,10 @@ global_opts(struct ctl *c, int *argc, char **argv)
 			argv[o++] = argv[i];
 			continue;
 		}
-		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		/* After the command -v is the command's own (audit -v is
+		   --verify); --verbose is global everywhere. */
+		if ((!cmd && strcmp(a, "-v") == 0) ||
+		    strcmp(a, "--verbose") == 0) {
 			log_setlevel(LOG_LVL_DEBUG);
 			continue;
 		}
