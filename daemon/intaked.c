@@ -51,12 +51,13 @@ struct daemon {
 	char			 stage[PATH_MAX];	/* uploads, encrypted */
 	int			 purging;
 	int			 stopping;
+	int			 debug;		/* -d: outranks log_level */
 };
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: intaked [-t] [-c config]\n"
+	fprintf(f, "usage: intaked [-dt] [-c config]\n"
 	    "  -c FILE    configuration file (default %s)\n"
 	    "  -t         check the configuration, schemas and templates, "
 	    "then exit\n"
@@ -203,7 +204,8 @@ reload(struct daemon *d)
 	intake_set_snapshot(d->intake, s);
 	snapshot_unref(d->cur);
 	d->cur = s;
-	log_setlevel(s->cfg->log_level);
+	if (!d->debug)
+		log_setlevel(s->cfg->log_level);
 	log_info("reloaded %s (listen, [storage] and [mail] changes take "
 	    "effect at restart)", d->config_path);
 	sd_notify("READY=1");
@@ -436,6 +438,7 @@ main(int argc, char *argv[])
 	if ((r = snapshot_load(d.config_path, &d.boot, &dg)) != 0)
 		fatalx("%s: %s; not starting", d.config_path, dg.count ?
 		    "problems (see above)" : err_str(r));
+	d.debug = debug;
 	if (!debug)
 		log_setlevel(d.boot->cfg->log_level);
 	d.cur = snapshot_ref(d.boot);
