@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -312,6 +313,12 @@ age_recipient_parse(const char *s, struct age_recipient *r)
 	memcpy(r->pk, pk, sizeof(r->pk));
 	r->label[0] = '\0';
 	return 0;
+}
+
+int
+age_is_secret_key(const char *s)
+{
+	return s != NULL && strncasecmp(s, "AGE-SECRET-KEY-", 15) == 0;
 }
 
 int
@@ -1057,6 +1064,9 @@ recipients_parse(struct keyfile *kf, struct age_recipient *got,
 				label_copy(kf->label, got[*ngot].label);
 			(*ngot)++;
 		}
+		else if (age_is_secret_key(line))
+			rc = keyfile_err(kf, ERR_INVAL, kf->lineno,
+			    AGE_SECRET_HERE);
 		else
 			rc = keyfile_err(kf, ERR_INVAL, kf->lineno,
 			    "invalid recipient: expected an age1… public key");

@@ -41,6 +41,11 @@ struct age_identity {
 /* Keys. Strings are NUL-terminated; out buffers need STRLEN + 1 bytes. */
 int	age_identity_generate(struct age_identity *);
 int	age_recipient_parse(const char *, struct age_recipient *);
+/* 1 if s is (or starts like) an age secret key, AGE-SECRET-KEY-1…, in
+   any case: found where a recipient belongs, it must not be echoed. */
+int	age_is_secret_key(const char *s);
+#define AGE_SECRET_HERE	"this is a secret key; put its public recipient " \
+	"(age1...) here; the secret key must stay off the server"
 int	age_recipient_format(const struct age_recipient *, char *out);
 int	age_identity_parse(const char *, struct age_identity *);
 int	age_identity_format(const struct age_identity *, char *out);

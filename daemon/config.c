@@ -874,17 +874,40 @@ check_listen(struct parser *p, const struct key *k, char **v)
 	return 0;
 }
 
+/* A secret key where a recipient belongs is named as such and never
+   echoed: diagnostics go to logs and terminals. */
 static int
 check_recipient(struct parser *p, const struct key *k, char **v)
 {
 	struct age_recipient	r;
 
-	if (age_recipient_parse(*v, &r) != 0) {
-		perr(p, "%s: '%s' is not an age recipient (age1...)", k->name,
+	if (age_recipient_parse(*v, &r) == 0)
+		return 0;
+	if (age_is_secret_key(*v))
+		perr(p, "%s: %s", k->name, AGE_SECRET_HERE);
+	else if (strncasecmp(*v, "age1", 4) == 0 && strlen(*v) <= 80)
+		perr(p, "%s: '%s' is not an age recipient (a typo?)", k->name,
 		    *v);
-		return -1;
-	}
-	return 0;
+	else
+		perr(p, "%s: a value is not an age recipient (age1...)",
+		    k->name);
+	return -1;
+}
+
+/* The recipients file's own problems, each said once, as a problem of
+   the key that names it: "conf:LINE: recipients_file: file:LINE: why". */
+struct file_diag {
+	struct diag	 d;
+	struct parser	*p;
+	const char	*key;
+};
+
+static void
+file_problem(struct diag *d, const char *line)
+{
+	struct file_diag	*fd = (struct file_diag *)d;
+
+	perr(fd->p, "%s: %s", fd->key, line);
 }
 
 /*
@@ -894,18 +917,20 @@ check_recipient(struct parser *p, const struct key *k, char **v)
 static int
 check_recipients_file(struct parser *p, const struct key *k, char **v)
 {
+	struct file_diag	 fd = { { 0, file_problem, NULL }, p, k->name };
 	struct age_recipient	*r = NULL;
 	size_t			 n = 0;
 	int			 rc;
 
-	rc = age_recipients_file_read(*v, &r, &n, p->d);
+	rc = age_recipients_file_read(*v, &r, &n, &fd.d);
 	free(r);
 	if (rc == ERR_NOMEM) {
 		p->err = ERR_NOMEM;
 		return -1;
 	}
 	if (rc != 0) {
-		perr(p, "%s: %s: %s", k->name, *v, err_str(rc));
+		if (fd.d.count == 0)
+			perr(p, "%s: %s: %s", k->name, *v, err_str(rc));
 		return -1;
 	}
 	if (n == 0) {
@@ -1493,8 +1518,10 @@ finish(struct parser *p)
 	if (cf->nrecipients == 0 && cf->recipients_file == NULL &&
 	    !key_bad(p, S_CRYPTO, "recipients") &&
 	    !key_bad(p, S_CRYPTO, "recipients_file"))
-		perr_at(p, p->sectline[S_CRYPTO],
-		    "[crypto] needs recipients or recipients_file");
+		perr_at(p, p->sectline[S_CRYPTO], "no staff recipients yet: "
+		    "on a staff member's own machine run `intakectl keygen -o "
+		    "staff.key` and put the age1... line it prints under "
+		    "[crypto] recipients (the key file stays on that machine)");
 	check_mail(p);
 	if (cf->nforms == 0)
 		perr_at(p, 0, "no [form NAME] section: at least one form is "

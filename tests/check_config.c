@@ -24,6 +24,12 @@
 #include "log.h"
 #include "testutil.h"
 
+/* What a configuration without recipients is told. */
+#define NO_RECIPIENTS	"no staff recipients yet: on a staff member's own " \
+	"machine run `intakectl keygen -o staff.key` and put the age1... " \
+	"line it prints under [crypto] recipients (the key file stays on " \
+	"that machine)"
+
 /* Public keys from age-keygen; their secret halves were thrown away. */
 #define R1	"age1w2r7tml9f6wcngls6vag93gyhfqg8r0v66s0slgfqp3vq8ynqunsduazu5"
 #define R2	"age10jwsnzmcvppcm2g3rz86fq4tnry7addqa6vzz2srdgw59dj3waxska7c66"
@@ -769,18 +775,18 @@ START_TEST(test_missing_required)
 	struct sink	s;
 
 	load_bad("# nothing here\n", &s, 3);
-	expect(&s, 0, "[crypto] needs recipients or recipients_file");
+	expect(&s, 0, NO_RECIPIENTS);
 	expect(&s, 0, "[mail] needs at least one 'to' address");
 	expect(&s, 0, "no [form NAME] section: at least one form is required");
 
 	load_bad("[server]\n[crypto]\n[mail]\nfrom = a@example.com\n"
 	    "[form a]\n", &s, 2);
-	expect(&s, 2, "[crypto] needs recipients or recipients_file");
+	expect(&s, 2, NO_RECIPIENTS);
 	expect(&s, 3, "[mail] needs at least one 'to' address");
 
 	/* An empty list value is "not set" and lands on the same checks. */
 	load_bad("[crypto]\nrecipients =\n[mail]\nto =\n[form a]\n", &s, 2);
-	expect(&s, 1, "[crypto] needs recipients or recipients_file");
+	expect(&s, 1, NO_RECIPIENTS);
 	expect(&s, 4, "[mail] needs at least one 'to' address");
 }
 END_TEST
@@ -936,11 +942,14 @@ START_TEST(test_recipients)
 	    "recipients = " R1 "x AGE-SECRET-KEY-1XYZ\n"
 	    "[mail]\nto = staff@example.com\n[form a]\n", &s, 3);
 	expect(&s, 2, "recipients: 'age1notakey' is not an age recipient "
-	    "(age1...)");
+	    "(a typo?)");
 	expect(&s, 3, "recipients: '" R1 "x' is not an age recipient "
-	    "(age1...)");
-	expect(&s, 3, "recipients: 'AGE-SECRET-KEY-1XYZ' is not an age "
-	    "recipient (age1...)");
+	    "(a typo?)");
+	/* A secret key is named as one and never echoed. */
+	expect(&s, 3, "recipients: this is a secret key; put its public "
+	    "recipient (age1...) here; the secret key must stay off the "
+	    "server");
+	ck_assert_ptr_null(strstr(s.text, "AGE-SECRET-KEY-1XYZ"));
 
 	/* A recipients file alone is enough, and is read at load time. */
 	write_file(pathof("staff.recipients"), "# staff\n" R1 "\n\n" R2 "\n",
@@ -956,17 +965,29 @@ START_TEST(test_recipients)
 	ck_assert_int_eq(load(text, &cf, &s), ERR_CONFIG);
 	ck_assert_ptr_null(cf);
 	ck_assert_msg(strstr(s.text, fx.conf) != NULL &&
-	    strstr(s.text, ":2: recipients_file: ") != NULL, "%s", s.text);
+	    strstr(s.text, ":2: recipients_file: ") != NULL &&
+	    strstr(s.text, "No such file or directory") != NULL, "%s", s.text);
+	/* Said once: no second line that says "I/O error" about it. */
+	ck_assert_uint_eq(s.d.count, 1);
+	ck_assert_ptr_null(strstr(s.text, "I/O error"));
 
 	write_file(pathof("bad.recipients"), R1 "\nnot-a-key\n", 0644);
 	ck_assert_int_eq(load("[crypto]\nrecipients_file = bad.recipients\n"
 	    "[mail]\nto = staff@example.com\n[form a]\n", &cf, &s),
 	    ERR_CONFIG);
-	/* The recipients file's own line is named too. */
-	snprintf(text, sizeof(text), "%s:2: ", pathof("bad.recipients"));
+	/* The recipients file's own line is named too, on the same line. */
+	snprintf(text, sizeof(text), ":2: recipients_file: %s:2: ",
+	    pathof("bad.recipients"));
 	ck_assert_msg(strstr(s.text, text) != NULL, "%s", s.text);
-	ck_assert_msg(strstr(s.text, ":2: recipients_file: ") != NULL, "%s",
-	    s.text);
+	ck_assert_uint_eq(s.d.count, 1);
+	/* A secret key in the file: named, never echoed. */
+	write_file(pathof("secret.recipients"), "AGE-SECRET-KEY-1QQQQSECRET\n",
+	    0644);
+	ck_assert_int_eq(load("[crypto]\nrecipients_file = secret.recipients\n"
+	    "[mail]\nto = staff@example.com\n[form a]\n", &cf, &s),
+	    ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(s.text, "this is a secret key"));
+	ck_assert_ptr_null(strstr(s.text, "QQQQSECRET"));
 }
 END_TEST
 
@@ -1172,19 +1193,59 @@ START_TEST(test_free_null)
 }
 END_TEST
 
-/* The shipped sample, as installed, from the repository root. */
+/* A recipient nobody holds, for loading the sample as an admin would
+   after putting the staff's in. */
+#define SAMPLE_RCPT	"age1w2r7tml9f6wcngls6vag93gyhfqg8r0v66s0slgfqp3vq8ynqunsduazu5"
+
+/* text with a recipients line at the top of its [crypto] section. */
+static char *
+with_recipient(const char *text)
+{
+	const char	*at = strstr(text, "[crypto]\n");
+	char		*out;
+	size_t		 head;
+
+	ck_assert_ptr_nonnull(at);
+	head = (size_t)(at - text) + strlen("[crypto]\n");
+	ck_assert_ptr_nonnull(out = malloc(strlen(text) + 128));
+	memcpy(out, text, head);
+	snprintf(out + head, strlen(text) + 128 - head, "recipients = %s\n%s",
+	    SAMPLE_RCPT, text + head);
+	return out;
+}
+
+/*
+ * The shipped sample, as installed, from the repository root: it ships no
+ * recipient, so as it stands it fails, saying what to do and where; with
+ * one added it loads.
+ */
 START_TEST(test_sample_loads)
 {
 	struct config		*cf;
 	const struct form_conf	*f;
 	struct sink		 s;
-	char			 dir[PATH_MAX], want[PATH_MAX + 64];
+	char			 dir[PATH_MAX], want[PATH_MAX + 64], *text, *raw;
 	int			 rc;
 
 	sink_init(&s);
 	rc = config_load("config/intaked.conf", &cf, &s.d);
-	ck_assert_msg(rc == 0, "rc %d:\n%s", rc, s.text);
+	ck_assert_int_eq(rc, ERR_CONFIG);
+	ck_assert_ptr_null(cf);
+	ck_assert_uint_eq(s.d.count, 1);
+	ck_assert_ptr_nonnull(strstr(s.text, "no staff recipients yet"));
+	ck_assert_ptr_nonnull(strstr(s.text, "intakectl keygen -o staff.key"));
+	raw = read_text("config/intaked.conf");
+	text = with_recipient(raw);
+	free(raw);
 	ck_assert_ptr_nonnull(realpath("config", dir));
+	/* In place, so that its relative paths resolve as installed. */
+	snprintf(want, sizeof(want), "%s/intaked.conf.test", dir);
+	write_file(want, text, 0644);
+	free(text);
+	sink_init(&s);
+	rc = config_load(want, &cf, &s.d);
+	unlink(want);
+	ck_assert_msg(rc == 0, "rc %d:\n%s", rc, s.text);
 	ck_assert_str_eq(cf->dir, dir);
 	ck_assert_uint_eq(cf->nrecipients, 1);
 	ck_assert_int_eq(strncmp(cf->recipients[0], "age1", 4), 0);
@@ -1310,10 +1371,12 @@ same_config(const struct config *a, const struct config *b)
 START_TEST(test_sample_documents_defaults)
 {
 	struct config	*plain, *uncommented;
-	char		*text, *text2;
+	char		*text, *text2, *raw;
 	unsigned	 n;
 
-	text = read_text("config/intaked.conf");
+	raw = read_text("config/intaked.conf");
+	text = with_recipient(raw);
+	free(raw);
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
 	ck_assert_uint_eq(n, 51);

@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 
 from harness import (INTAKECTL, INTAKED, ROOT, SCHEMA, VALID, Daemon,
-                     age_decrypt, check, eq, read_text, run_intaked,
+                     age_decrypt, age_keygen, check, eq, read_text,
+                     run_intaked,
                      write_text)
 
 
@@ -97,7 +98,18 @@ def test_t_requires_a_recipient_and_refuses_identities():
         write_text(os.path.join(d.dir, "staff.recipients"), secret + "\n")
         p = d.check_config()
         check(p.returncode != 0, "identity as recipient fails")
-        check(secret.encode() not in p.stderr, "secret never printed")
+        check(secret.encode() not in p.stdout + p.stderr,
+              "secret never printed")
+        check(b"this is a secret key; put its public recipient (age1...) "
+              b"here; the secret key must stay off the server" in p.stderr,
+              p.stderr)
+        # In the config itself, and on start (the log) as with -t.
+        d.edit_config("recipients_file = staff.recipients",
+                      "recipients = " + secret)
+        for p in (d.check_config(), run_intaked("-c", d.config)):
+            check(p.returncode != 0, "refused")
+            check(secret.encode() not in p.stdout + p.stderr, "not echoed")
+            check(b"this is a secret key" in p.stderr, p.stderr)
 
 
 def test_daemon_refuses_to_start_on_bad_config():
@@ -161,6 +173,19 @@ def test_make_install_gives_a_working_config_and_verified_units():
                   "share/doc/intaked/README.md"):
             check(os.path.exists(os.path.join(prefix, f)), f)
         conf = os.path.join(etc, "intaked", "intaked.conf")
+        p = subprocess.run([os.path.join(prefix, "sbin/intaked"), "-t", "-c",
+                            conf], capture_output=True, timeout=20)
+        # A fresh install holds no recipient: -t says what to do.
+        eq(p.returncode, 1, "a fresh install is not ready")
+        check(b"intakectl keygen -o staff.key" in p.stderr, p.stderr)
+        eq(len(p.stderr.decode().splitlines()), 2, "the hint and the count")
+        # Staff's recipient in, as the admin does: configuration OK.
+        staff = age_keygen(os.path.join(root, "staff.key"))
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("#recipients = age1...",
+                                 "recipients = " + staff))
         p = subprocess.run([os.path.join(prefix, "sbin/intaked"), "-t", "-c",
                             conf], capture_output=True, timeout=20)
         eq(p.returncode, 0, "installed config: %s" % p.stderr.decode())
