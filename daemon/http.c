@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "http.h"
+#include "ipcount.h"
 #include "log.h"
 #include "net.h"
 
@@ -27,6 +28,7 @@
 #define MAX_HEADERS	64
 #define LINGER_MS	2000
 #define HEAD_FRAMING	(64 * 1024)	/* see head_too_long() */
+#define RETRY_AFTER_S	5	/* on the server's own 503s */
 
 enum conn_state {
 	CONN_IDLE,	/* between requests (or before the first) */
@@ -46,6 +48,7 @@ struct http_req {
 	char			*query;		/* or NULL */
 	char			 client_ip[48];
 	struct buf		 body;
+	unsigned		 retry_after;	/* seconds, on a 503 of ours */
 	int			 expect_continue;
 	int			 streaming;	/* body goes to h.body */
 	int			 stream_done;	/* ended or aborted */
@@ -89,6 +92,9 @@ struct http_conn {
 	int			 inflight;	/* handler owns req */
 	int			 close_after;
 	int			 trusted;	/* peer may set X-Forwarded-For */
+	int			 counted;	/* in srv->ips under ip */
+	int			 rejected;	/* turned away: in nrejects */
+	int			 no_linger;	/* no linger after the answer */
 	int			 got_bytes;
 	int			 perr;		/* a callback's refusal: status */
 	const char		*perr_msg;	/* and message */
@@ -96,8 +102,9 @@ struct http_conn {
 	size_t			 trailer_bytes;
 	unsigned		 nreq;		/* requests answered */
 	char			 peer[48];
+	struct ipkey		 ip;		/* peer, for the per-IP cap */
 	struct buf		 out;
-	char			 rbuf[RBUF_SIZE];
+	char			*rbuf;		/* RBUF_SIZE, at first read */
 	size_t			 roff, rlen;
 	struct http_req		 req;
 	struct http_conn	*prev, *next;
@@ -111,8 +118,10 @@ struct http_server {
 	struct listener		*listeners;
 	int			 nlisteners;
 	struct http_conn	*conns;
-	unsigned		 nconns;
-	unsigned		 nrejects;
+	unsigned		 nconns;	/* served */
+	unsigned		 nrejects;	/* turned away, still open */
+	struct ipcount		*ips;		/* served, by peer address */
+	char			 discard[RBUF_SIZE];	/* linger reads */
 	int			 draining;
 	uv_timer_t		 drain_timer;
 	void			(*done_cb)(void *);
@@ -162,7 +171,13 @@ ip_trusted(const struct http_server *s, const char *ip)
 	    ip);
 }
 
-static void
+/*
+ * Who is at the other end. Returns 1 when the connection counts against
+ * the per-IP cap (with c->ip set), 0 when it is exempt: a Unix socket
+ * peer or a trusted proxy (all the clients of a proxy share its address;
+ * the proxy limits them itself), or a peer whose address is unknown.
+ */
+static int
 peer_name(struct http_conn *c, int is_unix)
 {
 	struct sockaddr_storage	ss;
@@ -174,16 +189,17 @@ peer_name(struct http_conn *c, int is_unix)
 		/* Only local processes with permission on the socket file can
 		   connect: that is the reverse proxy's channel, so trust it. */
 		c->trusted = 1;
-		return;
+		return 0;
 	}
 	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
+		return 0;
 	if (ss.ss_family == AF_INET)
 		a = &((struct sockaddr_in *)&ss)->sin_addr;
 	else
 		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
 	inet_ntop(ss.ss_family, a, c->peer, sizeof(c->peer));
 	c->trusted = ip_trusted(c->srv, c->peer);
+	return !c->trusted && ipcount_key(ss.ss_family, a, &c->ip) == 0;
 }
 
 /*
@@ -337,6 +353,7 @@ conn_free(struct http_conn *c)
 {
 	buf_free(&c->req.hdrbuf);
 	buf_free(&c->req.body);
+	free(c->rbuf);
 	buf_free(&c->out);
 	free(c);
 }
@@ -372,6 +389,8 @@ fail(struct http_conn *c, int status, const char *msg)
 	uv_read_stop(&c->h.stream);
 	uv_timer_stop(&c->timer);
 	c->inflight = 1;
+	/* Our 503s are all "busy": a cap, or memory. */
+	c->req.retry_after = status == 503 ? RETRY_AFTER_S : 0;
 	if (c->srv->h.error)
 		c->srv->h.error(&c->req, status, msg, c->srv->h.arg);
 	else
@@ -760,7 +779,8 @@ head_too_long(struct http_conn *c, size_t n)
 static int
 conn_step(struct http_conn *c)
 {
-	const char	*at = c->rbuf + c->roff;
+	/* No read buffer yet: a resume with nothing read. */
+	const char	*at = c->rbuf ? c->rbuf + c->roff : "";
 	size_t		 n = c->rlen - c->roff;
 	llhttp_errno_t	 e;
 
@@ -807,10 +827,16 @@ alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	struct http_conn *c = h->data;
 
 	(void)hint;
+	/* Taken at the first byte, not at accept: a connection that sends
+	   nothing costs no read buffer. Without one, read_cb gets ENOBUFS. */
+	if (c->rbuf == NULL && (c->rbuf = malloc(RBUF_SIZE)) == NULL) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
 	if (c->roff == c->rlen)
 		c->roff = c->rlen = 0;
 	b->base = c->rbuf + c->rlen;
-	b->len = sizeof(c->rbuf) - c->rlen;
+	b->len = RBUF_SIZE - c->rlen;
 }
 
 static void
@@ -845,6 +871,16 @@ conn_resume(struct http_conn *c)
 		uv_read_start(&c->h.stream, alloc_cb, read_cb);
 }
 
+/* What a lingering connection reads is dropped: one buffer serves all. */
+static void
+linger_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct http_conn *c = h->data;
+
+	(void)hint;
+	*b = uv_buf_init(c->srv->discard, sizeof(c->srv->discard));
+}
+
 static void
 linger_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
@@ -865,7 +901,7 @@ shutdown_cb(uv_shutdown_t *s, int status)
 	c->state = CONN_LINGER;
 	c->roff = c->rlen = 0;
 	timer_set(c, LINGER_MS);
-	if (uv_read_start(&c->h.stream, alloc_cb, linger_read) != 0)
+	if (uv_read_start(&c->h.stream, linger_alloc, linger_read) != 0)
 		conn_close(c);
 }
 
@@ -880,8 +916,8 @@ write_cb(uv_write_t *w, int status)
 	c->nreq++;
 	if (status < 0 || c->close_after) {
 		c->sreq.data = c;
-		if (status < 0 || uv_shutdown(&c->sreq, &c->h.stream,
-		    shutdown_cb) != 0)
+		if (status < 0 || c->no_linger || uv_shutdown(&c->sreq,
+		    &c->h.stream, shutdown_cb) != 0)
 			conn_close(c);
 		return;
 	}
@@ -900,7 +936,7 @@ format_head(struct http_conn *c, int status, const char *ctype,
 {
 	char		date[CLOCK_DATE_LEN];
 	size_t		i;
-	int		rc = 0;
+	int		rc = 0, retry = c->req.retry_after > 0;
 
 	clock_http_date(clock_now_ms(), date);
 	rc |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
@@ -910,9 +946,16 @@ format_head(struct http_conn *c, int status, const char *ctype,
 	    len, c->close_after ? "close" : "keep-alive");
 	if (ctype)
 		rc |= buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
-	for (i = 0; i < nhdrs; i++)
+	for (i = 0; i < nhdrs; i++) {
 		rc |= buf_printf(&c->out, "%s: %s\r\n", hdrs[i].name,
 		    hdrs[i].value);
+		if (strcasecmp(hdrs[i].name, "retry-after") == 0)
+			retry = 0;
+	}
+	/* On a 503 of ours, unless the handler said when itself. */
+	if (retry)
+		rc |= buf_printf(&c->out, "Retry-After: %u\r\n",
+		    c->req.retry_after);
 	rc |= buf_puts(&c->out, "\r\n");
 	return rc ? -1 : 0;
 }
@@ -1013,6 +1056,10 @@ server_free(uv_handle_t *h)
 	void			(*cb)(void *) = s->done_cb;
 	void			*arg = s->done_arg;
 
+	if (ipcount_addresses(s->ips) != 0)
+		log_warnx("http: stopped counting %zu addresses: an "
+		    "accounting bug", ipcount_addresses(s->ips));
+	ipcount_free(s->ips);
 	free(s->proxies);
 	free(s);
 	if (cb)
@@ -1043,13 +1090,18 @@ conn_closed(uv_handle_t *h)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	s->nconns--;
+	if (c->rejected)
+		s->nrejects--;
+	else
+		s->nconns--;
 	/* A request in the handler's hands is freed by http_respond(). */
 	if (!c->inflight)
 		conn_free(c);
 	server_maybe_done(s);
 }
 
+/* Its place under its peer's cap ends here, not in the close callback:
+   the place is free as soon as the socket is on its way out. */
 static void
 conn_close(struct http_conn *c)
 {
@@ -1057,6 +1109,9 @@ conn_close(struct http_conn *c)
 		return;
 	stream_abort(c);
 	c->state = CONN_CLOSED;
+	if (c->counted)
+		ipcount_drop(c->srv->ips, &c->ip);
+	c->counted = 0;
 	uv_close(&c->h.handle, conn_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_closed);
 }
@@ -1106,19 +1161,22 @@ reject_written(uv_write_t *w, int status)
 }
 
 /*
- * Over the connection cap: accept, say 503 in one small write, close. The
- * socket is not left in the backlog where it would hold a client forever.
+ * The last resort, when even turning away would cost too much (see
+ * conn_turn_away) or memory ran out: accept, say 503 in one small write
+ * with no handler involved, close without a linger. The socket is not
+ * left in the backlog where it would hold a client forever.
  */
 static void
 conn_reject(struct listener *l)
 {
+	static const char	 text[] = "too many connections\n";
 	struct reject {
 		uv_write_t	w;
-		char		msg[256];
-	}		*rj;
-	char		 date[CLOCK_DATE_LEN];
-	uv_stream_t	*st;
-	uv_buf_t	 b;
+		char		msg[320];
+	}			*rj;
+	char			 date[CLOCK_DATE_LEN];
+	uv_stream_t		*st;
+	uv_buf_t		 b;
 
 	st = malloc(l->is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
 	if (st == NULL)
@@ -1137,9 +1195,10 @@ conn_reject(struct listener *l)
 	clock_http_date(clock_now_ms(), date);
 	b = uv_buf_init(rj->msg, (unsigned)snprintf(rj->msg, sizeof(rj->msg),
 	    "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
-	    "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n"
+	    "Retry-After: %d\r\nContent-Length: %zu\r\nConnection: close\r\n"
 	    "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
-	    "\r\n", date));
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n%s", date,
+	    RETRY_AFTER_S, sizeof(text) - 1, text));
 	rj->w.data = rj;
 	if (uv_write(&rj->w, st, &b, 1, reject_written) != 0) {
 		free(rj);
@@ -1147,25 +1206,38 @@ conn_reject(struct listener *l)
 	}
 }
 
+/*
+ * A connection over a cap is answered 503 at once, in the handler's
+ * format, and closed the way a refused request is: the answer first, then
+ * a linger that reads and drops what the client sends meanwhile, so that
+ * it reads the answer rather than a reset. Turned-away connections are
+ * counted apart from the served ones, whose places they must not take;
+ * past max_connections of them lingering, one more closes right after
+ * its answer.
+ */
 static void
-on_connection(uv_stream_t *ls, int status)
+conn_turn_away(struct http_conn *c, const char *why)
 {
-	struct listener		*l = ls->data;
+	struct http_server	*s = c->srv;
+
+	if (!c->rejected) {
+		s->nconns--;
+		s->nrejects++;
+		c->rejected = 1;
+	}
+	c->no_linger = s->nrejects > s->lim.max_connections;
+	fail(c, 503, why);
+}
+
+/* A new connection, counted as served (nconns) or turned away. */
+static struct http_conn *
+conn_new(struct listener *l, int rejected)
+{
 	struct http_server	*s = l->srv;
 	struct http_conn	*c;
 
-	if (status < 0 || s->draining)
-		return;
-	if (s->nconns >= s->lim.max_connections) {
-		conn_reject(l);
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warnx("http: out of memory accepting a connection");
-		/* It must be accepted: libuv stops the listener until it is. */
-		conn_reject(l);
-		return;
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
 	c->srv = s;
 	if (l->is_unix)
 		uv_pipe_init(s->loop, &c->h.pipe, 0);
@@ -1178,19 +1250,60 @@ on_connection(uv_stream_t *ls, int status)
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
-	s->nconns++;
+	c->rejected = rejected;
+	if (rejected)
+		s->nrejects++;
+	else
+		s->nconns++;
+	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+	c->parser.data = c;
+	c->req.conn = c;
+	req_reset(&c->req, s->lim.max_header_bytes);
+	return c;
+}
+
+static void
+on_connection(uv_stream_t *ls, int status)
+{
+	struct listener		*l = ls->data;
+	struct http_server	*s = l->srv;
+	struct http_conn	*c;
+	int			 full, rc;
+
+	if (status < 0 || s->draining)
+		return;
+	full = s->nconns >= s->lim.max_connections;
+	if (full && s->nrejects >= s->lim.max_connections) {
+		conn_reject(l);
+		return;
+	}
+	if ((c = conn_new(l, full)) == NULL) {
+		log_warnx("http: out of memory accepting a connection");
+		/* It must be accepted: libuv stops the listener until it is. */
+		conn_reject(l);
+		return;
+	}
 	if (uv_accept(ls, &c->h.stream) != 0) {
 		conn_close(c);
 		return;
 	}
 	if (!l->is_unix)
 		uv_tcp_nodelay(&c->h.tcp, 1);
-	peer_name(c, l->is_unix);
-	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-	c->parser.data = c;
-	c->req.conn = c;
-	req_reset(&c->req, s->lim.max_header_bytes);
 	c->state = CONN_IDLE;
+	if (peer_name(c, l->is_unix) && !full) {
+		rc = ipcount_take(s->ips, &c->ip, s->lim.max_conns_per_ip);
+		if (rc != 0) {
+			conn_turn_away(c, rc == ERR_BUSY ? "too many "
+			    "connections from this address; try again later" :
+			    "out of memory");
+			return;
+		}
+		c->counted = 1;
+	}
+	if (full) {
+		conn_turn_away(c, "too many connections; try again later");
+		return;
+	}
 	uv_timer_start(&c->timer, conn_timeout, s->lim.header_timeout_ms, 0);
 	uv_read_start(&c->h.stream, alloc_cb, read_cb);
 }
@@ -1368,7 +1481,9 @@ http_server_start(uv_loop_t *loop, char *const *listen, size_t nlisten,
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ERR_NOMEM;
-	if ((rc = limits_copy(s, lim)) != 0) {
+	if ((rc = limits_copy(s, lim)) != 0 ||
+	    (rc = ipcount_new(&s->ips)) != 0) {
+		free(s->proxies);
 		free(s);
 		return rc;
 	}
@@ -1394,6 +1509,16 @@ unsigned
 http_server_connections(const struct http_server *s)
 {
 	return s->nconns;
+}
+
+unsigned
+http_server_connections_from(const struct http_server *s, const char *ip)
+{
+	struct ipkey	k;
+
+	if (ipcount_key_text(ip, &k) != 0)
+		return 0;
+	return ipcount_get(s->ips, &k);
 }
 
 static void

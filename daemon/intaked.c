@@ -139,6 +139,7 @@ public_limits(const struct config *cfg, struct http_limits *lim)
 {
 	memset(lim, 0, sizeof(*lim));
 	lim->max_connections = cfg->max_connections;
+	lim->max_conns_per_ip = cfg->max_conns_per_ip;
 	lim->header_timeout_ms = cfg->header_timeout_ms;
 	lim->body_timeout_ms = cfg->body_timeout_ms;
 	lim->idle_timeout_ms = cfg->idle_timeout_ms;
@@ -155,6 +156,7 @@ admin_limits(const struct config *cfg, struct http_limits *lim)
 {
 	public_limits(cfg, lim);
 	lim->max_connections = cfg->admin_max_connections;
+	lim->max_conns_per_ip = cfg->admin_max_conns_per_ip;
 	lim->max_body_bytes = cfg->admin_body_bytes;
 }
 

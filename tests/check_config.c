@@ -238,6 +238,7 @@ START_TEST(test_values)
 	    "shutdown_timeout = 0s\n"
 	    "header_bytes = 1M\n"
 	    "body_bytes = 64M\n"
+	    "connections_per_ip = 0\n"
 	    "fields = 1\n"
 	    "field_bytes = 16\n"
 	    "json_depth = 32\n"
@@ -269,6 +270,7 @@ START_TEST(test_values)
 	ck_assert_uint_eq(cf->shutdown_timeout_ms, 0);
 	ck_assert_uint_eq(cf->max_header_bytes, 1048576);
 	ck_assert_uint_eq(cf->max_body_bytes, 64 * 1048576);
+	ck_assert_uint_eq(cf->max_conns_per_ip, 0);
 	ck_assert_uint_eq(cf->max_fields, 1);
 	ck_assert_uint_eq(cf->max_field_bytes, 16);
 	ck_assert_uint_eq(cf->max_json_depth, 32);
@@ -292,6 +294,23 @@ START_TEST(test_values)
 	ck_assert_uint_eq(cf->forms[0].attach_types, 1u << FILETYPE_PDF |
 	    1u << FILETYPE_JPEG | 1u << FILETYPE_PNG);
 	config_free(cf);
+}
+END_TEST
+
+/* The per-IP caps have their documented defaults and bounds. */
+START_TEST(test_connection_caps)
+{
+	struct config	*cf = load_ok(MINIMAL);
+	struct sink	 s;
+
+	ck_assert_uint_eq(cf->max_conns_per_ip, 32);
+	ck_assert_uint_eq(cf->admin_max_conns_per_ip, 0);
+	config_free(cf);
+	cf = load_ok("[admin]\nconnections_per_ip = 4\n" MINIMAL);
+	ck_assert_uint_eq(cf->admin_max_conns_per_ip, 4);
+	config_free(cf);
+	ck_assert_int_eq(load("[limits]\nconnections_per_ip = 100001\n"
+	    MINIMAL, &cf, &s), ERR_CONFIG);
 }
 END_TEST
 
@@ -1266,6 +1285,8 @@ same_config(const struct config *a, const struct config *b)
 	ck_assert_str_eq(a->templates, b->templates);
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_uint_eq(a->max_connections, b->max_connections);
+	ck_assert_uint_eq(a->max_conns_per_ip, b->max_conns_per_ip);
+	ck_assert_uint_eq(a->admin_max_conns_per_ip, b->admin_max_conns_per_ip);
 	ck_assert_uint_eq(a->header_timeout_ms, b->header_timeout_ms);
 	ck_assert_uint_eq(a->body_timeout_ms, b->body_timeout_ms);
 	ck_assert_uint_eq(a->idle_timeout_ms, b->idle_timeout_ms);
@@ -1316,7 +1337,7 @@ START_TEST(test_sample_documents_defaults)
 	text = read_text("config/intaked.conf");
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 50);
+	ck_assert_uint_eq(n, 52);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);
@@ -1387,6 +1408,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_connection_caps);
 	tcase_add_test(tc, test_bool_and_enum);
 	tcase_add_test(tc, test_bad_bool_and_enum);
 	tcase_add_test(tc, test_bounds_edges);
