@@ -56,6 +56,7 @@ struct config {
 	/* [limits] */
 	unsigned	  max_connections;
 	unsigned	  max_conns_per_ip;	/* 0 = no cap */
+	size_t		  memory_budget;	/* request bytes in memory */
 	unsigned	  header_timeout_ms;
 	unsigned	  body_timeout_ms;
 	unsigned	  idle_timeout_ms;

@@ -29,6 +29,7 @@
 #define LINGER_MS	2000
 #define HEAD_FRAMING	(64 * 1024)	/* see head_too_long() */
 #define RETRY_AFTER_S	5	/* on the server's own 503s */
+#define HELD_FIRST	1024	/* first size of a budgeted buffer */
 
 enum conn_state {
 	CONN_IDLE,	/* between requests (or before the first) */
@@ -100,6 +101,7 @@ struct http_conn {
 	const char		*perr_msg;	/* and message */
 	size_t			 head_raw;	/* bytes of the head so far */
 	size_t			 trailer_bytes;
+	size_t			 held;		/* req's part of srv->held */
 	unsigned		 nreq;		/* requests answered */
 	char			 peer[48];
 	struct ipkey		 ip;		/* peer, for the per-IP cap */
@@ -121,6 +123,7 @@ struct http_server {
 	unsigned		 nconns;	/* served */
 	unsigned		 nrejects;	/* turned away, still open */
 	struct ipcount		*ips;		/* served, by peer address */
+	size_t			 held;		/* request bytes in memory */
 	char			 discard[RBUF_SIZE];	/* linger reads */
 	int			 draining;
 	uv_timer_t		 drain_timer;
@@ -336,13 +339,106 @@ http_req_header(const struct http_req *req, const char *name)
 	return NULL;
 }
 
+/* ---- the memory budget ---- */
+
+/*
+ * Each server keeps one account of the request bytes its connections
+ * hold in memory: the buffers of the request being read or handled,
+ * hdrbuf (the URL and headers) and body (a body not streamed). A buffer
+ * grows only after its growth was taken from the account, so the account
+ * is always exactly the sum of those buffers' capacities (c->held per
+ * connection), and no mix of clients can take it past the budget. What a
+ * connection holds goes back when its request is answered (the handler is
+ * done with it), when the next request begins, and when it closes.
+ * Streamed bodies are not counted: they never pile up here, they pass
+ * through the fixed read buffer.
+ */
+
+/* Takes n bytes for c: 0, or ERR_BUSY when they do not fit. */
+static int
+held_take(struct http_conn *c, size_t n)
+{
+	struct http_server	*s = c->srv;
+	size_t			 budget = s->lim.memory_budget;
+
+	/* A reload may have lowered the budget below what is held. */
+	if (c->state == CONN_CLOSED || s->held > budget ||
+	    n > budget - s->held)
+		return ERR_BUSY;
+	s->held += n;
+	c->held += n;
+	return 0;
+}
+
+/* Gives back all c holds. The account may be gone once c is closed and
+   has given back, so it is not touched when there is nothing to give. */
+static void
+held_settle(struct http_conn *c)
+{
+	if (c->held == 0)
+		return;
+	c->srv->held -= c->held;
+	c->held = 0;
+}
+
+/*
+ * Makes room in b, hdrbuf or body of c's request, for n more bytes (and
+ * the NUL): exactly that much when exact, else by doubling, or exactly
+ * when a doubling no longer fits the budget. Returns 0, ERR_TOOBIG past
+ * b's own cap, ERR_BUSY past the budget, or ERR_NOMEM.
+ */
+static int
+held_room(struct http_conn *c, struct buf *b, size_t n, int exact)
+{
+	size_t	want, cap, had = b->cap;
+	int	rc;
+
+	if (n > b->max - b->len)
+		return ERR_TOOBIG;
+	want = b->len + n + 1;
+	if (want <= had)
+		return 0;
+	cap = had ? had * 2 : HELD_FIRST;
+	if (cap > b->max + 1)
+		cap = b->max + 1;
+	if (exact || cap < want || held_take(c, cap - had) != 0) {
+		cap = want;
+		if ((rc = held_take(c, cap - had)) != 0)
+			return rc;
+	}
+	if (buf_reserve(b, cap) != 0) {
+		c->held -= cap - had;
+		c->srv->held -= cap - had;
+		return ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int
+held_append(struct http_conn *c, struct buf *b, const void *p, size_t n)
+{
+	int	rc;
+
+	if ((rc = held_room(c, b, n, 0)) != 0)
+		return rc;
+	return buf_append(b, p, n);
+}
+
+/* Frees the request's buffers and gives their bytes back. */
+static void
+req_release(struct http_conn *c)
+{
+	buf_free(&c->req.hdrbuf);
+	buf_free(&c->req.body);
+	held_settle(c);
+}
+
 static void
 req_reset(struct http_req *req, size_t max_header)
 {
 	struct http_conn *c = req->conn;
 
-	buf_free(&req->hdrbuf);
-	buf_free(&req->body);
+	req_release(c);
 	memset(req, 0, sizeof(*req));
 	buf_init(&req->hdrbuf, max_header);
 	req->conn = c;
@@ -389,7 +485,7 @@ fail(struct http_conn *c, int status, const char *msg)
 	uv_read_stop(&c->h.stream);
 	uv_timer_stop(&c->timer);
 	c->inflight = 1;
-	/* Our 503s are all "busy": a cap, or memory. */
+	/* Our 503s are all "busy": a cap, the budget, memory. */
 	c->req.retry_after = status == 503 ? RETRY_AFTER_S : 0;
 	if (c->srv->h.error)
 		c->srv->h.error(&c->req, status, msg, c->srv->h.arg);
@@ -410,6 +506,18 @@ refuse(struct http_conn *c, int status, const char *msg)
 	c->perr = status;
 	c->perr_msg = msg;
 	return -1;
+}
+
+/* refuse() for a budgeted buffer that could not grow: with status when
+   it is over its own cap, 503 when the budget or memory ran out. */
+static int
+refuse_held(struct http_conn *c, int rc, int status, const char *msg)
+{
+	if (rc == ERR_TOOBIG)
+		return refuse(c, status, msg);
+	if (rc == ERR_BUSY)
+		return refuse(c, 503, "the server is busy; try again later");
+	return refuse(c, 503, "out of memory");
 }
 
 static int
@@ -436,20 +544,22 @@ on_message_begin(llhttp_t *p)
 static int
 on_url(llhttp_t *p, const char *at, size_t len)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	int			 rc;
 
-	if (buf_append(&c->req.hdrbuf, at, len) != 0)
-		return refuse(c, 414, "request URI too long");
+	if ((rc = held_append(c, &c->req.hdrbuf, at, len)) != 0)
+		return refuse_held(c, rc, 414, "request URI too long");
 	return 0;
 }
 
 static int
 on_url_complete(llhttp_t *p)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	int			 rc;
 
-	if (buf_putc(&c->req.hdrbuf, '\0') != 0)
-		return refuse(c, 414, "request URI too long");
+	if ((rc = held_append(c, &c->req.hdrbuf, "", 1)) != 0)
+		return refuse_held(c, rc, 414, "request URI too long");
 	return 0;
 }
 
@@ -473,6 +583,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn	*c = p->data;
 	struct http_req		*r = &c->req;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return trailer_piece(c, len);
@@ -485,8 +596,9 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 		r->nhdr++;
 		r->in_name = 1;
 	}
-	if (buf_append(&r->hdrbuf, at, len) != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &r->hdrbuf, at, len)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	return 0;
 }
 
@@ -496,6 +608,7 @@ on_header_field_complete(llhttp_t *p)
 	struct http_conn	*c = p->data;
 	struct http_req		*r = &c->req;
 	char			*s;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return 0;
@@ -506,8 +619,9 @@ on_header_field_complete(llhttp_t *p)
 	for (s = r->hdrbuf.data + r->hdroff[r->nhdr - 1][0]; *s; s++)
 		if (*s >= 'A' && *s <= 'Z')
 			*s = (char)(*s - 'A' + 'a');
-	if (buf_putc(&r->hdrbuf, '\0') != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &r->hdrbuf, "", 1)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	r->hdroff[r->nhdr - 1][1] = r->hdrbuf.len;
 	return 0;
 }
@@ -515,24 +629,28 @@ on_header_field_complete(llhttp_t *p)
 static int
 on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return trailer_piece(c, len);
-	if (buf_append(&c->req.hdrbuf, at, len) != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &c->req.hdrbuf, at, len)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	return 0;
 }
 
 static int
 on_header_value_complete(llhttp_t *p)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return 0;
-	if (buf_putc(&c->req.hdrbuf, '\0') != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &c->req.hdrbuf, "", 1)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	return 0;
 }
 
@@ -606,6 +724,27 @@ check_length(struct http_conn *c, const llhttp_t *p)
 }
 
 /*
+ * A body to be buffered whole takes its declared length from the budget
+ * before any of it is read, so a client is told 503 at once rather than
+ * after sending it; a chunked one takes its memory as it grows.
+ */
+static int
+take_body(struct http_conn *c, const llhttp_t *p)
+{
+	struct http_req	*r = &c->req;
+	int		 rc;
+
+	if (r->streaming)
+		return 0;
+	buf_init(&r->body, r->body_max);
+	if (!(p->flags & F_CONTENT_LENGTH))
+		return 0;
+	if ((rc = held_room(c, &r->body, (size_t)p->content_length, 1)) != 0)
+		return refuse_held(c, rc, 413, "request body too large");
+	return 0;
+}
+
+/*
  * Gives the handler its early look. Returns 0 to read the body, or -1 when
  * the handler answered: the body is then never read, and reading stops as
  * in fail(): the parser is dead, so bytes would pile up in rbuf until
@@ -643,10 +782,8 @@ on_headers_complete(llhttp_t *p)
 	client_ip(c);
 	r->body_max = c->srv->lim.max_body_bytes;
 	if (check_framing(c, p) != 0 || early_answer(c) != 0 ||
-	    check_length(c, p) != 0)
+	    check_length(c, p) != 0 || take_body(c, p) != 0)
 		return -1;
-	if (!r->streaming)
-		buf_init(&r->body, r->body_max);
 	c->state = CONN_BODY;
 	timer_set(c, c->srv->lim.body_timeout_ms);
 	if (r->expect_continue)
@@ -701,11 +838,9 @@ on_body(llhttp_t *p, const char *at, size_t len)
 
 	if (c->req.streaming)
 		return stream_piece(c, at, len);
-	if ((rc = buf_append(&c->req.body, at, len)) == 0)
-		return 0;
-	if (rc == ERR_TOOBIG)
-		return refuse(c, 413, "request body too large");
-	return refuse(c, 503, "out of memory");
+	if ((rc = held_append(c, &c->req.body, at, len)) != 0)
+		return refuse_held(c, rc, 413, "request body too large");
+	return 0;
 }
 
 /* Pauses the parser: the handler has the request until it answers. */
@@ -715,8 +850,6 @@ on_message_complete(llhttp_t *p)
 	struct http_conn *c = p->data;
 
 	c->req.stream_done = 1;
-	if (!c->req.streaming && buf_append(&c->req.body, "", 0) != 0)
-		return refuse(c, 503, "out of memory");
 	if (!llhttp_should_keep_alive(p) || c->srv->draining)
 		c->close_after = 1;
 	uv_timer_stop(&c->timer);
@@ -993,6 +1126,9 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		conn_close(c);
 		return ERR_NOMEM;
 	}
+	/* The handler is done with the request: its bytes go back to the
+	   budget now, not when a slow reader has taken the answer. */
+	req_release(c);
 	c->state = CONN_WRITING;
 	timer_set(c, c->srv->lim.idle_timeout_ms);
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
@@ -1056,9 +1192,10 @@ server_free(uv_handle_t *h)
 	void			(*cb)(void *) = s->done_cb;
 	void			*arg = s->done_arg;
 
-	if (ipcount_addresses(s->ips) != 0)
-		log_warnx("http: stopped counting %zu addresses: an "
-		    "accounting bug", ipcount_addresses(s->ips));
+	if (s->held != 0 || ipcount_addresses(s->ips) != 0)
+		log_warnx("http: stopped holding %zu request bytes and %zu "
+		    "addresses: an accounting bug", s->held,
+		    ipcount_addresses(s->ips));
 	ipcount_free(s->ips);
 	free(s->proxies);
 	free(s);
@@ -1100,8 +1237,13 @@ conn_closed(uv_handle_t *h)
 	server_maybe_done(s);
 }
 
-/* Its place under its peer's cap ends here, not in the close callback:
-   the place is free as soon as the socket is on its way out. */
+/*
+ * Everything c counts for ends here, at once: its place under its peer's
+ * cap, and its bytes in the budget. A request the handler still has keeps
+ * its memory until the answer (only the shutdown's drain closes such a
+ * connection, and it admits nobody new); it is no longer the server's to
+ * count, as the server may be gone by then.
+ */
 static void
 conn_close(struct http_conn *c)
 {
@@ -1109,6 +1251,7 @@ conn_close(struct http_conn *c)
 		return;
 	stream_abort(c);
 	c->state = CONN_CLOSED;
+	held_settle(c);
 	if (c->counted)
 		ipcount_drop(c->srv->ips, &c->ip);
 	c->counted = 0;
@@ -1438,7 +1581,8 @@ limits_copy(struct http_server *s, const struct http_limits *l)
 	struct cidr	*p = NULL;
 	size_t		 n = l->ntrusted_proxies;
 
-	if (l->max_header_bytes == 0 || l->max_body_bytes == 0)
+	if (l->max_header_bytes == 0 || l->max_body_bytes == 0 ||
+	    l->memory_budget == 0)
 		return ERR_INVAL;
 	if (n > 0) {
 		if ((p = calloc(n, sizeof(*p))) == NULL)
@@ -1519,6 +1663,12 @@ http_server_connections_from(const struct http_server *s, const char *ip)
 	if (ipcount_key_text(ip, &k) != 0)
 		return 0;
 	return ipcount_get(s->ips, &k);
+}
+
+size_t
+http_server_memory(const struct http_server *s)
+{
+	return s->held;
 }
 
 static void

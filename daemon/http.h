@@ -56,9 +56,10 @@ struct http_handler {
 	   http_respond(), now or later (e.g. after the store commits). */
 	void	(*request)(struct http_req *, void *arg);
 	/* Renders an error the server itself detects (400, 408, 411, 413,
-	   414, 417, 431, or 503 over a connection cap or out of memory)
-	   in the handler's format; calls http_respond(), which adds
-	   Retry-After to a 503 unless the handler gives its own. */
+	   414, 417, 431, or 503 over a connection cap, over the
+	   memory budget or out of memory) in the handler's format; calls
+	   http_respond(), which adds Retry-After to a 503 unless the
+	   handler gives its own. */
 	void	(*error)(struct http_req *, int status, const char *message,
 		    void *arg);
 	/*
@@ -96,14 +97,19 @@ enum { HTTP_BODY_MORE = 0, HTTP_BODY_PAUSE = 1, HTTP_BODY_ANSWERED = -1 };
  * connections do not count against max_connections; up to as many of
  * them linger so, more are closed right after the answer.
  *
- * Each connection has a 16 KiB read buffer once it has sent a byte.
+ * memory_budget caps the request bytes the server holds in memory across
+ * all its connections: headers being read and bodies buffered whole (not
+ * streamed ones). A request whose Content-Length does not fit what is
+ * left gets 503 before its body is read; one whose headers or chunked
+ * body outgrow it gets 503 then. Each connection has a 16 KiB read
+ * buffer besides, once it has sent a byte.
  *
  * The header timeout runs to the end of the headers, the body timeout to
  * the end of the body (408 for either); the idle timeout between requests
  * and while an answer is written; the shutdown timeout is the drain's
  * grace. Header bytes cap the URL (414) and the headers (431), body bytes
- * the body (413); neither may be 0. A peer in trusted_proxies may say
- * who the client is with X-Forwarded-For.
+ * the body (413); neither may be 0, nor may the budget. A peer in
+ * trusted_proxies may say who the client is with X-Forwarded-For.
  */
 struct http_limits {
 	unsigned		 max_connections;
@@ -114,6 +120,7 @@ struct http_limits {
 	unsigned		 shutdown_timeout_ms;
 	size_t			 max_header_bytes;
 	size_t			 max_body_bytes;
+	size_t			 memory_budget;
 	const struct cidr	*trusted_proxies;
 	size_t			 ntrusted_proxies;
 };
@@ -151,6 +158,8 @@ unsigned http_server_connections(const struct http_server *);
 /* Of those, the ones counted under the peer address ip (text). */
 unsigned http_server_connections_from(const struct http_server *,
 	    const char *ip);
+/* Request bytes held in memory now, against the memory budget. */
+size_t	 http_server_memory(const struct http_server *);
 
 /*
  * What a handler may read of a request, valid until it answers. The

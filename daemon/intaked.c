@@ -146,11 +146,13 @@ public_limits(const struct config *cfg, struct http_limits *lim)
 	lim->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	lim->max_header_bytes = cfg->max_header_bytes;
 	lim->max_body_bytes = cfg->max_body_bytes;
+	lim->memory_budget = cfg->memory_budget;
 	lim->trusted_proxies = cfg->trusted_proxies;
 	lim->ntrusted_proxies = cfg->ntrusted_proxies;
 }
 
-/* The admin listener's: its own caps, the public timeouts. */
+/* The admin listener's: its own caps, the public timeouts, and a budget
+   of the public one's size (an account of its own). */
 static void
 admin_limits(const struct config *cfg, struct http_limits *lim)
 {

@@ -92,6 +92,7 @@ setup(void)
 	F.lim.shutdown_timeout_ms = 50;
 	F.lim.max_header_bytes = 4096;
 	F.lim.max_body_bytes = 4096;
+	F.lim.memory_budget = 1 << 20;
 	ck_assert_int_eq(uv_loop_init(&F.loop), 0);
 	ck_assert_int_eq(http_server_start(&F.loop, F.listen, 1, NULL, 0,
 	    &F.lim, &h, &F.srv), 0);
@@ -292,6 +293,7 @@ pair_setup(void)
 		P.lim[i].idle_timeout_ms = 5000;
 		P.lim[i].shutdown_timeout_ms = 1000;
 		P.lim[i].max_header_bytes = 4096;
+		P.lim[i].memory_budget = 1 << 20;
 	}
 	P.lim[0].max_body_bytes = 1024;
 	P.lim[1].max_body_bytes = 8192;
@@ -446,7 +448,7 @@ START_TEST(streamed_body_paused_on_its_last_byte_completes)
 END_TEST
 
 /*
- * The per-IP cap, driven from this thread: the
+ * The per-IP cap and the memory budget, driven from this thread: the
  * clients are non-blocking sockets from several loopback addresses, and
  * the loop turns (UV_RUN_NOWAIT) until what a test waits for is true, for
  * at most 5 s, so every count can be checked at the moment it matters.
@@ -528,6 +530,7 @@ lim_setup(void)
 	L.lim.shutdown_timeout_ms = 100;
 	L.lim.max_header_bytes = 4096;
 	L.lim.max_body_bytes = 8192;
+	L.lim.memory_budget = 1 << 20;
 }
 
 static uint64_t
@@ -551,6 +554,7 @@ static void
 lim_end(void)
 {
 	SPIN(http_server_connections(L.srv) == 0);
+	ck_assert_uint_eq(http_server_memory(L.srv), 0);
 	http_server_shutdown(L.srv, lim_stopped, NULL);
 	ck_assert_int_eq(uv_run(&L.loop, UV_RUN_DEFAULT), 0);
 	ck_assert_int_eq(L.stopped, 1);
@@ -803,9 +807,9 @@ START_TEST(proxies_and_unix_peers_are_not_counted)
 }
 END_TEST
 
-/* A connection leaves its peer's count however it ends: a timeout, a
-   refused request, an answer with close, the client going away in the
-   middle of a head or a body. */
+/* A connection leaves its peer's count and the budget however it ends:
+   a timeout, a refused request, an answer with close, the client going
+   away in the middle of a head or a body. */
 START_TEST(counts_come_back_on_every_path)
 {
 	char	buf[1024];
@@ -821,8 +825,10 @@ START_TEST(counts_come_back_on_every_path)
 	fd = cl_connect("127.0.0.1");		/* a body timed out: 408 */
 	cl_puts(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n"
 	    "\r\nabc");
+	SPIN(http_server_memory(L.srv) > 3000);
 	cl_answer(fd, buf, sizeof(buf));
 	ck_assert_msg(strncmp(buf, "HTTP/1.1 408 ", 13) == 0, "%s", buf);
+	ck_assert_uint_eq(http_server_memory(L.srv), 0);
 	close(fd);
 	fd = cl_connect("127.0.0.1");		/* garbage: 400 */
 	cl_puts(fd, "HELLO\r\n\r\n");
@@ -834,20 +840,154 @@ START_TEST(counts_come_back_on_every_path)
 	cl_puts(fd, "POST /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
 	    "Content-Length: 3\r\n\r\nabc");
 	cl_answer(fd, buf, sizeof(buf));
+	ck_assert_uint_eq(http_server_memory(L.srv), 0);
 	cl_eof(fd);
 	close(fd);
 	fd = cl_connect("127.0.0.1");		/* gone in the head */
 	cl_puts(fd, "GET /x HTTP/1.1\r\nHost: x\r\nX-A: ");
-	SPIN(http_server_connections_from(L.srv, "127.0.0.1") == 1);
+	SPIN(http_server_memory(L.srv) > 0);
 	close(fd);
-	SPIN(http_server_connections_from(L.srv, "127.0.0.1") == 0);
+	SPIN(http_server_memory(L.srv) == 0);
 	fd = cl_connect("127.0.0.1");		/* gone in the body */
 	cl_puts(fd, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n"
 	    "\r\nabc");
-	SPIN(http_server_connections_from(L.srv, "127.0.0.1") == 1);
+	SPIN(http_server_memory(L.srv) > 3000);
 	close(fd);
+	SPIN(http_server_memory(L.srv) == 0);
 	SPIN(http_server_connections_from(L.srv, "127.0.0.1") == 0);
 	lim_end();
+}
+END_TEST
+
+/*
+ * The budget is exact: what the server holds is what the buffers hold
+ * (a declared body exactly, the head from its first 1 KiB). A body that
+ * does not fit what is left is refused before it is read; a chunked one
+ * when it outgrows it; an answer gives the bytes back at once.
+ */
+START_TEST(memory_budget_is_exact_and_refuses_with_503)
+{
+	char	buf[1024], chunk[1100];
+	int	a, b, c, d, i;
+
+	L.lim.max_conns_per_ip = 0;
+	L.lim.memory_budget = 12000;
+	lim_start();
+	a = cl_connect("127.0.0.1");
+	cl_puts(a, "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 6000\r\n"
+	    "\r\n");
+	SPIN(http_server_memory(L.srv) == 1024 + 6001);
+	memset(chunk, 'x', sizeof(chunk));
+	cl_send(a, chunk, 1000);
+	for (i = 0; i < 5; i++)
+		cl_send(a, chunk, 1000);
+	SPIN(L.nheld == 1);
+	ck_assert_uint_eq(http_server_memory(L.srv), 1024 + 6001);
+	/* 1024 + 4001 more do not fit in the 3951 left: 503, no body read. */
+	b = cl_connect("127.0.0.1");
+	cl_puts(b, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	cl_answer(b, buf, sizeof(buf));
+	assert_busy(buf, "busy");
+	ck_assert_uint_eq(http_server_memory(L.srv), 1024 + 6001);
+	/* A chunked body grows until it would not fit. */
+	c = cl_connect("127.0.0.1");
+	cl_puts(c, "POST /x HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n");
+	for (i = 0; i < 4; i++) {
+		cl_puts(c, "3e8\r\n");
+		cl_send(c, chunk, 1000);
+		cl_puts(c, "\r\n");
+	}
+	cl_answer(c, buf, sizeof(buf));
+	assert_busy(buf, "busy");
+	ck_assert_uint_eq(http_server_memory(L.srv), 1024 + 6001);
+	/* A streamed body is not counted, however large. */
+	d = cl_connect("127.0.0.1");
+	cl_puts(d, "POST /stream HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 20000\r\n\r\n");
+	for (i = 0; i < 20; i++)
+		cl_send(d, chunk, 1000);
+	cl_answer(d, buf, sizeof(buf));
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "%s", buf);
+	ck_assert_uint_eq(http_server_memory(L.srv), 1024 + 6001);
+	/* The answer gives the held request's bytes back. */
+	ck_assert_int_eq(http_respond(L.held[0], 201, NULL, NULL, 0, "", 0),
+	    0);
+	ck_assert_uint_eq(http_server_memory(L.srv), 0);
+	cl_answer(a, buf, sizeof(buf));
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 201 ", 13) == 0, "%s", buf);
+	/* Now the refused body fits. */
+	close(b);
+	b = cl_connect("127.0.0.1");
+	cl_puts(b, "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n"
+	    "\r\n");
+	for (i = 0; i < 4; i++)
+		cl_send(b, chunk, 1000);
+	cl_answer(b, buf, sizeof(buf));
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "%s", buf);
+	close(a);
+	close(b);
+	close(c);
+	close(d);
+	lim_end();
+}
+END_TEST
+
+/* A reload that lowers the budget below what is held refuses new bytes
+   until enough came back, and never counts below zero. */
+START_TEST(lowered_budget_refuses_until_bytes_come_back)
+{
+	char	buf[1024];
+	int	a, b;
+
+	L.lim.max_conns_per_ip = 0;
+	lim_start();
+	a = cl_connect("127.0.0.1");
+	cl_puts(a, "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	    "\r\nhello");
+	SPIN(L.nheld == 1);
+	L.lim.memory_budget = 100;
+	ck_assert_int_eq(http_server_set_limits(L.srv, &L.lim), 0);
+	b = cl_connect("127.0.0.1");
+	cl_puts(b, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+	cl_answer(b, buf, sizeof(buf));
+	assert_busy(buf, "busy");
+	ck_assert_int_eq(http_respond(L.held[0], 204, NULL, NULL, 0, "", 0),
+	    0);
+	ck_assert_uint_eq(http_server_memory(L.srv), 0);
+	L.lim.memory_budget = 1 << 20;
+	ck_assert_int_eq(http_server_set_limits(L.srv, &L.lim), 0);
+	close(a);
+	close(b);
+	lim_end();
+}
+END_TEST
+
+/* The shutdown's drain closes a connection whose request the handler
+   still has: the budget and the count are settled then, and the late
+   answer frees the rest. */
+START_TEST(drain_settles_a_held_request)
+{
+	int	a;
+
+	lim_start();
+	a = cl_connect("127.0.0.1");
+	cl_puts(a, "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	    "\r\nhello");
+	SPIN(L.nheld == 1);
+	ck_assert_uint_gt(http_server_memory(L.srv), 0);
+	http_server_shutdown(L.srv, lim_stopped, NULL);
+	SPIN(http_server_connections(L.srv) == 0);
+	ck_assert_uint_eq(http_server_memory(L.srv), 0);
+	ck_assert_uint_eq(http_server_connections_from(L.srv, "127.0.0.1"),
+	    0);
+	SPIN(L.stopped);
+	ck_assert_int_eq(http_respond(L.held[0], 201, NULL, NULL, 0, "", 0),
+	    0);
+	ck_assert_int_eq(uv_run(&L.loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&L.loop), 0);
+	close(a);
 }
 END_TEST
 
@@ -878,6 +1018,9 @@ http_suite(void)
 	tcase_add_test(tc, turned_away_clients_read_their_answer);
 	tcase_add_test(tc, proxies_and_unix_peers_are_not_counted);
 	tcase_add_test(tc, counts_come_back_on_every_path);
+	tcase_add_test(tc, memory_budget_is_exact_and_refuses_with_503);
+	tcase_add_test(tc, lowered_budget_refuses_until_bytes_come_back);
+	tcase_add_test(tc, drain_settles_a_held_request);
 	suite_add_tcase(s, tc);
 	return s;
 }
