@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,6 +64,14 @@ struct http_req {
 	int			 in_name;	/* a name is arriving */
 };
 
+/* Where the raw bytes of a head are, for head_scan(). */
+struct headscan {
+	int			 started;	/* past leading empty lines */
+	int			 done;		/* the empty line was seen */
+	int			 m;		/* bytes of CRLFCRLF matched */
+	char			 prev;
+};
+
 struct listener {
 	union {
 		uv_tcp_t	tcp;
@@ -100,8 +109,11 @@ struct http_conn {
 	int			 perr;		/* a callback's refusal: status */
 	const char		*perr_msg;	/* and message */
 	size_t			 head_raw;	/* bytes of the head so far */
+	struct headscan		 scan;
 	size_t			 trailer_bytes;
 	size_t			 held;		/* req's part of srv->held */
+	char			 ver[4];	/* the version as sent, cut */
+	size_t			 verlen;
 	unsigned		 nreq;		/* requests answered */
 	char			 peer[48];
 	struct ipkey		 ip;		/* peer, for the per-IP cap */
@@ -159,7 +171,9 @@ http_reason(int status)
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default:  return "Unknown";
 	}
 }
@@ -337,6 +351,21 @@ http_req_header(const struct http_req *req, const char *name)
 		    name) == 0)
 			return req->hdrbuf.data + req->hdroff[i][1];
 	return NULL;
+}
+
+/* How many headers are called name, the first one's value in *value. */
+static size_t
+header_count(const struct http_req *req, const char *name,
+    const char **value)
+{
+	size_t	i, n = 0;
+
+	*value = NULL;
+	for (i = 0; i < req->nhdr; i++)
+		if (strcmp(req->hdrbuf.data + req->hdroff[i][0], name) == 0 &&
+		    n++ == 0)
+			*value = req->hdrbuf.data + req->hdroff[i][1];
+	return n;
 }
 
 /* ---- the memory budget ---- */
@@ -529,6 +558,7 @@ on_message_begin(llhttp_t *p)
 	c->state = CONN_HEADERS;
 	c->perr = 0;
 	c->head_raw = c->trailer_bytes = 0;
+	c->verlen = 0;
 	/* The first request's clock started at accept, so trickling bytes
 	   cannot extend it; later ones start when their first byte comes. */
 	if (c->nreq > 0)
@@ -561,6 +591,39 @@ on_url_complete(llhttp_t *p)
 	if ((rc = held_append(c, &c->req.hdrbuf, "", 1)) != 0)
 		return refuse_held(c, rc, 414, "request URI too long");
 	return 0;
+}
+
+/* The version as sent, for telling a version we do not speak (505) from
+   one that is not a version (400) when llhttp refuses it. */
+static int
+on_version(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_conn	*c = p->data;
+	size_t			 n = sizeof(c->ver) - c->verlen;
+
+	memcpy(c->ver + c->verlen, at, len < n ? len : n);
+	c->verlen += len < n ? len : n;
+	return 0;
+}
+
+/* llhttp itself refuses only some of the versions that are not 1.x. */
+static int
+on_version_complete(llhttp_t *p)
+{
+	struct http_conn *c = p->data;
+
+	if (p->http_major != 1 || p->http_minor > 1)
+		return refuse(c, 505, "HTTP version not supported");
+	return 0;
+}
+
+/* A well-formed version (DIGIT "." DIGIT) that is not 1.0 or 1.1. */
+static int
+version_unsupported(const struct http_conn *c)
+{
+	return c->verlen == 3 && isdigit((unsigned char)c->ver[0]) &&
+	    c->ver[1] == '.' && isdigit((unsigned char)c->ver[2]) &&
+	    !(c->ver[0] == '1' && (c->ver[2] == '0' || c->ver[2] == '1'));
 }
 
 /*
@@ -640,34 +703,80 @@ on_header_value(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/* llhttp drops the whitespace before a value, not after it: the value
+   is what lies between (RFC 9110 5.5), so "chunked " is chunked. */
 static int
 on_header_value_complete(llhttp_t *p)
 {
 	struct http_conn	*c = p->data;
+	struct http_req		*r = &c->req;
 	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return 0;
-	if ((rc = held_append(c, &c->req.hdrbuf, "", 1)) != 0)
+	while (r->hdrbuf.len > r->hdroff[r->nhdr - 1][1] &&
+	    (r->hdrbuf.data[r->hdrbuf.len - 1] == ' ' ||
+	    r->hdrbuf.data[r->hdrbuf.len - 1] == '\t'))
+		r->hdrbuf.len--;
+	if ((rc = held_append(c, &r->hdrbuf, "", 1)) != 0)
 		return refuse_held(c, rc, 431,
 		    "request header fields too large");
 	return 0;
 }
 
-/* Splits the URL (at offset 0, NUL-terminated) into path and query. Only
-   now, with hdrbuf grown for the last time, may pointers into it be kept. */
-static void
-req_finish_headers(struct http_req *r)
+/*
+ * Where the path of an absolute-form target ("http://host/p?q", RFC 9112
+ * 3.2.2: what clients send to proxies, and servers must take) begins: the
+ * handlers route by the path alone, and the authority, not Host, names
+ * the host. An empty path ("http://host?q") is "/", written over the last
+ * byte of the authority. NULL for a target of no form we take: another
+ * scheme, no authority, or user information in it.
+ */
+static char *
+absolute_path(char *u)
+{
+	char	*auth;
+	size_t	 len;
+
+	if (strncasecmp(u, "http://", 7) == 0)
+		auth = u + 7;
+	else if (strncasecmp(u, "https://", 8) == 0)
+		auth = u + 8;
+	else
+		return NULL;
+	len = strcspn(auth, "/?#");
+	if (len == 0 || memchr(auth, '@', len) != NULL)
+		return NULL;
+	if (auth[len] == '/')
+		return auth + len;
+	auth[len - 1] = '/';
+	return auth + len - 1;
+}
+
+/*
+ * Splits the URL (at offset 0, NUL-terminated) into path and query. Only
+ * now, with hdrbuf grown for the last time, may pointers into it be kept.
+ * The targets that are no path, "*" (OPTIONS) and an authority (CONNECT),
+ * are left for the handler to refuse. Returns 0, or -1 for a target that
+ * is not one of them.
+ */
+static int
+req_finish_headers(struct http_req *r, int connect)
 {
 	char	*q;
 
-	r->path = r->hdrbuf.data;
+	if ((r->path = r->hdrbuf.data) == NULL)
+		return -1;
+	if (r->path[0] != '/' && strcmp(r->path, "*") != 0 && !connect &&
+	    (r->path = absolute_path(r->path)) == NULL)
+		return -1;
 	if ((q = strchr(r->path, '?')) != NULL) {
 		*q = '\0';
 		r->query = q + 1;
 	}
 	if ((q = strchr(r->path, '#')) != NULL)
 		*q = '\0';
+	return 0;
 }
 
 static enum http_method
@@ -690,6 +799,51 @@ continue_written(uv_write_t *w, int status)
 {
 	(void)w;
 	(void)status;
+}
+
+/* A Host value of the characters RFC 3986 allows in an authority; an
+   empty one is allowed (a target without authority). */
+static int
+host_ok(const char *v)
+{
+	for (; *v; v++)
+		if (!isalnum((unsigned char)*v) &&
+		    strchr("-._~!$&'()*+,;=%:[]", *v) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * What RFC 9112 asks of a request's head beyond what llhttp checks: one
+ * Host, which an HTTP/1.1 request must have (3.2); chunked as the only
+ * transfer coding, applied once (6.1: 501 for any other, as for a coding
+ * we do not know), and none in HTTP/1.0, whose framing it would make
+ * ambiguous. llhttp refuses Content-Length beside Transfer-Encoding, and
+ * a repeated or malformed Content-Length, itself (400).
+ */
+static int
+check_head(struct http_conn *c, const llhttp_t *p)
+{
+	const char	*v;
+	size_t		 n;
+
+	/* "GET /" alone is HTTP/0.9 to llhttp, with no version to check. */
+	if (p->http_major != 1 || p->http_minor > 1)
+		return refuse(c, 505, "HTTP version not supported");
+	n = header_count(&c->req, "host", &v);
+	if (n > 1 || (n == 0 && p->http_minor == 1))
+		return refuse(c, 400, "one Host header is required");
+	if (v != NULL && !host_ok(v))
+		return refuse(c, 400, "malformed Host header");
+	if ((n = header_count(&c->req, "transfer-encoding", &v)) == 0)
+		return 0;
+	if (p->http_minor == 0)
+		return refuse(c, 400, "Transfer-Encoding in an HTTP/1.0 "
+		    "request");
+	if (n > 1 || strcasecmp(v, "chunked") != 0)
+		return refuse(c, 501, "transfer coding not supported (only "
+		    "chunked)");
+	return 0;
 }
 
 /* What the headers alone decide: 417, 411 and 413 before any body byte. */
@@ -777,12 +931,16 @@ on_headers_complete(llhttp_t *p)
 	struct http_req		*r = &c->req;
 	static uv_buf_t		 cont = { "HTTP/1.1 100 Continue\r\n\r\n", 25 };
 
-	req_finish_headers(r);
 	r->method = method_of(llhttp_get_method(p));
+	if (req_finish_headers(r, llhttp_get_method(p) == HTTP_CONNECT) != 0) {
+		r->path = NULL;
+		return refuse(c, 400, "malformed request target");
+	}
 	client_ip(c);
 	r->body_max = c->srv->lim.max_body_bytes;
-	if (check_framing(c, p) != 0 || early_answer(c) != 0 ||
-	    check_length(c, p) != 0 || take_body(c, p) != 0)
+	if (check_head(c, p) != 0 || check_framing(c, p) != 0 ||
+	    early_answer(c) != 0 || check_length(c, p) != 0 ||
+	    take_body(c, p) != 0)
 		return -1;
 	c->state = CONN_BODY;
 	timer_set(c, c->srv->lim.body_timeout_ms);
@@ -862,6 +1020,8 @@ static const llhttp_settings_t settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
 	.on_url_complete = on_url_complete,
+	.on_version = on_version,
+	.on_version_complete = on_version_complete,
 	.on_header_field = on_header_field,
 	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
@@ -873,8 +1033,14 @@ static const llhttp_settings_t settings = {
 
 /*
  * llhttp stopped on an error. A refusal recorded by a callback is answered
- * with its status, anything llhttp itself rejects is a 400; nothing is
- * sent if the handler already answered from its headers callback.
+ * with its status; of what llhttp itself rejects, a version it does not
+ * take is a 505 and a Transfer-Encoding it cannot frame ("chunked, gzip",
+ * chunked twice) a 501 as in check_head(), anything else a 400. Bad chunk
+ * framing is llhttp's to find: in strict mode 8.1 refuses a bad size, an
+ * extension with a bare LF or a bad character, and chunk data not ended
+ * by CRLF (without strict mode it skips those two bytes unseen, as
+ * before 9.1). Nothing is sent if the handler already answered from its
+ * headers callback.
  */
 static void
 parse_failed(struct http_conn *c)
@@ -883,8 +1049,44 @@ parse_failed(struct http_conn *c)
 		return;
 	if (c->perr != 0)
 		fail(c, c->perr, c->perr_msg);
+	else if (llhttp_get_errno(&c->parser) == HPE_INVALID_VERSION &&
+	    version_unsupported(c))
+		fail(c, 505, "HTTP version not supported");
+	else if (llhttp_get_errno(&c->parser) == HPE_INVALID_TRANSFER_ENCODING)
+		fail(c, 501, "transfer coding not supported (only chunked)");
 	else
 		fail(c, 400, "malformed request");
+}
+
+/*
+ * llhttp 8.1 takes obs-fold (a header line starting with SP or HTAB that
+ * continues the one before), which RFC 9112 5.2 says a server must refuse
+ * or replace; we refuse it. Its callbacks cannot tell a fold from a value
+ * split between two reads, so the raw bytes of each head are looked at
+ * before llhttp parses them: in strict mode every line of a head ends in
+ * CRLF and the head ends at the first empty line, so a fold is an LF
+ * followed by SP or HTAB before that. Empty lines before the request line
+ * are allowed (RFC 9112 2.2), as llhttp allows them. Returns -1 on a fold.
+ * Trailers are not looked at: they are read and dropped, whatever they
+ * say.
+ */
+static int
+head_scan(struct headscan *h, const char *p, size_t n)
+{
+	static const char	end[] = "\r\n\r\n";
+	size_t			i;
+
+	for (i = 0; i < n && !h->done; i++) {
+		if (!h->started && (p[i] == '\r' || p[i] == '\n'))
+			continue;
+		h->started = 1;
+		if (h->prev == '\n' && (p[i] == ' ' || p[i] == '\t'))
+			return -1;
+		h->m = p[i] == end[h->m] ? h->m + 1 : p[i] == '\r';
+		h->done = h->m == 4;
+		h->prev = p[i];
+	}
+	return 0;
 }
 
 /*
@@ -917,6 +1119,10 @@ conn_step(struct http_conn *c)
 	size_t		 n = c->rlen - c->roff;
 	llhttp_errno_t	 e;
 
+	if (head_scan(&c->scan, at, n) != 0) {
+		fail(c, 400, "folded header line (obs-fold)");
+		return 0;
+	}
 	e = llhttp_execute(&c->parser, at, n);
 	if (e == HPE_OK) {
 		c->roff = c->rlen = 0;
@@ -996,6 +1202,7 @@ conn_resume(struct http_conn *c)
 {
 	c->state = CONN_IDLE;
 	req_reset(&c->req, c->srv->lim.max_header_bytes);
+	memset(&c->scan, 0, sizeof(c->scan));
 	llhttp_resume(&c->parser);
 	timer_set(c, c->srv->lim.idle_timeout_ms);
 	conn_process(c);

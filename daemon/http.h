@@ -56,7 +56,7 @@ struct http_handler {
 	   http_respond(), now or later (e.g. after the store commits). */
 	void	(*request)(struct http_req *, void *arg);
 	/* Renders an error the server itself detects (400, 408, 411, 413,
-	   414, 417, 431, or 503 over a connection cap, over the
+	   414, 417, 431, 501, 505, or 503 over a connection cap, over the
 	   memory budget or out of memory) in the handler's format; calls
 	   http_respond(), which adds Retry-After to a 503 unless the
 	   handler gives its own. */
@@ -164,12 +164,13 @@ size_t	 http_server_memory(const struct http_server *);
 /*
  * What a handler may read of a request, valid until it answers. The
  * strings belong to the request. Before its headers were complete (an
- * error callback for 400, 408, 414, 431 or a 503 over a cap) a
+ * error callback for 400, 408, 414, 431, 505 or a 503 over a cap) a
  * request has no path yet: http_req_path() is then NULL and the method
  * HTTP_METHOD_OTHER.
  */
 enum http_method http_req_method(const struct http_req *);
-/* The path as sent, without query and fragment; NULL, see above. */
+/* The path as sent, without query and fragment; of an absolute-form
+   target (http://host/path) only the path. NULL, see above. */
 const char	*http_req_path(const struct http_req *);
 /* What followed the '?', or NULL. */
 const char	*http_req_query(const struct http_req *);

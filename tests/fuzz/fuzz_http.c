@@ -197,7 +197,8 @@ on_error(struct http_req *req, int status, const char *msg, void *arg)
 	(void)arg;
 	if (status != 400 && status != 408 && status != 411 &&
 	    status != 413 && status != 414 && status != 417 &&
-	    status != 431 && status != 503)
+	    status != 431 && status != 501 && status != 503 &&
+	    status != 505)
 		die("error status outside the documented set");
 	answer(req, status, msg, strlen(msg));
 }
