@@ -39,6 +39,22 @@ reserve(struct buf *b, size_t n)
 }
 
 int
+buf_reserve(struct buf *b, size_t cap)
+{
+	char	*p;
+
+	if (cap <= b->cap)
+		return 0;
+	if ((p = realloc(b->data, cap)) == NULL)
+		return ERR_NOMEM;
+	if (b->data == NULL)
+		p[0] = '\0';
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int
 buf_append(struct buf *b, const void *p, size_t n)
 {
 	int	r;

@@ -25,6 +25,14 @@ int	 buf_puts(struct buf *, const char *);
 int	 buf_putc(struct buf *, char);
 int	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+/*
+ * Grows the storage to exactly cap bytes (the NUL terminator included)
+ * when it holds less; never shrinks. For callers that account for what a
+ * buffer holds and so decide its growth themselves: appends that fit in
+ * cap - 1 bytes then never reallocate. 0, or ERR_NOMEM with the buffer
+ * as it was.
+ */
+int	 buf_reserve(struct buf *, size_t cap);
 void	 buf_reset(struct buf *);	/* len = 0, keeps memory */
 void	 buf_free(struct buf *);	/* frees memory; buffer can be reused */
 void	 buf_wipe(struct buf *);	/* sodium_memzero then free: for plaintext */

@@ -205,6 +205,12 @@ static const struct key keys[] = {
 	{ .sect = S_LIMITS, .name = "connections", .type = T_UINT,
 	  .min = 1, .max = 100000, .def = "1024",
 	  .off = offsetof(struct config, max_connections) },
+	{ .sect = S_LIMITS, .name = "connections_per_ip", .type = T_UINT,
+	  .min = 0, .max = 100000, .def = "32",
+	  .off = offsetof(struct config, max_conns_per_ip) },
+	{ .sect = S_LIMITS, .name = "memory_budget", .type = T_SIZE,
+	  .min = MIB, .max = 65536 * MIB, .def = "64M",
+	  .off = offsetof(struct config, memory_budget) },
 	{ .sect = S_LIMITS, .name = "header_timeout", .type = T_MS,
 	  .min = 100, .max = HOUR, .def = "10s",
 	  .off = offsetof(struct config, header_timeout_ms) },
@@ -313,6 +319,9 @@ static const struct key keys[] = {
 	{ .sect = S_ADMIN, .name = "connections", .type = T_UINT,
 	  .min = 1, .max = 10000, .def = "64",
 	  .off = offsetof(struct config, admin_max_connections) },
+	{ .sect = S_ADMIN, .name = "connections_per_ip", .type = T_UINT,
+	  .min = 0, .max = 10000, .def = "0",
+	  .off = offsetof(struct config, admin_max_conns_per_ip) },
 	{ .sect = S_ADMIN, .name = "body_bytes", .type = T_SIZE,
 	  .min = KIB, .max = MIB, .def = "16k",
 	  .off = offsetof(struct config, admin_body_bytes) },
@@ -1506,6 +1515,24 @@ check_mail(struct parser *p)
 		    "tls = off contradicts an smtps:// url");
 }
 
+/* A budget that cannot hold one largest request would refuse it always. */
+static void
+check_limits(struct parser *p)
+{
+	struct config	*cf = p->cf;
+
+	if (key_bad(p, S_LIMITS, "memory_budget") ||
+	    key_bad(p, S_LIMITS, "body_bytes") ||
+	    key_bad(p, S_LIMITS, "header_bytes"))
+		return;
+	if (cf->memory_budget < cf->max_body_bytes + cf->max_header_bytes)
+		perr_at(p, line_of(p, S_LIMITS, "memory_budget"),
+		    "memory_budget (%zu bytes) is smaller than body_bytes "
+		    "and header_bytes together (%zu): no such request could "
+		    "be taken", cf->memory_budget,
+		    cf->max_body_bytes + cf->max_header_bytes);
+}
+
 static void
 finish(struct parser *p)
 {
@@ -1523,6 +1550,7 @@ finish(struct parser *p)
 		    "staff.key` and put the age1... line it prints under "
 		    "[crypto] recipients (the key file stays on that machine)");
 	check_mail(p);
+	check_limits(p);
 	if (cf->nforms == 0)
 		perr_at(p, 0, "no [form NAME] section: at least one form is "
 		    "required");

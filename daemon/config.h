@@ -56,6 +56,8 @@ struct config {
 
 	/* [limits] */
 	unsigned	  max_connections;
+	unsigned	  max_conns_per_ip;	/* 0 = no cap */
+	size_t		  memory_budget;	/* request bytes in memory */
 	unsigned	  header_timeout_ms;
 	unsigned	  body_timeout_ms;
 	unsigned	  idle_timeout_ms;
@@ -102,6 +104,7 @@ struct config {
 	char		 *admin_public_url;	/* or NULL */
 	char		 *admin_root;		/* the inbox's files */
 	unsigned	  admin_max_connections;
+	unsigned	  admin_max_conns_per_ip;	/* 0 = no cap */
 	size_t		  admin_body_bytes;
 	unsigned	  admin_login_rate;	/* per minute per IP; 0 = off */
 	unsigned	  admin_login_burst;

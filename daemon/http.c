@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "http.h"
+#include "ipcount.h"
 #include "log.h"
 #include "net.h"
 
@@ -27,6 +29,8 @@
 #define MAX_HEADERS	64
 #define LINGER_MS	2000
 #define HEAD_FRAMING	(64 * 1024)	/* see head_too_long() */
+#define RETRY_AFTER_S	5	/* on the server's own 503s */
+#define HELD_FIRST	1024	/* first size of a budgeted buffer */
 
 enum conn_state {
 	CONN_IDLE,	/* between requests (or before the first) */
@@ -46,6 +50,7 @@ struct http_req {
 	char			*query;		/* or NULL */
 	char			 client_ip[48];
 	struct buf		 body;
+	unsigned		 retry_after;	/* seconds, on a 503 of ours */
 	int			 expect_continue;
 	int			 streaming;	/* body goes to h.body */
 	int			 stream_done;	/* ended or aborted */
@@ -57,6 +62,14 @@ struct http_req {
 	size_t			 hdroff[MAX_HEADERS][2];
 	size_t			 nhdr;
 	int			 in_name;	/* a name is arriving */
+};
+
+/* Where the raw bytes of a head are, for head_scan(). */
+struct headscan {
+	int			 started;	/* past leading empty lines */
+	int			 done;		/* the empty line was seen */
+	int			 m;		/* bytes of CRLFCRLF matched */
+	char			 prev;
 };
 
 struct listener {
@@ -89,15 +102,23 @@ struct http_conn {
 	int			 inflight;	/* handler owns req */
 	int			 close_after;
 	int			 trusted;	/* peer may set X-Forwarded-For */
+	int			 counted;	/* in srv->ips under ip */
+	int			 rejected;	/* turned away: in nrejects */
+	int			 no_linger;	/* no linger after the answer */
 	int			 got_bytes;
 	int			 perr;		/* a callback's refusal: status */
 	const char		*perr_msg;	/* and message */
 	size_t			 head_raw;	/* bytes of the head so far */
+	struct headscan		 scan;
 	size_t			 trailer_bytes;
+	size_t			 held;		/* req's part of srv->held */
+	char			 ver[4];	/* the version as sent, cut */
+	size_t			 verlen;
 	unsigned		 nreq;		/* requests answered */
 	char			 peer[48];
+	struct ipkey		 ip;		/* peer, for the per-IP cap */
 	struct buf		 out;
-	char			 rbuf[RBUF_SIZE];
+	char			*rbuf;		/* RBUF_SIZE, at first read */
 	size_t			 roff, rlen;
 	struct http_req		 req;
 	struct http_conn	*prev, *next;
@@ -111,8 +132,11 @@ struct http_server {
 	struct listener		*listeners;
 	int			 nlisteners;
 	struct http_conn	*conns;
-	unsigned		 nconns;
-	unsigned		 nrejects;
+	unsigned		 nconns;	/* served */
+	unsigned		 nrejects;	/* turned away, still open */
+	struct ipcount		*ips;		/* served, by peer address */
+	size_t			 held;		/* request bytes in memory */
+	char			 discard[RBUF_SIZE];	/* linger reads */
 	int			 draining;
 	uv_timer_t		 drain_timer;
 	void			(*done_cb)(void *);
@@ -147,7 +171,9 @@ http_reason(int status)
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default:  return "Unknown";
 	}
 }
@@ -162,7 +188,13 @@ ip_trusted(const struct http_server *s, const char *ip)
 	    ip);
 }
 
-static void
+/*
+ * Who is at the other end. Returns 1 when the connection counts against
+ * the per-IP cap (with c->ip set), 0 when it is exempt: a Unix socket
+ * peer or a trusted proxy (all the clients of a proxy share its address;
+ * the proxy limits them itself), or a peer whose address is unknown.
+ */
+static int
 peer_name(struct http_conn *c, int is_unix)
 {
 	struct sockaddr_storage	ss;
@@ -174,16 +206,17 @@ peer_name(struct http_conn *c, int is_unix)
 		/* Only local processes with permission on the socket file can
 		   connect: that is the reverse proxy's channel, so trust it. */
 		c->trusted = 1;
-		return;
+		return 0;
 	}
 	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0)
-		return;
+		return 0;
 	if (ss.ss_family == AF_INET)
 		a = &((struct sockaddr_in *)&ss)->sin_addr;
 	else
 		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
 	inet_ntop(ss.ss_family, a, c->peer, sizeof(c->peer));
 	c->trusted = ip_trusted(c->srv, c->peer);
+	return !c->trusted && ipcount_key(ss.ss_family, a, &c->ip) == 0;
 }
 
 /*
@@ -320,13 +353,121 @@ http_req_header(const struct http_req *req, const char *name)
 	return NULL;
 }
 
+/* How many headers are called name, the first one's value in *value. */
+static size_t
+header_count(const struct http_req *req, const char *name,
+    const char **value)
+{
+	size_t	i, n = 0;
+
+	*value = NULL;
+	for (i = 0; i < req->nhdr; i++)
+		if (strcmp(req->hdrbuf.data + req->hdroff[i][0], name) == 0 &&
+		    n++ == 0)
+			*value = req->hdrbuf.data + req->hdroff[i][1];
+	return n;
+}
+
+/* ---- the memory budget ---- */
+
+/*
+ * Each server keeps one account of the request bytes its connections
+ * hold in memory: the buffers of the request being read or handled,
+ * hdrbuf (the URL and headers) and body (a body not streamed). A buffer
+ * grows only after its growth was taken from the account, so the account
+ * is always exactly the sum of those buffers' capacities (c->held per
+ * connection), and no mix of clients can take it past the budget. What a
+ * connection holds goes back when its request is answered (the handler is
+ * done with it), when the next request begins, and when it closes.
+ * Streamed bodies are not counted: they never pile up here, they pass
+ * through the fixed read buffer.
+ */
+
+/* Takes n bytes for c: 0, or ERR_BUSY when they do not fit. */
+static int
+held_take(struct http_conn *c, size_t n)
+{
+	struct http_server	*s = c->srv;
+	size_t			 budget = s->lim.memory_budget;
+
+	/* A reload may have lowered the budget below what is held. */
+	if (c->state == CONN_CLOSED || s->held > budget ||
+	    n > budget - s->held)
+		return ERR_BUSY;
+	s->held += n;
+	c->held += n;
+	return 0;
+}
+
+/* Gives back all c holds. The account may be gone once c is closed and
+   has given back, so it is not touched when there is nothing to give. */
+static void
+held_settle(struct http_conn *c)
+{
+	if (c->held == 0)
+		return;
+	c->srv->held -= c->held;
+	c->held = 0;
+}
+
+/*
+ * Makes room in b, hdrbuf or body of c's request, for n more bytes (and
+ * the NUL): exactly that much when exact, else by doubling, or exactly
+ * when a doubling no longer fits the budget. Returns 0, ERR_TOOBIG past
+ * b's own cap, ERR_BUSY past the budget, or ERR_NOMEM.
+ */
+static int
+held_room(struct http_conn *c, struct buf *b, size_t n, int exact)
+{
+	size_t	want, cap, had = b->cap;
+	int	rc;
+
+	if (n > b->max - b->len)
+		return ERR_TOOBIG;
+	want = b->len + n + 1;
+	if (want <= had)
+		return 0;
+	cap = had ? had * 2 : HELD_FIRST;
+	if (cap > b->max + 1)
+		cap = b->max + 1;
+	if (exact || cap < want || held_take(c, cap - had) != 0) {
+		cap = want;
+		if ((rc = held_take(c, cap - had)) != 0)
+			return rc;
+	}
+	if (buf_reserve(b, cap) != 0) {
+		c->held -= cap - had;
+		c->srv->held -= cap - had;
+		return ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int
+held_append(struct http_conn *c, struct buf *b, const void *p, size_t n)
+{
+	int	rc;
+
+	if ((rc = held_room(c, b, n, 0)) != 0)
+		return rc;
+	return buf_append(b, p, n);
+}
+
+/* Frees the request's buffers and gives their bytes back. */
+static void
+req_release(struct http_conn *c)
+{
+	buf_free(&c->req.hdrbuf);
+	buf_free(&c->req.body);
+	held_settle(c);
+}
+
 static void
 req_reset(struct http_req *req, size_t max_header)
 {
 	struct http_conn *c = req->conn;
 
-	buf_free(&req->hdrbuf);
-	buf_free(&req->body);
+	req_release(c);
 	memset(req, 0, sizeof(*req));
 	buf_init(&req->hdrbuf, max_header);
 	req->conn = c;
@@ -337,6 +478,7 @@ conn_free(struct http_conn *c)
 {
 	buf_free(&c->req.hdrbuf);
 	buf_free(&c->req.body);
+	free(c->rbuf);
 	buf_free(&c->out);
 	free(c);
 }
@@ -372,6 +514,8 @@ fail(struct http_conn *c, int status, const char *msg)
 	uv_read_stop(&c->h.stream);
 	uv_timer_stop(&c->timer);
 	c->inflight = 1;
+	/* Our 503s are all "busy": a cap, the budget, memory. */
+	c->req.retry_after = status == 503 ? RETRY_AFTER_S : 0;
 	if (c->srv->h.error)
 		c->srv->h.error(&c->req, status, msg, c->srv->h.arg);
 	else
@@ -393,6 +537,18 @@ refuse(struct http_conn *c, int status, const char *msg)
 	return -1;
 }
 
+/* refuse() for a budgeted buffer that could not grow: with status when
+   it is over its own cap, 503 when the budget or memory ran out. */
+static int
+refuse_held(struct http_conn *c, int rc, int status, const char *msg)
+{
+	if (rc == ERR_TOOBIG)
+		return refuse(c, status, msg);
+	if (rc == ERR_BUSY)
+		return refuse(c, 503, "the server is busy; try again later");
+	return refuse(c, 503, "out of memory");
+}
+
 static int
 on_message_begin(llhttp_t *p)
 {
@@ -402,6 +558,7 @@ on_message_begin(llhttp_t *p)
 	c->state = CONN_HEADERS;
 	c->perr = 0;
 	c->head_raw = c->trailer_bytes = 0;
+	c->verlen = 0;
 	/* The first request's clock started at accept, so trickling bytes
 	   cannot extend it; later ones start when their first byte comes. */
 	if (c->nreq > 0)
@@ -417,21 +574,56 @@ on_message_begin(llhttp_t *p)
 static int
 on_url(llhttp_t *p, const char *at, size_t len)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	int			 rc;
 
-	if (buf_append(&c->req.hdrbuf, at, len) != 0)
-		return refuse(c, 414, "request URI too long");
+	if ((rc = held_append(c, &c->req.hdrbuf, at, len)) != 0)
+		return refuse_held(c, rc, 414, "request URI too long");
 	return 0;
 }
 
 static int
 on_url_complete(llhttp_t *p)
 {
+	struct http_conn	*c = p->data;
+	int			 rc;
+
+	if ((rc = held_append(c, &c->req.hdrbuf, "", 1)) != 0)
+		return refuse_held(c, rc, 414, "request URI too long");
+	return 0;
+}
+
+/* The version as sent, for telling a version we do not speak (505) from
+   one that is not a version (400) when llhttp refuses it. */
+static int
+on_version(llhttp_t *p, const char *at, size_t len)
+{
+	struct http_conn	*c = p->data;
+	size_t			 n = sizeof(c->ver) - c->verlen;
+
+	memcpy(c->ver + c->verlen, at, len < n ? len : n);
+	c->verlen += len < n ? len : n;
+	return 0;
+}
+
+/* llhttp itself refuses only some of the versions that are not 1.x. */
+static int
+on_version_complete(llhttp_t *p)
+{
 	struct http_conn *c = p->data;
 
-	if (buf_putc(&c->req.hdrbuf, '\0') != 0)
-		return refuse(c, 414, "request URI too long");
+	if (p->http_major != 1 || p->http_minor > 1)
+		return refuse(c, 505, "HTTP version not supported");
 	return 0;
+}
+
+/* A well-formed version (DIGIT "." DIGIT) that is not 1.0 or 1.1. */
+static int
+version_unsupported(const struct http_conn *c)
+{
+	return c->verlen == 3 && isdigit((unsigned char)c->ver[0]) &&
+	    c->ver[1] == '.' && isdigit((unsigned char)c->ver[2]) &&
+	    !(c->ver[0] == '1' && (c->ver[2] == '0' || c->ver[2] == '1'));
 }
 
 /*
@@ -454,6 +646,7 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_conn	*c = p->data;
 	struct http_req		*r = &c->req;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return trailer_piece(c, len);
@@ -466,8 +659,9 @@ on_header_field(llhttp_t *p, const char *at, size_t len)
 		r->nhdr++;
 		r->in_name = 1;
 	}
-	if (buf_append(&r->hdrbuf, at, len) != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &r->hdrbuf, at, len)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	return 0;
 }
 
@@ -477,6 +671,7 @@ on_header_field_complete(llhttp_t *p)
 	struct http_conn	*c = p->data;
 	struct http_req		*r = &c->req;
 	char			*s;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return 0;
@@ -487,8 +682,9 @@ on_header_field_complete(llhttp_t *p)
 	for (s = r->hdrbuf.data + r->hdroff[r->nhdr - 1][0]; *s; s++)
 		if (*s >= 'A' && *s <= 'Z')
 			*s = (char)(*s - 'A' + 'a');
-	if (buf_putc(&r->hdrbuf, '\0') != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &r->hdrbuf, "", 1)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	r->hdroff[r->nhdr - 1][1] = r->hdrbuf.len;
 	return 0;
 }
@@ -496,41 +692,91 @@ on_header_field_complete(llhttp_t *p)
 static int
 on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return trailer_piece(c, len);
-	if (buf_append(&c->req.hdrbuf, at, len) != 0)
-		return refuse(c, 431, "request header fields too large");
+	if ((rc = held_append(c, &c->req.hdrbuf, at, len)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	return 0;
 }
 
+/* llhttp drops the whitespace before a value, not after it: the value
+   is what lies between (RFC 9110 5.5), so "chunked " is chunked. */
 static int
 on_header_value_complete(llhttp_t *p)
 {
-	struct http_conn *c = p->data;
+	struct http_conn	*c = p->data;
+	struct http_req		*r = &c->req;
+	int			 rc;
 
 	if (c->state != CONN_HEADERS)
 		return 0;
-	if (buf_putc(&c->req.hdrbuf, '\0') != 0)
-		return refuse(c, 431, "request header fields too large");
+	while (r->hdrbuf.len > r->hdroff[r->nhdr - 1][1] &&
+	    (r->hdrbuf.data[r->hdrbuf.len - 1] == ' ' ||
+	    r->hdrbuf.data[r->hdrbuf.len - 1] == '\t'))
+		r->hdrbuf.len--;
+	if ((rc = held_append(c, &r->hdrbuf, "", 1)) != 0)
+		return refuse_held(c, rc, 431,
+		    "request header fields too large");
 	return 0;
 }
 
-/* Splits the URL (at offset 0, NUL-terminated) into path and query. Only
-   now, with hdrbuf grown for the last time, may pointers into it be kept. */
-static void
-req_finish_headers(struct http_req *r)
+/*
+ * Where the path of an absolute-form target ("http://host/p?q", RFC 9112
+ * 3.2.2: what clients send to proxies, and servers must take) begins: the
+ * handlers route by the path alone, and the authority, not Host, names
+ * the host. An empty path ("http://host?q") is "/", written over the last
+ * byte of the authority. NULL for a target of no form we take: another
+ * scheme, no authority, or user information in it.
+ */
+static char *
+absolute_path(char *u)
+{
+	char	*auth;
+	size_t	 len;
+
+	if (strncasecmp(u, "http://", 7) == 0)
+		auth = u + 7;
+	else if (strncasecmp(u, "https://", 8) == 0)
+		auth = u + 8;
+	else
+		return NULL;
+	len = strcspn(auth, "/?#");
+	if (len == 0 || memchr(auth, '@', len) != NULL)
+		return NULL;
+	if (auth[len] == '/')
+		return auth + len;
+	auth[len - 1] = '/';
+	return auth + len - 1;
+}
+
+/*
+ * Splits the URL (at offset 0, NUL-terminated) into path and query. Only
+ * now, with hdrbuf grown for the last time, may pointers into it be kept.
+ * The targets that are no path, "*" (OPTIONS) and an authority (CONNECT),
+ * are left for the handler to refuse. Returns 0, or -1 for a target that
+ * is not one of them.
+ */
+static int
+req_finish_headers(struct http_req *r, int connect)
 {
 	char	*q;
 
-	r->path = r->hdrbuf.data;
+	if ((r->path = r->hdrbuf.data) == NULL)
+		return -1;
+	if (r->path[0] != '/' && strcmp(r->path, "*") != 0 && !connect &&
+	    (r->path = absolute_path(r->path)) == NULL)
+		return -1;
 	if ((q = strchr(r->path, '?')) != NULL) {
 		*q = '\0';
 		r->query = q + 1;
 	}
 	if ((q = strchr(r->path, '#')) != NULL)
 		*q = '\0';
+	return 0;
 }
 
 static enum http_method
@@ -553,6 +799,51 @@ continue_written(uv_write_t *w, int status)
 {
 	(void)w;
 	(void)status;
+}
+
+/* A Host value of the characters RFC 3986 allows in an authority; an
+   empty one is allowed (a target without authority). */
+static int
+host_ok(const char *v)
+{
+	for (; *v; v++)
+		if (!isalnum((unsigned char)*v) &&
+		    strchr("-._~!$&'()*+,;=%:[]", *v) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * What RFC 9112 asks of a request's head beyond what llhttp checks: one
+ * Host, which an HTTP/1.1 request must have (3.2); chunked as the only
+ * transfer coding, applied once (6.1: 501 for any other, as for a coding
+ * we do not know), and none in HTTP/1.0, whose framing it would make
+ * ambiguous. llhttp refuses Content-Length beside Transfer-Encoding, and
+ * a repeated or malformed Content-Length, itself (400).
+ */
+static int
+check_head(struct http_conn *c, const llhttp_t *p)
+{
+	const char	*v;
+	size_t		 n;
+
+	/* "GET /" alone is HTTP/0.9 to llhttp, with no version to check. */
+	if (p->http_major != 1 || p->http_minor > 1)
+		return refuse(c, 505, "HTTP version not supported");
+	n = header_count(&c->req, "host", &v);
+	if (n > 1 || (n == 0 && p->http_minor == 1))
+		return refuse(c, 400, "one Host header is required");
+	if (v != NULL && !host_ok(v))
+		return refuse(c, 400, "malformed Host header");
+	if ((n = header_count(&c->req, "transfer-encoding", &v)) == 0)
+		return 0;
+	if (p->http_minor == 0)
+		return refuse(c, 400, "Transfer-Encoding in an HTTP/1.0 "
+		    "request");
+	if (n > 1 || strcasecmp(v, "chunked") != 0)
+		return refuse(c, 501, "transfer coding not supported (only "
+		    "chunked)");
+	return 0;
 }
 
 /* What the headers alone decide: 417, 411 and 413 before any body byte. */
@@ -583,6 +874,27 @@ check_length(struct http_conn *c, const llhttp_t *p)
 		stream_abort(c);
 		return refuse(c, 413, "request body too large");
 	}
+	return 0;
+}
+
+/*
+ * A body to be buffered whole takes its declared length from the budget
+ * before any of it is read, so a client is told 503 at once rather than
+ * after sending it; a chunked one takes its memory as it grows.
+ */
+static int
+take_body(struct http_conn *c, const llhttp_t *p)
+{
+	struct http_req	*r = &c->req;
+	int		 rc;
+
+	if (r->streaming)
+		return 0;
+	buf_init(&r->body, r->body_max);
+	if (!(p->flags & F_CONTENT_LENGTH))
+		return 0;
+	if ((rc = held_room(c, &r->body, (size_t)p->content_length, 1)) != 0)
+		return refuse_held(c, rc, 413, "request body too large");
 	return 0;
 }
 
@@ -619,15 +931,17 @@ on_headers_complete(llhttp_t *p)
 	struct http_req		*r = &c->req;
 	static uv_buf_t		 cont = { "HTTP/1.1 100 Continue\r\n\r\n", 25 };
 
-	req_finish_headers(r);
 	r->method = method_of(llhttp_get_method(p));
+	if (req_finish_headers(r, llhttp_get_method(p) == HTTP_CONNECT) != 0) {
+		r->path = NULL;
+		return refuse(c, 400, "malformed request target");
+	}
 	client_ip(c);
 	r->body_max = c->srv->lim.max_body_bytes;
-	if (check_framing(c, p) != 0 || early_answer(c) != 0 ||
-	    check_length(c, p) != 0)
+	if (check_head(c, p) != 0 || check_framing(c, p) != 0 ||
+	    early_answer(c) != 0 || check_length(c, p) != 0 ||
+	    take_body(c, p) != 0)
 		return -1;
-	if (!r->streaming)
-		buf_init(&r->body, r->body_max);
 	c->state = CONN_BODY;
 	timer_set(c, c->srv->lim.body_timeout_ms);
 	if (r->expect_continue)
@@ -682,11 +996,9 @@ on_body(llhttp_t *p, const char *at, size_t len)
 
 	if (c->req.streaming)
 		return stream_piece(c, at, len);
-	if ((rc = buf_append(&c->req.body, at, len)) == 0)
-		return 0;
-	if (rc == ERR_TOOBIG)
-		return refuse(c, 413, "request body too large");
-	return refuse(c, 503, "out of memory");
+	if ((rc = held_append(c, &c->req.body, at, len)) != 0)
+		return refuse_held(c, rc, 413, "request body too large");
+	return 0;
 }
 
 /* Pauses the parser: the handler has the request until it answers. */
@@ -696,8 +1008,6 @@ on_message_complete(llhttp_t *p)
 	struct http_conn *c = p->data;
 
 	c->req.stream_done = 1;
-	if (!c->req.streaming && buf_append(&c->req.body, "", 0) != 0)
-		return refuse(c, 503, "out of memory");
 	if (!llhttp_should_keep_alive(p) || c->srv->draining)
 		c->close_after = 1;
 	uv_timer_stop(&c->timer);
@@ -710,6 +1020,8 @@ static const llhttp_settings_t settings = {
 	.on_message_begin = on_message_begin,
 	.on_url = on_url,
 	.on_url_complete = on_url_complete,
+	.on_version = on_version,
+	.on_version_complete = on_version_complete,
 	.on_header_field = on_header_field,
 	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
@@ -721,8 +1033,14 @@ static const llhttp_settings_t settings = {
 
 /*
  * llhttp stopped on an error. A refusal recorded by a callback is answered
- * with its status, anything llhttp itself rejects is a 400; nothing is
- * sent if the handler already answered from its headers callback.
+ * with its status; of what llhttp itself rejects, a version it does not
+ * take is a 505 and a Transfer-Encoding it cannot frame ("chunked, gzip",
+ * chunked twice) a 501 as in check_head(), anything else a 400. Bad chunk
+ * framing is llhttp's to find: in strict mode 8.1 refuses a bad size, an
+ * extension with a bare LF or a bad character, and chunk data not ended
+ * by CRLF (without strict mode it skips those two bytes unseen, as
+ * before 9.1). Nothing is sent if the handler already answered from its
+ * headers callback.
  */
 static void
 parse_failed(struct http_conn *c)
@@ -731,8 +1049,44 @@ parse_failed(struct http_conn *c)
 		return;
 	if (c->perr != 0)
 		fail(c, c->perr, c->perr_msg);
+	else if (llhttp_get_errno(&c->parser) == HPE_INVALID_VERSION &&
+	    version_unsupported(c))
+		fail(c, 505, "HTTP version not supported");
+	else if (llhttp_get_errno(&c->parser) == HPE_INVALID_TRANSFER_ENCODING)
+		fail(c, 501, "transfer coding not supported (only chunked)");
 	else
 		fail(c, 400, "malformed request");
+}
+
+/*
+ * llhttp 8.1 takes obs-fold (a header line starting with SP or HTAB that
+ * continues the one before), which RFC 9112 5.2 says a server must refuse
+ * or replace; we refuse it. Its callbacks cannot tell a fold from a value
+ * split between two reads, so the raw bytes of each head are looked at
+ * before llhttp parses them: in strict mode every line of a head ends in
+ * CRLF and the head ends at the first empty line, so a fold is an LF
+ * followed by SP or HTAB before that. Empty lines before the request line
+ * are allowed (RFC 9112 2.2), as llhttp allows them. Returns -1 on a fold.
+ * Trailers are not looked at: they are read and dropped, whatever they
+ * say.
+ */
+static int
+head_scan(struct headscan *h, const char *p, size_t n)
+{
+	static const char	end[] = "\r\n\r\n";
+	size_t			i;
+
+	for (i = 0; i < n && !h->done; i++) {
+		if (!h->started && (p[i] == '\r' || p[i] == '\n'))
+			continue;
+		h->started = 1;
+		if (h->prev == '\n' && (p[i] == ' ' || p[i] == '\t'))
+			return -1;
+		h->m = p[i] == end[h->m] ? h->m + 1 : p[i] == '\r';
+		h->done = h->m == 4;
+		h->prev = p[i];
+	}
+	return 0;
 }
 
 /*
@@ -760,10 +1114,15 @@ head_too_long(struct http_conn *c, size_t n)
 static int
 conn_step(struct http_conn *c)
 {
-	const char	*at = c->rbuf + c->roff;
+	/* No read buffer yet: a resume with nothing read. */
+	const char	*at = c->rbuf ? c->rbuf + c->roff : "";
 	size_t		 n = c->rlen - c->roff;
 	llhttp_errno_t	 e;
 
+	if (head_scan(&c->scan, at, n) != 0) {
+		fail(c, 400, "folded header line (obs-fold)");
+		return 0;
+	}
 	e = llhttp_execute(&c->parser, at, n);
 	if (e == HPE_OK) {
 		c->roff = c->rlen = 0;
@@ -807,10 +1166,16 @@ alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	struct http_conn *c = h->data;
 
 	(void)hint;
+	/* Taken at the first byte, not at accept: a connection that sends
+	   nothing costs no read buffer. Without one, read_cb gets ENOBUFS. */
+	if (c->rbuf == NULL && (c->rbuf = malloc(RBUF_SIZE)) == NULL) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
 	if (c->roff == c->rlen)
 		c->roff = c->rlen = 0;
 	b->base = c->rbuf + c->rlen;
-	b->len = sizeof(c->rbuf) - c->rlen;
+	b->len = RBUF_SIZE - c->rlen;
 }
 
 static void
@@ -837,12 +1202,23 @@ conn_resume(struct http_conn *c)
 {
 	c->state = CONN_IDLE;
 	req_reset(&c->req, c->srv->lim.max_header_bytes);
+	memset(&c->scan, 0, sizeof(c->scan));
 	llhttp_resume(&c->parser);
 	timer_set(c, c->srv->lim.idle_timeout_ms);
 	conn_process(c);
 	if (c->state == CONN_IDLE || c->state == CONN_HEADERS ||
 	    c->state == CONN_BODY)
 		uv_read_start(&c->h.stream, alloc_cb, read_cb);
+}
+
+/* What a lingering connection reads is dropped: one buffer serves all. */
+static void
+linger_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct http_conn *c = h->data;
+
+	(void)hint;
+	*b = uv_buf_init(c->srv->discard, sizeof(c->srv->discard));
 }
 
 static void
@@ -865,7 +1241,7 @@ shutdown_cb(uv_shutdown_t *s, int status)
 	c->state = CONN_LINGER;
 	c->roff = c->rlen = 0;
 	timer_set(c, LINGER_MS);
-	if (uv_read_start(&c->h.stream, alloc_cb, linger_read) != 0)
+	if (uv_read_start(&c->h.stream, linger_alloc, linger_read) != 0)
 		conn_close(c);
 }
 
@@ -880,8 +1256,8 @@ write_cb(uv_write_t *w, int status)
 	c->nreq++;
 	if (status < 0 || c->close_after) {
 		c->sreq.data = c;
-		if (status < 0 || uv_shutdown(&c->sreq, &c->h.stream,
-		    shutdown_cb) != 0)
+		if (status < 0 || c->no_linger || uv_shutdown(&c->sreq,
+		    &c->h.stream, shutdown_cb) != 0)
 			conn_close(c);
 		return;
 	}
@@ -900,7 +1276,7 @@ format_head(struct http_conn *c, int status, const char *ctype,
 {
 	char		date[CLOCK_DATE_LEN];
 	size_t		i;
-	int		rc = 0;
+	int		rc = 0, retry = c->req.retry_after > 0;
 
 	clock_http_date(clock_now_ms(), date);
 	rc |= buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
@@ -910,9 +1286,16 @@ format_head(struct http_conn *c, int status, const char *ctype,
 	    len, c->close_after ? "close" : "keep-alive");
 	if (ctype)
 		rc |= buf_printf(&c->out, "Content-Type: %s\r\n", ctype);
-	for (i = 0; i < nhdrs; i++)
+	for (i = 0; i < nhdrs; i++) {
 		rc |= buf_printf(&c->out, "%s: %s\r\n", hdrs[i].name,
 		    hdrs[i].value);
+		if (strcasecmp(hdrs[i].name, "retry-after") == 0)
+			retry = 0;
+	}
+	/* On a 503 of ours, unless the handler said when itself. */
+	if (retry)
+		rc |= buf_printf(&c->out, "Retry-After: %u\r\n",
+		    c->req.retry_after);
 	rc |= buf_puts(&c->out, "\r\n");
 	return rc ? -1 : 0;
 }
@@ -950,6 +1333,9 @@ http_respond(struct http_req *req, int status, const char *ctype,
 		conn_close(c);
 		return ERR_NOMEM;
 	}
+	/* The handler is done with the request: its bytes go back to the
+	   budget now, not when a slow reader has taken the answer. */
+	req_release(c);
 	c->state = CONN_WRITING;
 	timer_set(c, c->srv->lim.idle_timeout_ms);
 	b = uv_buf_init(c->out.data, (unsigned)c->out.len);
@@ -1013,6 +1399,11 @@ server_free(uv_handle_t *h)
 	void			(*cb)(void *) = s->done_cb;
 	void			*arg = s->done_arg;
 
+	if (s->held != 0 || ipcount_addresses(s->ips) != 0)
+		log_warnx("http: stopped holding %zu request bytes and %zu "
+		    "addresses: an accounting bug", s->held,
+		    ipcount_addresses(s->ips));
+	ipcount_free(s->ips);
 	free(s->proxies);
 	free(s);
 	if (cb)
@@ -1043,13 +1434,23 @@ conn_closed(uv_handle_t *h)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	s->nconns--;
+	if (c->rejected)
+		s->nrejects--;
+	else
+		s->nconns--;
 	/* A request in the handler's hands is freed by http_respond(). */
 	if (!c->inflight)
 		conn_free(c);
 	server_maybe_done(s);
 }
 
+/*
+ * Everything c counts for ends here, at once: its place under its peer's
+ * cap, and its bytes in the budget. A request the handler still has keeps
+ * its memory until the answer (only the shutdown's drain closes such a
+ * connection, and it admits nobody new); it is no longer the server's to
+ * count, as the server may be gone by then.
+ */
 static void
 conn_close(struct http_conn *c)
 {
@@ -1057,6 +1458,10 @@ conn_close(struct http_conn *c)
 		return;
 	stream_abort(c);
 	c->state = CONN_CLOSED;
+	held_settle(c);
+	if (c->counted)
+		ipcount_drop(c->srv->ips, &c->ip);
+	c->counted = 0;
 	uv_close(&c->h.handle, conn_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_closed);
 }
@@ -1106,19 +1511,22 @@ reject_written(uv_write_t *w, int status)
 }
 
 /*
- * Over the connection cap: accept, say 503 in one small write, close. The
- * socket is not left in the backlog where it would hold a client forever.
+ * The last resort, when even turning away would cost too much (see
+ * conn_turn_away) or memory ran out: accept, say 503 in one small write
+ * with no handler involved, close without a linger. The socket is not
+ * left in the backlog where it would hold a client forever.
  */
 static void
 conn_reject(struct listener *l)
 {
+	static const char	 text[] = "too many connections\n";
 	struct reject {
 		uv_write_t	w;
-		char		msg[256];
-	}		*rj;
-	char		 date[CLOCK_DATE_LEN];
-	uv_stream_t	*st;
-	uv_buf_t	 b;
+		char		msg[320];
+	}			*rj;
+	char			 date[CLOCK_DATE_LEN];
+	uv_stream_t		*st;
+	uv_buf_t		 b;
 
 	st = malloc(l->is_unix ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
 	if (st == NULL)
@@ -1137,9 +1545,10 @@ conn_reject(struct listener *l)
 	clock_http_date(clock_now_ms(), date);
 	b = uv_buf_init(rj->msg, (unsigned)snprintf(rj->msg, sizeof(rj->msg),
 	    "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\n"
-	    "Retry-After: 5\r\nContent-Length: 0\r\nConnection: close\r\n"
+	    "Retry-After: %d\r\nContent-Length: %zu\r\nConnection: close\r\n"
 	    "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
-	    "\r\n", date));
+	    "Content-Type: text/plain; charset=utf-8\r\n\r\n%s", date,
+	    RETRY_AFTER_S, sizeof(text) - 1, text));
 	rj->w.data = rj;
 	if (uv_write(&rj->w, st, &b, 1, reject_written) != 0) {
 		free(rj);
@@ -1147,25 +1556,38 @@ conn_reject(struct listener *l)
 	}
 }
 
+/*
+ * A connection over a cap is answered 503 at once, in the handler's
+ * format, and closed the way a refused request is: the answer first, then
+ * a linger that reads and drops what the client sends meanwhile, so that
+ * it reads the answer rather than a reset. Turned-away connections are
+ * counted apart from the served ones, whose places they must not take;
+ * past max_connections of them lingering, one more closes right after
+ * its answer.
+ */
 static void
-on_connection(uv_stream_t *ls, int status)
+conn_turn_away(struct http_conn *c, const char *why)
 {
-	struct listener		*l = ls->data;
+	struct http_server	*s = c->srv;
+
+	if (!c->rejected) {
+		s->nconns--;
+		s->nrejects++;
+		c->rejected = 1;
+	}
+	c->no_linger = s->nrejects > s->lim.max_connections;
+	fail(c, 503, why);
+}
+
+/* A new connection, counted as served (nconns) or turned away. */
+static struct http_conn *
+conn_new(struct listener *l, int rejected)
+{
 	struct http_server	*s = l->srv;
 	struct http_conn	*c;
 
-	if (status < 0 || s->draining)
-		return;
-	if (s->nconns >= s->lim.max_connections) {
-		conn_reject(l);
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warnx("http: out of memory accepting a connection");
-		/* It must be accepted: libuv stops the listener until it is. */
-		conn_reject(l);
-		return;
-	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
 	c->srv = s;
 	if (l->is_unix)
 		uv_pipe_init(s->loop, &c->h.pipe, 0);
@@ -1178,19 +1600,60 @@ on_connection(uv_stream_t *ls, int status)
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
-	s->nconns++;
+	c->rejected = rejected;
+	if (rejected)
+		s->nrejects++;
+	else
+		s->nconns++;
+	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+	c->parser.data = c;
+	c->req.conn = c;
+	req_reset(&c->req, s->lim.max_header_bytes);
+	return c;
+}
+
+static void
+on_connection(uv_stream_t *ls, int status)
+{
+	struct listener		*l = ls->data;
+	struct http_server	*s = l->srv;
+	struct http_conn	*c;
+	int			 full, rc;
+
+	if (status < 0 || s->draining)
+		return;
+	full = s->nconns >= s->lim.max_connections;
+	if (full && s->nrejects >= s->lim.max_connections) {
+		conn_reject(l);
+		return;
+	}
+	if ((c = conn_new(l, full)) == NULL) {
+		log_warnx("http: out of memory accepting a connection");
+		/* It must be accepted: libuv stops the listener until it is. */
+		conn_reject(l);
+		return;
+	}
 	if (uv_accept(ls, &c->h.stream) != 0) {
 		conn_close(c);
 		return;
 	}
 	if (!l->is_unix)
 		uv_tcp_nodelay(&c->h.tcp, 1);
-	peer_name(c, l->is_unix);
-	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
-	c->parser.data = c;
-	c->req.conn = c;
-	req_reset(&c->req, s->lim.max_header_bytes);
 	c->state = CONN_IDLE;
+	if (peer_name(c, l->is_unix) && !full) {
+		rc = ipcount_take(s->ips, &c->ip, s->lim.max_conns_per_ip);
+		if (rc != 0) {
+			conn_turn_away(c, rc == ERR_BUSY ? "too many "
+			    "connections from this address; try again later" :
+			    "out of memory");
+			return;
+		}
+		c->counted = 1;
+	}
+	if (full) {
+		conn_turn_away(c, "too many connections; try again later");
+		return;
+	}
 	uv_timer_start(&c->timer, conn_timeout, s->lim.header_timeout_ms, 0);
 	uv_read_start(&c->h.stream, alloc_cb, read_cb);
 }
@@ -1325,7 +1788,8 @@ limits_copy(struct http_server *s, const struct http_limits *l)
 	struct cidr	*p = NULL;
 	size_t		 n = l->ntrusted_proxies;
 
-	if (l->max_header_bytes == 0 || l->max_body_bytes == 0)
+	if (l->max_header_bytes == 0 || l->max_body_bytes == 0 ||
+	    l->memory_budget == 0)
 		return ERR_INVAL;
 	if (n > 0) {
 		if ((p = calloc(n, sizeof(*p))) == NULL)
@@ -1368,7 +1832,9 @@ http_server_start(uv_loop_t *loop, char *const *listen, size_t nlisten,
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return ERR_NOMEM;
-	if ((rc = limits_copy(s, lim)) != 0) {
+	if ((rc = limits_copy(s, lim)) != 0 ||
+	    (rc = ipcount_new(&s->ips)) != 0) {
+		free(s->proxies);
 		free(s);
 		return rc;
 	}
@@ -1394,6 +1860,22 @@ unsigned
 http_server_connections(const struct http_server *s)
 {
 	return s->nconns;
+}
+
+unsigned
+http_server_connections_from(const struct http_server *s, const char *ip)
+{
+	struct ipkey	k;
+
+	if (ipcount_key_text(ip, &k) != 0)
+		return 0;
+	return ipcount_get(s->ips, &k);
+}
+
+size_t
+http_server_memory(const struct http_server *s)
+{
+	return s->held;
 }
 
 static void

@@ -56,8 +56,10 @@ struct http_handler {
 	   http_respond(), now or later (e.g. after the store commits). */
 	void	(*request)(struct http_req *, void *arg);
 	/* Renders an error the server itself detects (400, 408, 411, 413,
-	   414, 417, 431, or 503 when out of memory) in the handler's
-	   format; calls http_respond(). */
+	   414, 417, 431, 501, 505, or 503 over a connection cap, over the
+	   memory budget or out of memory) in the handler's format; calls
+	   http_respond(), which adds Retry-After to a 503 unless the
+	   handler gives its own. */
 	void	(*error)(struct http_req *, int status, const char *message,
 		    void *arg);
 	/*
@@ -85,22 +87,40 @@ enum { HTTP_BODY_MORE = 0, HTTP_BODY_PAUSE = 1, HTTP_BODY_ANSWERED = -1 };
 /*
  * What one server allows. The caller fills it in; the server keeps a copy
  * (trusted_proxies included), so the caller's may be freed or reused as
- * soon as the call that took it returns. Over max_connections a client
- * gets 503. The header timeout runs to the end of the headers, the body
- * timeout to the end of the body (408 for either); the idle timeout between
- * requests and while an answer is written; the shutdown timeout is the
- * drain's grace. Header bytes cap the URL (414) and the headers (431), body
- * bytes the body (413); neither may be 0. A peer in trusted_proxies may
- * say who the client is with X-Forwarded-For.
+ * soon as the call that took it returns.
+ *
+ * Over max_connections, or over max_conns_per_ip open connections from
+ * one peer address (0: no such cap; Unix socket peers and trusted proxies
+ * are not counted), a new connection is answered 503 with Retry-After at
+ * once, then what it sends is read and dropped for a moment before it
+ * closes, so the client reads the answer and not a reset. Turned-away
+ * connections do not count against max_connections; up to as many of
+ * them linger so, more are closed right after the answer.
+ *
+ * memory_budget caps the request bytes the server holds in memory across
+ * all its connections: headers being read and bodies buffered whole (not
+ * streamed ones). A request whose Content-Length does not fit what is
+ * left gets 503 before its body is read; one whose headers or chunked
+ * body outgrow it gets 503 then. Each connection has a 16 KiB read
+ * buffer besides, once it has sent a byte.
+ *
+ * The header timeout runs to the end of the headers, the body timeout to
+ * the end of the body (408 for either); the idle timeout between requests
+ * and while an answer is written; the shutdown timeout is the drain's
+ * grace. Header bytes cap the URL (414) and the headers (431), body bytes
+ * the body (413); neither may be 0, nor may the budget. A peer in
+ * trusted_proxies may say who the client is with X-Forwarded-For.
  */
 struct http_limits {
 	unsigned		 max_connections;
+	unsigned		 max_conns_per_ip;
 	unsigned		 header_timeout_ms;
 	unsigned		 body_timeout_ms;
 	unsigned		 idle_timeout_ms;
 	unsigned		 shutdown_timeout_ms;
 	size_t			 max_header_bytes;
 	size_t			 max_body_bytes;
+	size_t			 memory_budget;
 	const struct cidr	*trusted_proxies;
 	size_t			 ntrusted_proxies;
 };
@@ -133,16 +153,24 @@ int	 http_server_set_limits(struct http_server *,
  */
 void	 http_server_shutdown(struct http_server *, void (*cb)(void *),
 	    void *arg);
+/* Connections being served (not those turned away). */
 unsigned http_server_connections(const struct http_server *);
+/* Of those, the ones counted under the peer address ip (text). */
+unsigned http_server_connections_from(const struct http_server *,
+	    const char *ip);
+/* Request bytes held in memory now, against the memory budget. */
+size_t	 http_server_memory(const struct http_server *);
 
 /*
  * What a handler may read of a request, valid until it answers. The
  * strings belong to the request. Before its headers were complete (an
- * error callback for 400, 408, 414 or 431) a request has no path yet:
- * http_req_path() is then NULL and the method HTTP_METHOD_OTHER.
+ * error callback for 400, 408, 414, 431, 505 or a 503 over a cap) a
+ * request has no path yet: http_req_path() is then NULL and the method
+ * HTTP_METHOD_OTHER.
  */
 enum http_method http_req_method(const struct http_req *);
-/* The path as sent, without query and fragment; NULL, see above. */
+/* The path as sent, without query and fragment; of an absolute-form
+   target (http://host/path) only the path. NULL, see above. */
 const char	*http_req_path(const struct http_req *);
 /* What followed the '?', or NULL. */
 const char	*http_req_query(const struct http_req *);

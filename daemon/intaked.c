@@ -140,22 +140,26 @@ public_limits(const struct config *cfg, struct http_limits *lim)
 {
 	memset(lim, 0, sizeof(*lim));
 	lim->max_connections = cfg->max_connections;
+	lim->max_conns_per_ip = cfg->max_conns_per_ip;
 	lim->header_timeout_ms = cfg->header_timeout_ms;
 	lim->body_timeout_ms = cfg->body_timeout_ms;
 	lim->idle_timeout_ms = cfg->idle_timeout_ms;
 	lim->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	lim->max_header_bytes = cfg->max_header_bytes;
 	lim->max_body_bytes = cfg->max_body_bytes;
+	lim->memory_budget = cfg->memory_budget;
 	lim->trusted_proxies = cfg->trusted_proxies;
 	lim->ntrusted_proxies = cfg->ntrusted_proxies;
 }
 
-/* The admin listener's: its own caps, the public timeouts. */
+/* The admin listener's: its own caps, the public timeouts, and a budget
+   of the public one's size (an account of its own). */
 static void
 admin_limits(const struct config *cfg, struct http_limits *lim)
 {
 	public_limits(cfg, lim);
 	lim->max_connections = cfg->admin_max_connections;
+	lim->max_conns_per_ip = cfg->admin_max_conns_per_ip;
 	lim->max_body_bytes = cfg->admin_body_bytes;
 }
 

@@ -61,6 +61,35 @@ START_TEST(grows_across_many_appends)
 }
 END_TEST
 
+/* Reserved storage is exactly what was asked, never less than held, and
+   appends that fit in it do not move the data. */
+START_TEST(reserve_sizes_the_storage_exactly)
+{
+	struct buf	 b;
+	char		*p;
+	int		 i;
+
+	buf_init(&b, 0);
+	ck_assert_int_eq(buf_reserve(&b, 100), 0);
+	ck_assert_uint_eq(b.cap, 100);
+	ck_assert_str_eq(b.data, "");
+	p = b.data;
+	ck_assert_int_eq(buf_append(&b, "x", 1), 0);
+	for (i = 1; i < 99; i++)
+		ck_assert_int_eq(buf_putc(&b, 'y'), 0);
+	ck_assert_uint_eq(b.len, 99);
+	ck_assert_uint_eq(b.cap, 100);
+	ck_assert_ptr_eq(b.data, p);
+	ck_assert_int_eq(buf_reserve(&b, 10), 0);
+	ck_assert_uint_eq(b.cap, 100);
+	ck_assert_int_eq(buf_reserve(&b, 150), 0);
+	ck_assert_uint_eq(b.cap, 150);
+	ck_assert_uint_eq(b.len, 99);
+	ck_assert_int_eq(b.data[0], 'x');
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(steal_transfers_ownership)
 {
 	struct buf	 b;
@@ -94,6 +123,7 @@ buf_suite(void)
 	tcase_add_test(tc, cap_is_hard_and_leaves_buffer_unchanged);
 	tcase_add_test(tc, grows_across_many_appends);
 	tcase_add_test(tc, steal_transfers_ownership);
+	tcase_add_test(tc, reserve_sizes_the_storage_exactly);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -244,6 +244,8 @@ START_TEST(test_values)
 	    "shutdown_timeout = 0s\n"
 	    "header_bytes = 1M\n"
 	    "body_bytes = 64M\n"
+	    "connections_per_ip = 0\n"
+	    "memory_budget = 1024M\n"
 	    "fields = 1\n"
 	    "field_bytes = 16\n"
 	    "json_depth = 32\n"
@@ -275,6 +277,8 @@ START_TEST(test_values)
 	ck_assert_uint_eq(cf->shutdown_timeout_ms, 0);
 	ck_assert_uint_eq(cf->max_header_bytes, 1048576);
 	ck_assert_uint_eq(cf->max_body_bytes, 64 * 1048576);
+	ck_assert_uint_eq(cf->max_conns_per_ip, 0);
+	ck_assert_uint_eq(cf->memory_budget, 1024 * 1048576ULL);
 	ck_assert_uint_eq(cf->max_fields, 1);
 	ck_assert_uint_eq(cf->max_field_bytes, 16);
 	ck_assert_uint_eq(cf->max_json_depth, 32);
@@ -298,6 +302,32 @@ START_TEST(test_values)
 	ck_assert_uint_eq(cf->forms[0].attach_types, 1u << FILETYPE_PDF |
 	    1u << FILETYPE_JPEG | 1u << FILETYPE_PNG);
 	config_free(cf);
+}
+END_TEST
+
+/* The per-IP caps and the budget have their documented defaults, and a
+   budget that could never hold one largest request is refused. */
+START_TEST(test_connection_caps_and_budget)
+{
+	struct config	*cf = load_ok(MINIMAL);
+	struct sink	 s;
+
+	ck_assert_uint_eq(cf->max_conns_per_ip, 32);
+	ck_assert_uint_eq(cf->admin_max_conns_per_ip, 0);
+	ck_assert_uint_eq(cf->memory_budget, 64 * 1048576);
+	config_free(cf);
+	cf = load_ok("[limits]\nbody_bytes = 2M\nheader_bytes = 1M\n"
+	    "memory_budget = 3M\n[admin]\nconnections_per_ip = 4\n"
+	    MINIMAL);
+	ck_assert_uint_eq(cf->admin_max_conns_per_ip, 4);
+	config_free(cf);
+	ck_assert_int_eq(load("[limits]\nbody_bytes = 2M\n"
+	    "memory_budget = 2M\n" MINIMAL, &cf, &s), ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(s.text, "t.conf:3: memory_budget"));
+	ck_assert_int_eq(load("[limits]\nmemory_budget = 512k\n" MINIMAL, &cf,
+	    &s), ERR_CONFIG);
+	ck_assert_int_eq(load("[limits]\nconnections_per_ip = 100001\n"
+	    MINIMAL, &cf, &s), ERR_CONFIG);
 }
 END_TEST
 
@@ -1327,6 +1357,9 @@ same_config(const struct config *a, const struct config *b)
 	ck_assert_str_eq(a->templates, b->templates);
 	ck_assert_int_eq(a->log_level, b->log_level);
 	ck_assert_uint_eq(a->max_connections, b->max_connections);
+	ck_assert_uint_eq(a->max_conns_per_ip, b->max_conns_per_ip);
+	ck_assert_uint_eq(a->memory_budget, b->memory_budget);
+	ck_assert_uint_eq(a->admin_max_conns_per_ip, b->admin_max_conns_per_ip);
 	ck_assert_uint_eq(a->header_timeout_ms, b->header_timeout_ms);
 	ck_assert_uint_eq(a->body_timeout_ms, b->body_timeout_ms);
 	ck_assert_uint_eq(a->idle_timeout_ms, b->idle_timeout_ms);
@@ -1379,7 +1412,7 @@ START_TEST(test_sample_documents_defaults)
 	free(raw);
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 51);
+	ck_assert_uint_eq(n, 54);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);
@@ -1450,6 +1483,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_connection_caps_and_budget);
 	tcase_add_test(tc, test_bool_and_enum);
 	tcase_add_test(tc, test_bad_bool_and_enum);
 	tcase_add_test(tc, test_bounds_edges);

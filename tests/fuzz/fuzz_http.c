@@ -9,7 +9,8 @@
  * - what arrives is exactly the answers the handler gave, in order, each
  *   "HTTP/1.1 NNN ..." with a Content-Length matching its body (interim
  *   100 Continue answers may come between);
- * - the server ends every connection and its connection count returns to 0;
+ * - the server ends every connection and its connection count returns to 0,
+ *   and so do the request bytes it counts against its memory budget;
  * - the client address handed to the handler is the peer's, or a whole
  *   X-Forwarded-For entry with only our own proxies right of it.
  * An input starting with '~' is sent without it and the client keeps its
@@ -196,7 +197,8 @@ on_error(struct http_req *req, int status, const char *msg, void *arg)
 	(void)arg;
 	if (status != 400 && status != 408 && status != 411 &&
 	    status != 413 && status != 414 && status != 417 &&
-	    status != 431 && status != 503)
+	    status != 431 && status != 501 && status != 503 &&
+	    status != 505)
 		die("error status outside the documented set");
 	answer(req, status, msg, strlen(msg));
 }
@@ -230,6 +232,7 @@ start(void)
 	c->shutdown_timeout_ms = 100;
 	c->max_header_bytes = 4096;
 	c->max_body_bytes = 8192;
+	c->memory_budget = 1 << 20;
 	fz.hold_lim = *c;
 	fz.hold_lim.header_timeout_ms = fz.hold_lim.body_timeout_ms =
 	    fz.hold_lim.idle_timeout_ms = HOLD_TIMEOUT_MS;
@@ -387,6 +390,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pump(-1, 10);
 		check_deadline(end, "a connection outlived its client");
 	}
+	if (http_server_memory(fz.srv) != 0)
+		die("request bytes still counted with no connection");
 	check_answers();
 	return 0;
 }

@@ -248,6 +248,7 @@ class Daemon:
                     "attachments = application/pdf image/jpeg image/png\n"
                     "%s\n" % (SCHEMA, form_extra))
         self.proc = None
+        self.activated = False
         self.env = env
         self.logpath = os.path.join(self.dir, "intaked.log")
         if start:
@@ -260,12 +261,19 @@ class Daemon:
         argv = (argv_prefix or []) + [INTAKED, "-c", self.config]
         self.proc = subprocess.Popen(argv, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
+        self.activated = argv_prefix is not None
         if wait:
             self.wait_ready()
 
     def wait_ready(self):
         try:
             wait_listening(self.proc, self.port, "intaked", 15)
+            # The admin listener opens after the public one: a test that
+            # goes to it at once could find nothing there yet. Under
+            # socket activation the sockets are passed, not the config's.
+            if not self.activated:
+                wait_listening(self.proc, self.admin_port, "intaked admin",
+                               15)
         except TestFailure:
             print("---- intaked log ----\n" + self.logtext()[-4000:])
             raise
