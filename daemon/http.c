@@ -1697,9 +1697,11 @@ listen_unix(struct http_server *s, const char *path)
 		log_warnx("http: listen on unix:%s: %s", path, uv_strerror(rc));
 		return ERR_IO;
 	}
-	/* The proxy runs as another user; the socket is as open as a
-	   loopback port would be, and its directory decides who reaches it. */
-	chmod(path, 0666);
+	/* A peer on a Unix socket is trusted with X-Forwarded-For, so not
+	   every local user may be one: owner and group only. A proxy that
+	   runs as another user is put in intaked's group (or the socket
+	   unit's SocketGroup= says whose it is). */
+	chmod(path, 0660);
 	return 0;
 }
 

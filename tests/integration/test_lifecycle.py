@@ -102,6 +102,8 @@ def test_unix_socket_listener():
         rec = d.decrypt_cat(r.json()["id"])
         eq(rec["client"]["ip"], "203.0.113.5",
            "the local proxy's X-Forwarded-For is believed")
+        # Believed, so not every local user may connect: owner and group.
+        eq(os.stat(path).st_mode & 0o777, 0o660, "socket mode")
 
 
 def test_ipv6_listener():
