@@ -49,7 +49,8 @@ TESTUTIL = tests/testutil.c tests/testutil.h
 	check-integration check-browser check-fuzz-replay check-asan install \
 	clean bench fuzz
 
-all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
+all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html \
+	$(BUILD)/public/altcha.js
 
 $(BUILD)/obj/%.o: daemon/%.c
 	@mkdir -p $(@D)
@@ -77,7 +78,8 @@ TORTURE_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 LINK_torture = $(TORTURE_WRAP)
 
 # The npm packages of templates/package.json, as its lock file pins them:
-# the page's age-encryption, and the build's and the browser test's tools.
+# the inbox's age-encryption, the public pages' ALTCHA widget, and the
+# tools of the build and the tests (altcha-lib for the ALTCHA interop).
 # Playwright drives Debian's chromium: it must never fetch a browser.
 NPM_STAMP = templates/node_modules/.package-lock.json
 $(NPM_STAMP): templates/package.json templates/package-lock.json
@@ -94,6 +96,19 @@ $(BUILD)/inbox/index.html: $(INBOX_SRC) templates/build-vendor.mjs $(NPM_STAMP)
 	@rm -rf $(BUILD)/inbox && mkdir -p $(BUILD)/inbox
 	cp -R templates/inbox/. $(BUILD)/inbox/
 	node templates/build-vendor.mjs $(BUILD)/inbox/vendor
+
+# The ALTCHA widget, served from our own origin to the public pages: the
+# package's browser build, which carries its styles and its SHA-256
+# workers inside (no other file to serve), and the package's licence.
+ALTCHA_PKG = templates/node_modules/altcha
+$(BUILD)/public/altcha.js: $(NPM_STAMP)
+	@mkdir -p $(@D)
+	cp $(ALTCHA_PKG)/dist/main/altcha.min.js $@
+	{ echo "altcha.js is $(ALTCHA_PKG:templates/node_modules/%=%)" \
+	    "$$(node -p 'require("./$(ALTCHA_PKG)/package.json").version')" \
+	    "(dist/main/altcha.min.js), MIT; it bundles the Svelte runtime" \
+	    "(MIT)."; echo; cat $(ALTCHA_PKG)/LICENSE.txt; } \
+	    > $(BUILD)/public/altcha.LICENSE.txt
 
 # One Check binary per suite: tests/check_NAME.c defines NAME_suite().
 $(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
