@@ -127,6 +127,14 @@ $(BUILD)/replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(TESTUTIL) \
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c \
 	    tests/testutil.c $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS)
 
+# Programs the integration tests drive: tests/integration/NAME.c, linked
+# with the library (altcha_tool puts our ALTCHA against altcha-lib).
+HELPERS	 = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*.c))
+$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libintake.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libintake.a \
+	    $(ALL_LDFLAGS) $(LDLIBS)
+
 $(BUILD)/bench/%: tests/bench/%.c $(TESTUTIL) $(BUILD)/libintake.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ \
@@ -168,7 +176,7 @@ check-fuzz-replay: $(REPLAYS)
 	@$(foreach t,$(REPLAYS),$(t) tests/fuzz/corpus/$(notdir $(t)) \
 	    $(REPLAY_MORE_$(notdir $(t))) &&) true
 
-check-integration: all
+check-integration: all $(HELPERS)
 	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/integration.result \
 	    /usr/bin/python3 tests/integration/run.py
 
