@@ -68,7 +68,7 @@ for f in tests/fuzz/fuzz_*.c; do
 	esac
 	echo "fuzz: running $name for ${secs}s"
 	"$out/$name" -max_total_time="$secs" -print_final_stats=1 -timeout=20 \
-	    -max_len=65536 "$corpus" 2>&1 | grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" || true
+	    -max_len=65536 "$corpus" 2>&1 | grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss|ERROR|SUMMARY" || true
 	# libFuzzer names its findings crash-, leak-, timeout- or oom-<hash>.
 	for found in crash-* leak-* timeout-* oom-*; do
 		[ -e "$found" ] && { echo "fuzz: $name: $found"; exit 1; }
