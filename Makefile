@@ -51,7 +51,8 @@ TESTUTIL = tests/testutil.c tests/testutil.h
 	check-integration check-browser check-fuzz-replay check-man check-asan \
 	install uninstall clean bench fuzz
 
-all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html
+all: $(BUILD)/intaked $(BUILD)/intakectl $(BUILD)/inbox/index.html \
+	$(BUILD)/public/altcha.js
 
 $(BUILD)/obj/%.o: daemon/%.c
 	@mkdir -p $(@D)
@@ -79,7 +80,8 @@ TORTURE_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc \
 LINK_torture = $(TORTURE_WRAP)
 
 # The npm packages of templates/package.json, as its lock file pins them:
-# the page's age-encryption, and the build's and the browser test's tools.
+# the inbox's age-encryption, the public pages' ALTCHA widget, and the
+# tools of the build and the tests (altcha-lib for the ALTCHA interop).
 # Playwright drives Debian's chromium: it must never fetch a browser.
 NPM_STAMP = templates/node_modules/.package-lock.json
 $(NPM_STAMP): templates/package.json templates/package-lock.json
@@ -97,6 +99,19 @@ $(BUILD)/inbox/index.html: $(INBOX_SRC) templates/build-vendor.mjs $(NPM_STAMP)
 	cp -R templates/inbox/. $(BUILD)/inbox/
 	node templates/build-vendor.mjs $(BUILD)/inbox/vendor
 
+# The ALTCHA widget, served from our own origin to the public pages: the
+# package's browser build, which carries its styles and its SHA-256
+# workers inside (no other file to serve), and the package's licence.
+ALTCHA_PKG = templates/node_modules/altcha
+$(BUILD)/public/altcha.js: $(NPM_STAMP)
+	@mkdir -p $(@D)
+	cp $(ALTCHA_PKG)/dist/main/altcha.min.js $@
+	{ echo "altcha.js is $(ALTCHA_PKG:templates/node_modules/%=%)" \
+	    "$$(node -p 'require("./$(ALTCHA_PKG)/package.json").version')" \
+	    "(dist/main/altcha.min.js), MIT; it bundles the Svelte runtime" \
+	    "(MIT)."; echo; cat $(ALTCHA_PKG)/LICENSE.txt; } \
+	    > $(BUILD)/public/altcha.LICENSE.txt
+
 # One Check binary per suite: tests/check_NAME.c defines NAME_suite().
 $(BUILD)/tests/check_%: tests/check_%.c tests/check_main.c $(TESTUTIL) \
 	    $(BUILD)/libintake.a
@@ -113,6 +128,14 @@ $(BUILD)/replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(TESTUTIL) \
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c \
 	    tests/testutil.c $(BUILD)/libintake.a $(ALL_LDFLAGS) $(LDLIBS)
+
+# Programs the integration tests drive: tests/integration/NAME.c, linked
+# with the library (altcha_tool puts our ALTCHA against altcha-lib).
+HELPERS	 = $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(wildcard tests/integration/*.c))
+$(BUILD)/tests/%: tests/integration/%.c $(BUILD)/libintake.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libintake.a \
+	    $(ALL_LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/%: tests/bench/%.c $(TESTUTIL) $(BUILD)/libintake.a
 	@mkdir -p $(@D)
@@ -168,7 +191,7 @@ check-fuzz-replay: $(REPLAYS)
 	@$(foreach t,$(REPLAYS),$(t) tests/fuzz/corpus/$(notdir $(t)) \
 	    $(REPLAY_MORE_$(notdir $(t))) &&) true
 
-check-integration: all
+check-integration: all $(HELPERS)
 	@INTAKE_BUILD=$(BUILD) INTAKE_RESULTS=$(BUILD)/integration.result \
 	    /usr/bin/python3 tests/integration/run.py
 

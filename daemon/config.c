@@ -30,6 +30,7 @@
 
 #include "addr.h"
 #include "age.h"
+#include "altcha.h"
 #include "config.h"
 #include "filetype.h"
 
@@ -380,6 +381,16 @@ static const struct key formkeys[] = {
 	  .check = check_origin,
 	  .off = offsetof(struct form_conf, cors_origins),
 	  .noff = offsetof(struct form_conf, ncors_origins) },
+	{ .sect = S_FORM, .name = "altcha", .type = T_BOOL, .def = "no",
+	  .off = offsetof(struct form_conf, altcha) },
+	/* About a second for a phone's browser: the widget tries numbers
+	   from 0 up, half of maxnumber on average. */
+	{ .sect = S_FORM, .name = "altcha_maxnumber", .type = T_UINT,
+	  .min = 1000, .max = ALTCHA_MAXNUMBER_MAX, .def = "50000",
+	  .off = offsetof(struct form_conf, altcha_maxnumber) },
+	{ .sect = S_FORM, .name = "altcha_ttl", .type = T_SEC,
+	  .min = 30 * SEC, .max = ALTCHA_TTL_MAX * SEC, .def = "10m",
+	  .off = offsetof(struct form_conf, altcha_ttl_s) },
 };
 
 #define NKEYS		(sizeof(keys) / sizeof(keys[0]))

@@ -40,6 +40,9 @@ struct form_conf {
 	unsigned	  files;	/* files in one submission, at most */
 	char		**cors_origins;
 	size_t		  ncors_origins;
+	int		  altcha;	/* a proof of work is required */
+	unsigned	  altcha_maxnumber;	/* its difficulty */
+	uint64_t	  altcha_ttl_s;	/* a challenge's lifetime */
 };
 
 struct config {

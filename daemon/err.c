@@ -21,6 +21,8 @@ err_str(int code)
 		[-ERR_AUTH] = "does not verify",
 		[-ERR_NOKEY] = "no identity matches",
 		[-ERR_PAYLOAD] = "encrypted payload is corrupt or truncated",
+		[-ERR_EXPIRED] = "expired",
+		[-ERR_REPLAYED] = "already used",
 	};
 
 	if (code > 0 || code < ERR_MIN)

@@ -30,9 +30,11 @@ enum {
 	ERR_AUTH = -14,		/* a MAC or seal does not verify */
 	ERR_NOKEY = -15,	/* no identity opens it */
 	ERR_PAYLOAD = -16,	/* encrypted payload corrupt or truncated */
+	ERR_EXPIRED = -17,	/* genuine, but used after its expiry */
+	ERR_REPLAYED = -18,	/* genuine, but already used once */
 };
 
-#define ERR_MIN		(-16)
+#define ERR_MIN		(-18)
 
 /* A short English description of code (0 included); never NULL. */
 const char	*err_str(int code);

@@ -2,11 +2,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "fsutil.h"
 #include "secret.h"
 
 int
@@ -74,6 +78,100 @@ secret_read(const char *path, const char *what, void *buf, size_t cap,
 	if (r != 0) {
 		sodium_memzero(buf, cap);
 		*len = 0;
+	}
+	return r;
+}
+
+/* Writes the directory of db_path (or ".") into dir. 0 or -1 if too long. */
+static int
+key_dir(const char *db_path, char *dir, size_t len)
+{
+	const char	*slash = strrchr(db_path, '/');
+	int		 n;
+
+	if (slash == NULL)
+		n = snprintf(dir, len, ".");
+	else if (slash == db_path)
+		n = snprintf(dir, len, "/");
+	else
+		n = snprintf(dir, len, "%.*s", (int)(slash - db_path), db_path);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/*
+ * Creates the key file without ever exposing a partial key: the bytes go to
+ * a temporary file (mkstemp: 0600) that is fsynced and then linked into
+ * place. link() fails with EEXIST if another process won the race; that
+ * key is then used. The random bytes pass through key, which the caller
+ * reads the file back into. Returns 0 or ERR_IO (errno set).
+ */
+static int
+create_key(const char *dir, const char *name, const char *path,
+    unsigned char *key, size_t len)
+{
+	char	tmp[PATH_MAX];
+	int	fd, r = ERR_IO, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name) >=
+	    (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return ERR_IO;
+	}
+	if ((fd = mkstemp(tmp)) == -1)
+		return ERR_IO;
+	randombytes_buf(key, len);
+	if (fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
+	    fs_write_all(fd, key, len) == 0 && fsync(fd) == 0 &&
+	    (link(tmp, path) == 0 || errno == EEXIST))
+		r = 0;
+	saved = errno;
+	sodium_memzero(key, len);
+	close(fd);
+	unlink(tmp);
+	if (r == 0)
+		(void)fs_fsync_dir(dir);
+	errno = saved;
+	return r;
+}
+
+/* Reads exactly len bytes of key from path (secret_read's rules). */
+static int
+read_key(const char *path, const char *what, unsigned char *key, size_t len,
+    struct diag *d)
+{
+	size_t	got;
+	int	r;
+
+	r = secret_read(path, what, key, len, &got, d);
+	if (r == 0 && got != len) {
+		diag(d, path, 0, "%s is not %zu bytes", what, len);
+		sodium_memzero(key, len);
+		r = ERR_MALFORMED;
+	}
+	return r;
+}
+
+int
+secret_key_load(const char *db_path, const char *name, const char *what,
+    int create, unsigned char *key, size_t len, struct diag *d)
+{
+	char	dir[PATH_MAX], path[PATH_MAX];
+	int	r;
+
+	if (key_dir(db_path, dir, sizeof(dir)) == -1 ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    (int)sizeof(path)) {
+		diag(d, db_path, 0, "path too long for the %s", what);
+		return ERR_INVAL;
+	}
+	r = read_key(path, what, key, len, d);
+	if (r == ERR_NOTFOUND && create) {
+		if (create_key(dir, name, path, key, len) != 0) {
+			diag(d, path, 0, "cannot create %s: %s", what,
+			    strerror(errno));
+			return ERR_IO;
+		}
+		r = read_key(path, what, key, len, d);
 	}
 	return r;
 }

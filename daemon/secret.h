@@ -32,4 +32,20 @@ int	secret_mode_check(const struct stat *st);
 int	secret_read(const char *path, const char *what, void *buf, size_t cap,
 	    size_t *len, struct diag *d);
 
+/*
+ * Loads a key of exactly len random bytes from the file name (e.g.
+ * "spool.key") in the directory of db_path, the state directory. When
+ * the file is missing and create != 0 it is made first, atomically
+ * (temporary file, fsync, link), so no process ever reads a partial key
+ * and two starting at once end up with the same one. The file obeys the
+ * rules above. Problems are reported through d naming the file and what
+ * it holds; returns 0, ERR_NOTFOUND (missing, create == 0; not
+ * reported), ERR_INVAL (path too long), ERR_IO, ERR_PERM, ERR_TOOBIG or
+ * ERR_MALFORMED (shorter than len, or not a regular file). On failure
+ * key has been wiped.
+ */
+int	secret_key_load(const char *db_path, const char *name,
+	    const char *what, int create, unsigned char *key, size_t len,
+	    struct diag *d);
+
 #endif

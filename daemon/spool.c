@@ -1,16 +1,8 @@
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
-#include "fsutil.h"
 #include "secret.h"
 #include "spool.h"
 
@@ -21,104 +13,20 @@ struct spool_key {
 	unsigned char	k[SPOOL_KEY_LEN];
 };
 
-
-/* Writes the directory of db_path (or ".") into dir. 0 or -1 if too long. */
-static int
-key_dir(const char *db_path, char *dir, size_t len)
-{
-	const char	*slash = strrchr(db_path, '/');
-	int		 n;
-
-	if (slash == NULL)
-		n = snprintf(dir, len, ".");
-	else if (slash == db_path)
-		n = snprintf(dir, len, "/");
-	else
-		n = snprintf(dir, len, "%.*s", (int)(slash - db_path), db_path);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/*
- * Creates the key file without ever exposing a partial key: the bytes go to
- * a temporary file (mkstemp: 0600) that is fsynced and then linked into
- * place. link() fails with EEXIST if another process won the race; that
- * key is then used. Returns 0 or ERR_IO (errno set).
- */
-static int
-create_key(const char *dir, const char *path)
-{
-	char		 tmp[PATH_MAX];
-	unsigned char	 k[SPOOL_KEY_LEN];
-	int		 fd, r = ERR_IO, saved;
-
-	if (snprintf(tmp, sizeof(tmp), "%s/.spool.key.XXXXXX", dir) >=
-	    (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return ERR_IO;
-	}
-	if ((fd = mkstemp(tmp)) == -1)
-		return ERR_IO;
-	randombytes_buf(k, sizeof(k));
-	if (fchmod(fd, S_IRUSR | S_IWUSR) == 0 &&
-	    fs_write_all(fd, k, sizeof(k)) == 0 && fsync(fd) == 0 &&
-	    (link(tmp, path) == 0 || errno == EEXIST))
-		r = 0;
-	saved = errno;
-	sodium_memzero(k, sizeof(k));
-	close(fd);
-	unlink(tmp);
-	if (r == 0)
-		(void)fs_fsync_dir(dir);
-	errno = saved;
-	return r;
-}
-
-/* Reads the key at path into key: exactly SPOOL_KEY_LEN bytes from a
-   file only its owner can read (secret.h). */
-static int
-read_key(const char *path, struct spool_key *key, struct diag *d)
-{
-	size_t	len;
-	int	r;
-
-	r = secret_read(path, "spool key", key->k, SPOOL_KEY_LEN, &len, d);
-	if (r == 0 && len != SPOOL_KEY_LEN) {
-		diag(d, path, 0, "spool key is not %d bytes", SPOOL_KEY_LEN);
-		sodium_memzero(key->k, sizeof(key->k));
-		r = ERR_MALFORMED;
-	}
-	return r;
-}
-
 int
 spool_key_load(const char *db_path, int create, struct spool_key **out,
     struct diag *d)
 {
-	char			 dir[PATH_MAX], path[PATH_MAX];
 	struct spool_key	*key;
 	int			 r;
 
 	*out = NULL;
 	if (sodium_init() < 0)
 		return ERR_NOMEM;
-	if (key_dir(db_path, dir, sizeof(dir)) == -1 ||
-	    snprintf(path, sizeof(path), "%s/" KEY_FILE, dir) >=
-	    (int)sizeof(path)) {
-		diag(d, db_path, 0, "path too long for the spool key");
-		return ERR_INVAL;
-	}
 	if ((key = sodium_malloc(sizeof(*key))) == NULL)
 		return ERR_NOMEM;
-	r = read_key(path, key, d);
-	if (r == ERR_NOTFOUND && create) {
-		if (create_key(dir, path) != 0) {
-			diag(d, path, 0, "cannot create spool key: %s",
-			    strerror(errno));
-			sodium_free(key);
-			return ERR_IO;
-		}
-		r = read_key(path, key, d);
-	}
+	r = secret_key_load(db_path, KEY_FILE, "spool key", create, key->k,
+	    sizeof(key->k), d);
 	if (r != 0) {
 		sodium_free(key);
 		return r;

@@ -19,6 +19,7 @@
 
 #include <check.h>
 
+#include "altcha.h"
 #include "config.h"
 #include "filetype.h"
 #include "log.h"
@@ -227,6 +228,9 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(f->attachments, "none");
 	ck_assert_uint_eq(f->ncors_origins, 0);
 	ck_assert_ptr_null(f->cors_origins);
+	ck_assert_int_eq(f->altcha, 0);
+	ck_assert_uint_eq(f->altcha_maxnumber, 50000);
+	ck_assert_uint_eq(f->altcha_ttl_s, 600);
 	config_free(cf);
 }
 END_TEST
@@ -1093,6 +1097,58 @@ START_TEST(test_form_values)
 }
 END_TEST
 
+/* The proof of work: off by default, per form, within altcha.h's bounds. */
+START_TEST(test_form_altcha)
+{
+	struct config		*cf;
+	const struct form_conf	*f;
+	struct sink		 s;
+
+	cf = load_ok(MINIMAL
+	    "altcha = yes\n"
+	    "altcha_maxnumber = 1000\n"
+	    "altcha_ttl = 30s\n"
+	    "[form b]\n"
+	    "altcha = on\n"
+	    "altcha_maxnumber = 10000000\n"
+	    "altcha_ttl = 1d\n"
+	    "[form c]\n"
+	    "altcha_ttl = 90m\n");
+	f = config_form(cf, "contact");
+	ck_assert_int_eq(f->altcha, 1);
+	ck_assert_uint_eq(f->altcha_maxnumber, 1000);
+	ck_assert_uint_eq(f->altcha_ttl_s, 30);
+	f = config_form(cf, "b");
+	ck_assert_int_eq(f->altcha, 1);
+	ck_assert_uint_eq(f->altcha_maxnumber, ALTCHA_MAXNUMBER_MAX);
+	ck_assert_uint_eq(f->altcha_ttl_s, ALTCHA_TTL_MAX);
+	f = config_form(cf, "c");
+	ck_assert_int_eq(f->altcha, 0);
+	ck_assert_uint_eq(f->altcha_maxnumber, 50000);
+	ck_assert_uint_eq(f->altcha_ttl_s, 5400);
+	config_free(cf);
+
+	load_bad(MINIMAL				/* 1-5 */
+	    "altcha = maybe\n"				/* 6 */
+	    "altcha_maxnumber = 999\n"			/* 7 */
+	    "altcha_ttl = 29s\n"			/* 8 */
+	    "[form b]\n"				/* 9 */
+	    "altcha_maxnumber = 10000001\n"		/* 10 */
+	    "altcha_ttl = 25h\n"			/* 11 */
+	    "[form c]\n"				/* 12 */
+	    "altcha_maxnumber = many\n",		/* 13 */
+	    &s, 6);
+	expect(&s, 6, "altcha: 'maybe' is not yes or no");
+	expect(&s, 7, "altcha_maxnumber: 999 is out of range (1000 to "
+	    "10000000)");
+	expect(&s, 8, "altcha_ttl: 29s is out of range (30s to 1d)");
+	expect(&s, 10, "altcha_maxnumber: 10000001 is out of range (1000 to "
+	    "10000000)");
+	expect(&s, 11, "altcha_ttl: 25h is out of range (30s to 1d)");
+	expect(&s, 13, "altcha_maxnumber: 'many' is not a whole number");
+}
+END_TEST
+
 START_TEST(test_honeypot_is_reply_to)
 {
 	struct sink	s;
@@ -1344,6 +1400,9 @@ same_form(const struct form_conf *a, const struct form_conf *b)
 	ck_assert_str_eq(a->attachments, b->attachments);
 	same_strs(a->cors_origins, a->ncors_origins, b->cors_origins,
 	    b->ncors_origins);
+	ck_assert_int_eq(a->altcha, b->altcha);
+	ck_assert_uint_eq(a->altcha_maxnumber, b->altcha_maxnumber);
+	ck_assert_uint_eq(a->altcha_ttl_s, b->altcha_ttl_s);
 }
 
 /* Every value of two snapshots is the same. */
@@ -1412,7 +1471,7 @@ START_TEST(test_sample_documents_defaults)
 	free(raw);
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 54);
+	ck_assert_uint_eq(n, 57);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);
@@ -1505,6 +1564,7 @@ config_suite(void)
 	tcase_add_test(tc, test_password_file);
 	tcase_add_test(tc, test_recipients);
 	tcase_add_test(tc, test_form_values);
+	tcase_add_test(tc, test_form_altcha);
 	tcase_add_test(tc, test_honeypot_is_reply_to);
 	tcase_add_test(tc, test_empty_values);
 	tcase_add_test(tc, test_syntax_variants);

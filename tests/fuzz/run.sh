@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer target (clang, ASan, UBSan)
 # and runs each for the given number of seconds (default 60). Seeds come from
+# the committed corpora (tests/fuzz/corpus/NAME/, which make check replays),
 # the shipped schemas, templates, the age test vectors and a few requests.
 set -eu
 secs=${1:-60}
@@ -26,6 +27,7 @@ for f in tests/fuzz/fuzz_*.c; do
 	clang $flags -o "$out/$name" "$f" $srcs $llobjs $libs
 	corpus="$out/$name.corpus"
 	mkdir -p "$corpus"
+	[ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus/"
 	case "$name" in
 	fuzz_form) cp config/forms/*.json "$corpus/" 2>/dev/null || true ;;
 	fuzz_template) cp templates/* "$corpus/" 2>/dev/null || true ;;
@@ -49,7 +51,6 @@ for f in tests/fuzz/fuzz_*.c; do
 		# The first line is the Content-Type; "; fuzz-split=N" feeds the
 		# body N bytes at a time. These seeds are also committed, with
 		# past findings, in tests/fuzz/corpus/ (make check replays it).
-		cp tests/fuzz/corpus/fuzz_multipart/* "$corpus/"
 		ct='multipart/form-data; boundary=----WebKitFormBoundaryA1b2'
 		cd='Content-Disposition: form-data; name='
 		printf '%s\n------WebKitFormBoundaryA1b2\r\n%s"name"\r\n\r\nAsha Rao\r\n------WebKitFormBoundaryA1b2\r\n%s"message"\r\n\r\nline\r\n--not it\r\n------WebKitFormBoundaryA1b\r\n------WebKitFormBoundaryA1b2\r\n%s"reports"; filename="scan.pdf"\r\nContent-Type: application/pdf\r\n\r\n%%PDF-1.7\r\n%%\342\343\r\n------WebKitFormBoundaryA1b2--\r\n' "$ct" "$cd" "$cd" "$cd" > "$corpus/browser"
@@ -67,7 +68,7 @@ for f in tests/fuzz/fuzz_*.c; do
 	esac
 	echo "fuzz: running $name for ${secs}s"
 	"$out/$name" -max_total_time="$secs" -print_final_stats=1 -timeout=20 \
-	    -max_len=65536 "$corpus" 2>&1 | grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" || true
+	    -max_len=65536 "$corpus" 2>&1 | grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss|ERROR|SUMMARY" || true
 	# libFuzzer names its findings crash-, leak-, timeout- or oom-<hash>.
 	for found in crash-* leak-* timeout-* oom-*; do
 		[ -e "$found" ] && { echo "fuzz: $name: $found"; exit 1; }
