@@ -230,17 +230,19 @@ INBOX_FILES = $(INBOX_SRC:templates/inbox/%=%) vendor/age.js vendor/LICENSES.txt
 SCHEMAS	 = $(notdir $(wildcard config/forms/*.schema.json))
 DOCS	 = $(wildcard docs/*.png)
 UNITS	 = intaked.service intaked.socket intaked-admin.socket
+PUBLIC_FILES = altcha.js altcha.LICENSE.txt
 # The config install writes: the sample, pointed at the installed files.
-CONF_GEN = sed 's|^\# templates = .*|templates = $(DATADIR)/templates|; s|^\# root = .*|root = $(DATADIR)/inbox|' config/intaked.conf
+CONF_GEN = sed 's|^\# templates = .*|templates = $(DATADIR)/templates|; s|^\# public_files = .*|public_files = $(DATADIR)/public|; s|^\# root = .*|root = $(DATADIR)/inbox|' config/intaked.conf
 
 install:
 	@for f in $(BUILD)/intaked $(BUILD)/intakectl \
-	    $(INBOX_FILES:%=$(BUILD)/inbox/%); do \
+	    $(INBOX_FILES:%=$(BUILD)/inbox/%) $(PUBLIC_FILES:%=$(BUILD)/public/%); do \
 	    test -f $$f || { echo "install: no $$f; run make first" >&2; \
 	    exit 1; }; done
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	    $(DESTDIR)$(CONFDIR)/forms $(DESTDIR)$(DATADIR)/templates \
-	    $(DESTDIR)$(DATADIR)/inbox/vendor $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DATADIR)/inbox/vendor $(DESTDIR)$(DATADIR)/public \
+	    $(DESTDIR)$(UNITDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/docs
 	install -m 755 $(BUILD)/intaked $(DESTDIR)$(SBINDIR)/intaked
@@ -249,6 +251,7 @@ install:
 	for f in $(INBOX_FILES); do \
 	    install -m 644 $(BUILD)/inbox/$$f $(DESTDIR)$(DATADIR)/inbox/$$f || exit 1; \
 	done
+	install -m 644 $(PUBLIC_FILES:%=$(BUILD)/public/%) $(DESTDIR)$(DATADIR)/public/
 	install -m 644 $(SCHEMAS:%=config/forms/%) $(DESTDIR)$(CONFDIR)/forms/
 	test -f $(DESTDIR)$(CONFDIR)/intaked.conf || \
 	    { $(CONF_GEN) > $(DESTDIR)$(CONFDIR)/intaked.conf && \
@@ -275,6 +278,7 @@ uninstall:
 	rm -f $(UNITS:%=$(DESTDIR)$(UNITDIR)/%)
 	rm -f $(TEMPLATES:%=$(DESTDIR)$(DATADIR)/templates/%)
 	rm -f $(INBOX_FILES:%=$(DESTDIR)$(DATADIR)/inbox/%)
+	rm -f $(PUBLIC_FILES:%=$(DESTDIR)$(DATADIR)/public/%)
 	rm -f $(DESTDIR)$(MANDIR)/man1/intakectl.1 \
 	    $(DESTDIR)$(MANDIR)/man5/intaked.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man8/intaked.8
@@ -289,7 +293,7 @@ uninstall:
 	if [ ! -f $$t ]; then :; \
 	elif $(CONF_GEN) | cmp -s - $$t; then echo "rm -f $$t"; rm -f $$t; \
 	else echo "uninstall: keeping $$t: it was edited"; fi
-	@for d in $(DATADIR)/inbox/vendor $(DATADIR)/inbox \
+	@for d in $(DATADIR)/inbox/vendor $(DATADIR)/inbox $(DATADIR)/public \
 	    $(DATADIR)/templates $(DATADIR) $(DOCDIR)/docs $(DOCDIR) \
 	    $(PREFIX)/share/doc $(MANDIR)/man1 $(MANDIR)/man5 $(MANDIR)/man8 \
 	    $(UNITDIR) $(PREFIX)/lib/systemd $(CONFDIR)/forms $(CONFDIR); do \

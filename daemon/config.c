@@ -43,7 +43,7 @@
 
 #define LIST_MAX	256	/* values one list key may collect */
 #define FORMS_MAX	256
-#define FORM_NAME_MAX	64
+
 #define FIELD_NAME_MAX	64
 #define KEYCHARS	"abcdefghijklmnopqrstuvwxyz" \
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
@@ -199,6 +199,9 @@ static const struct key keys[] = {
 	{ .sect = S_SERVER, .name = "templates", .type = T_PATH,
 	  .def = INTAKE_DATADIR "/templates",
 	  .off = offsetof(struct config, templates) },
+	{ .sect = S_SERVER, .name = "public_files", .type = T_PATH,
+	  .def = INTAKE_DATADIR "/public",
+	  .off = offsetof(struct config, public_files) },
 	{ .sect = S_SERVER, .name = "log_level", .type = T_ENUM,
 	  .def = "info", .enums = log_levels,
 	  .off = offsetof(struct config, log_level) },
@@ -1266,9 +1269,9 @@ form_begin(struct parser *p, const char *name)
 		return;
 	}
 	if (!only_chars(name, "abcdefghijklmnopqrstuvwxyz0123456789_-",
-	    FORM_NAME_MAX)) {
+	    CONFIG_FORM_NAME_MAX)) {
 		perr(p, "form name '%s' must be 1 to %d of a-z, 0-9, _ and -",
-		    name, FORM_NAME_MAX);
+		    name, CONFIG_FORM_NAME_MAX);
 		return;
 	}
 	if ((f = form_find(p->cf, name)) != NULL) {

@@ -24,6 +24,8 @@ enum mail_transport { MAIL_SMTP, MAIL_MAILDIR };
 enum mail_tls { TLS_REQUIRED, TLS_OPPORTUNISTIC, TLS_OFF };
 enum mail_content { CONTENT_FULL, CONTENT_SUMMARY, CONTENT_SEALED };
 
+#define CONFIG_FORM_NAME_MAX	64	/* bytes of a [form NAME] name */
+
 struct form_conf {
 	char		 *name;
 	int		  line;		/* line of the [form NAME] header */
@@ -55,6 +57,7 @@ struct config {
 	struct cidr	 *trusted_proxies;
 	size_t		  ntrusted_proxies;
 	char		 *templates;	/* directory */
+	char		 *public_files;	/* the widget the form pages load */
 	int		  log_level;	/* LOG_LVL_* */
 
 	/* [limits] */

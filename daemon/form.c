@@ -690,6 +690,29 @@ is_honeypot(const struct ctx *c, const char *name)
 	return c->o.honeypot && strcmp(c->o.honeypot, name) == 0;
 }
 
+static int
+is_token(const struct ctx *c, const char *name)
+{
+	return c->o.token_field && strcmp(c->o.token_field, name) == 0;
+}
+
+/* Keeps the token's bytes; a second one is an error, not a choice. */
+static void
+take_token(struct ctx *c, const char *key, const char *p, size_t len)
+{
+	if (c->res->token != NULL) {
+		error_once(c, key, "duplicate", "was sent more than once");
+		return;
+	}
+	if ((c->res->token = malloc(len + 1)) == NULL) {
+		c->nomem = 1;
+		return;
+	}
+	memcpy(c->res->token, p, len);
+	c->res->token[len] = '\0';
+	c->res->tokenlen = len;
+}
+
 /* Field names must be short, valid, control-free text (they are echoed in
    errors and become JSON keys). */
 static int
@@ -801,6 +824,10 @@ url_store(struct ctx *c, const char *key, struct raw *val,
 	if (is_honeypot(c, key)) {
 		if (val->len > 0)
 			c->res->honeypot = 1;
+		return 0;
+	}
+	if (is_token(c, key)) {
+		take_token(c, key, val->p, val->len);
 		return 0;
 	}
 	if ((p = find_prop(c->s, key)) == NULL) {
@@ -1034,8 +1061,8 @@ parse_urlencoded(struct ctx *c, const char *body, size_t len,
 		if (!is_honeypot(c, s->props[i].name))
 			url_prop(c, &s->props[i], &slots[i], fields);
 	merge_extras(c, fields, extras);
-	if (c->res->nerrors > 0 && (c->res->answers = answers(s, slots)) ==
-	    NULL)
+	if ((c->res->nerrors > 0 || c->o.keep_answers) &&
+	    (c->res->answers = answers(s, slots)) == NULL)
 		c->nomem = 1;
 out:
 	for (i = 0; slots && i < s->nprops; i++) {
@@ -1204,6 +1231,11 @@ json_names(struct ctx *c, const json_t *doc)
 		if (is_honeypot(c, key) && !json_is_null(v) &&
 		    !(json_is_string(v) && json_string_length(v) == 0))
 			c->res->honeypot = 1;
+		if (is_token(c, key) && json_is_string(v))
+			take_token(c, key, json_string_value(v),
+			    json_string_length(v));
+		else if (is_token(c, key))
+			field_error(c, key, -1, "type", "must be text");
 	}
 	return 0;
 }
@@ -1235,7 +1267,8 @@ json_fields(struct ctx *c, const json_t *doc, json_t *fields)
 			    json_value(c, p->name, -1, &p->node, v));
 	}
 	json_object_foreach((json_t *)doc, key, v)
-		if (!is_honeypot(c, key) && find_prop(c->s, key) == NULL)
+		if (!is_honeypot(c, key) && !is_token(c, key) &&
+		    find_prop(c->s, key) == NULL)
 			json_extra(c, key, v, fields);
 	return 0;
 }
@@ -1319,6 +1352,9 @@ form_result_free(struct form_result *res)
 	res->fields = NULL;
 	json_decref(res->answers);
 	res->answers = NULL;
+	free(res->token);
+	res->token = NULL;
+	res->tokenlen = 0;
 	free_errors(res);
 	res->honeypot = 0;
 }

@@ -109,6 +109,13 @@ struct form_error {
    64 KiB per field, JSON depth 8 (the top-level object is depth 1). */
 struct form_opts {
 	const char	*honeypot;	/* field name accepted and removed, or NULL */
+	/* A field that is no answer but a token for the server (the proof
+	   of work's "altcha"): taken out of the body whole into
+	   form_result.token, never validated or stored; NULL for none. */
+	const char	*token_field;
+	/* Keep form_result.answers even when the body is valid (the form may
+	   still be shown again, if its proof of work fails). */
+	int		 keep_answers;
 	unsigned	 max_fields;	/* cap on keys in the body */
 	size_t		 max_field_bytes;	/* cap on one decoded value */
 	unsigned	 max_json_depth;
@@ -128,6 +135,8 @@ struct form_result {
 	/* urlencoded bodies with errors: each schema field's answers as
 	   typed (made displayable text), to show the form again; owned */
 	json_t			*answers;
+	char			*token;		/* token_field's value, or NULL */
+	size_t			 tokenlen;
 };
 
 /* One field description, for rendering the demo form page. */

@@ -1,5 +1,9 @@
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -34,4 +38,46 @@ fs_fsync_dir(const char *path)
 	close(fd);
 	errno = saved;
 	return r;
+}
+
+int
+fs_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	struct stat	 st;
+	char		*p = NULL;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		goto fail;
+	}
+	if ((p = malloc((size_t)st.st_size + 1)) == NULL)
+		goto fail;
+	while (off < (size_t)st.st_size) {
+		n = read(fd, p + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			errno = n == 0 ? EIO : errno;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	p[off] = '\0';
+	*out = p;
+	*len = off;
+	return 0;
+fail:
+	saved = errno;
+	free(p);
+	close(fd);
+	errno = saved;
+	return -1;
 }

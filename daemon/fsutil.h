@@ -10,5 +10,9 @@
 int	fs_write_all(int fd, const void *p, size_t len);
 /* fsyncs the directory at path, so a create or rename in it is durable. */
 int	fs_fsync_dir(const char *path);
+/* Reads the regular file at path (no symlink followed), at most max
+   bytes, into a new buffer *out of *len bytes (NUL-terminated beyond
+   them; the caller frees it). -1 with errno set (EFBIG when too large). */
+int	fs_read_file(const char *path, size_t max, char **out, size_t *len);
 
 #endif

@@ -12,12 +12,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
+#include "proof.h"
 #include "multipart.h"
 #include "ratelimit.h"
 #include "upload.h"
 #include "utf8.h"
 #include "uuid.h"
 
+#define ALTCHA_FIELD	PAGE_TOKEN_FIELD
 #define CLIENT_STR_MAX	512	/* user agent, referer kept in the record */
 #define BODY_MULTIPART	100	/* beside enum form_ctype: streamed */
 #define MAX_HDRS	8
@@ -27,6 +29,8 @@ enum route_kind {
 	R_FORM,		/* /forms/NAME */
 	R_SCHEMA,	/* /forms/NAME/schema */
 	R_THANKS,	/* /forms/NAME/thanks */
+	R_ALTCHA,	/* /forms/NAME/altcha: a proof-of-work challenge */
+	R_WIDGET,	/* /forms/altcha.js: the widget that solves it */
 	R_HEALTH,
 };
 
@@ -49,6 +53,7 @@ struct intake {
 	struct mailer		*mailer;
 	struct http_server	*http;
 	struct ratelimit	*rl;
+	struct proof		*proof;		/* the forms' proof of work */
 	struct metrics		 m;
 	struct http_handler	 handler;
 	const char		*stage_dir;
@@ -271,6 +276,8 @@ route(const struct intake *in, const char *path)
 		return r;
 	if (strcmp(path, "/healthz") == 0)
 		r.kind = R_HEALTH;
+	else if (strcmp(path, "/forms/altcha.js") == 0)
+		r.kind = R_WIDGET;
 	if (r.kind != R_NONE || strncmp(path, "/forms/", 7) != 0)
 		return r;
 	name = path + 7;
@@ -285,6 +292,8 @@ route(const struct intake *in, const char *path)
 		r.kind = R_SCHEMA;
 	else if (strcmp(end, "/thanks") == 0)
 		r.kind = R_THANKS;
+	else if (strcmp(end, "/altcha") == 0)
+		r.kind = R_ALTCHA;
 	return r;
 }
 
@@ -357,6 +366,8 @@ body_type(const char *ct, const char **why)
 	return -1;
 }
 
+static void	respond_unavailable(struct intake *, const struct snapshot *,
+		    struct http_req *, int, int, struct hdrs *);
 static int	inflow_start(struct intake *, struct http_req *, int, int,
 		    const struct hdrs *);
 
@@ -453,13 +464,49 @@ get_schema(struct intake *in, struct http_req *req, int form)
 	respond(in, req, 200, "application/schema+json", &h, text, len);
 }
 
-/* Whether the form asks for proof of work (wired with the ALTCHA module). */
+/* Whether the form asks for proof of work. */
 static int
 altcha_on(const struct snapshot *s, int form)
 {
-	(void)s;
-	(void)form;
-	return 0;
+	return s->cfg->forms[form].altcha;
+}
+
+/* A fresh challenge for the widget; never cached (one per client). */
+static void
+get_altcha(struct intake *in, struct http_req *req, int form)
+{
+	const struct form_conf	*fc = &in->snap->cfg->forms[form];
+	struct hdrs		 h = { .n = 0 };
+	struct buf		 b;
+
+	cors(in->snap, form, req, &h);
+	if (!fc->altcha) {
+		respond_error(in, in->snap, req, 1, form, 404, "this form asks "
+		    "for no proof of work", NULL, 0, &h);
+		return;
+	}
+	buf_init(&b, 4096);
+	if (proof_challenge(in->proof, fc, &b) != 0)
+		respond_unavailable(in, in->snap, req, 1, form, &h);
+	else
+		respond(in, req, 200, "application/json", &h, b.data, b.len);
+	buf_free(&b);
+}
+
+/* The widget itself, from our own origin. */
+static void
+get_widget(struct intake *in, struct http_req *req)
+{
+	struct hdrs	h = { .n = 0 };
+
+	if (in->snap->widget == NULL) {
+		respond_error(in, in->snap, req, 0, -1, 404, "not found", NULL,
+		    0, NULL);
+		return;
+	}
+	hdr_add(&h, "Cross-Origin-Resource-Policy", "same-site");
+	respond(in, req, 200, "text/javascript; charset=utf-8", &h,
+	    in->snap->widget, in->snap->widgetlen);
 }
 
 /* The form page: fresh, or again with the answers and their errors. */
@@ -890,6 +937,34 @@ all_errors(const struct form_result *res, const struct upload *u, size_t *n)
 }
 
 /*
+ * The answers are right but the proof of work is not: 422 naming altcha
+ * (the form again, answers kept, a fresh widget), or 503 when the
+ * verifier cannot take more just now. The proof is checked only once the
+ * answers are right, so a correction never costs a second one.
+ */
+static void
+refuse_proof(struct intake *in, struct http_req *req, int form, int json,
+    int pr, const struct form_result *res, const struct upload *u,
+    struct hdrs *h)
+{
+	struct form_error	e = { ALTCHA_FIELD, "altcha", NULL };
+
+	if (pr == ERR_BUSY || pr == ERR_NOMEM || pr == ERR_IO) {
+		respond_unavailable(in, in->snap, req, json, form, h);
+		return;
+	}
+	in->m.submissions[SUB_INVALID]++;
+	refund_invalid(in, req);
+	e.message = (char *)proof_message(pr);
+	if (json)
+		respond_error(in, in->snap, req, json, form, 422, "Some "
+		    "answers need correcting:", &e, 1, h);
+	else
+		form_page(in, in->snap, req, 422, form, res, &e, 1,
+		    u != NULL && upload_nfiles(u) > 0, h);
+}
+
+/*
  * Validates a body against the form (a multipart one's text, with u's
  * files counted) and answers or submits. Takes u.
  */
@@ -905,7 +980,7 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 	struct form_error	*errs;
 	char			 id[UUID_STRLEN + 1];
 	size_t			 nerrs, np = 0;
-	int			 rc;
+	int			 rc, pr;
 
 	opts.honeypot = fc->honeypot;
 	opts.max_fields = cfg->max_fields;
@@ -913,6 +988,10 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 	opts.max_json_depth = cfg->max_json_depth;
 	opts.files = u ? files_of : NULL;
 	opts.files_arg = u;
+	if (fc->altcha) {
+		opts.token_field = ALTCHA_FIELD;
+		opts.keep_answers = 1;
+	}
 	rc = form_parse(in->snap->schemas[form], (enum form_ctype)type, body,
 	    len, &opts, &res);
 	if (u != NULL)
@@ -925,6 +1004,9 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 		log_info("form %s: honeypot submission dropped", fc->name);
 		uuid_v7(clock_now_ms(), id);
 		respond_success(in, req, json, in->snap, form, id, h);
+	} else if (rc == 0 && fc->altcha &&
+	    (pr = proof_verify(in->proof, fc, res.token, res.tokenlen)) != 0) {
+		refuse_proof(in, req, form, json, pr, &res, u, h);
 	} else if (rc == 0) {
 		submit(in, req, form, json, res.fields, u, h);
 		res.fields = NULL;
@@ -1223,6 +1305,12 @@ on_request(struct http_req *req, void *arg)
 	case R_THANKS:
 		get_thanks(in, req, r.form);
 		break;
+	case R_ALTCHA:
+		get_altcha(in, req, r.form);
+		break;
+	case R_WIDGET:
+		get_widget(in, req);
+		break;
 	case R_FORM:
 		if (http_req_method(req) == HTTP_METHOD_POST &&
 		    http_req_user(req) != NULL)
@@ -1259,7 +1347,9 @@ intake_new(uv_loop_t *loop, struct snapshot *snap, struct store_writer *w,
 	*out = NULL;
 	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return -1;
-	if ((in->rl = ratelimit_new()) == NULL) {
+	if ((in->rl = ratelimit_new()) == NULL ||
+	    (in->proof = proof_new(snap->cfg->db_path)) == NULL) {
+		ratelimit_free(in->rl);
 		free(in);
 		return -1;
 	}
@@ -1310,5 +1400,6 @@ intake_free(struct intake *in)
 		return;
 	snapshot_unref(in->snap);
 	ratelimit_free(in->rl);
+	proof_free(in->proof);
 	free(in);
 }

@@ -37,6 +37,7 @@ const struct tmpl_var page_form_vars[] = {
 	{ "form", NULL }, { "title", NULL }, { "description", NULL },
 	{ "action", NULL }, { "honeypot", NULL }, { "multipart", NULL },
 	{ "privacy_url", NULL }, { "altcha", NULL }, { "altcha_url", NULL },
+	{ "altcha_error", NULL },
 	{ "has_errors", NULL }, { "error_count", NULL },
 	{ "errors", error_item_vars }, { "files_again", NULL },
 	{ "fields", field_vars }, { NULL, NULL }
@@ -147,6 +148,16 @@ error_of(const struct form_error *errs, size_t n, const char *name)
 	return NULL;
 }
 
+/* Beside its field a message stands alone, as a sentence. */
+static const char *
+sentence(const char *s, char *out, size_t len)
+{
+	snprintf(out, len, "%s", s);
+	if (out[0] >= 'a' && out[0] <= 'z')
+		out[0] = (char)(out[0] - 'a' + 'A');
+	return out;
+}
+
 static json_t *
 options_json(const struct form_field *f, const char *value)
 {
@@ -197,13 +208,8 @@ field_json(const struct snapshot *s, int form, const struct form_field *f,
 		buf_printf(&by, "%sp-%s", by.len ? " " : "", f->name);
 	if (err)
 		buf_printf(&by, "%se-%s", by.len ? " " : "", f->name);
-	/* Beside its field the message stands alone, as a sentence. */
-	if (err) {
-		snprintf(msg, sizeof(msg), "%s", err);
-		if (msg[0] >= 'a' && msg[0] <= 'z')
-			msg[0] = (char)(msg[0] - 'a' + 'A');
-		err = msg;
-	}
+	if (err)
+		err = sentence(err, msg, sizeof(msg));
 	if (f->min_length >= 0)
 		snprintf(minl, sizeof(minl), "%lld", f->min_length);
 	if (f->max_length >= 0)
@@ -243,6 +249,9 @@ errors_json(const struct form_field *f, size_t nf,
 
 	for (i = 0; arr && i < n; i++) {
 		label = errs[i].field;
+		/* The proof of work is no field of the schema. */
+		if (strcmp(label, PAGE_TOKEN_FIELD) == 0)
+			label = "The automatic spam check";
 		for (k = 0; k < nf; k++)
 			if (strcmp(f[k].name, errs[i].field) == 0 && f[k].title)
 				label = f[k].title;
@@ -259,9 +268,9 @@ page_form_context(const struct snapshot *s, int form, const json_t *answers,
 {
 	const struct form_conf	*fc = &s->cfg->forms[form];
 	const struct form_field	*f;
-	const char		*desc;
+	const char		*desc, *aerr;
 	json_t			*fields = json_array();
-	char			 action[128], altcha_url[160];
+	char			 action[128], altcha_url[160], amsg[256];
 	size_t			 i, n;
 	int			 multipart = 0;
 
@@ -274,13 +283,16 @@ page_form_context(const struct snapshot *s, int form, const json_t *answers,
 	desc = schema_description(s->schemas[form]);
 	snprintf(action, sizeof(action), "/forms/%s", fc->name);
 	snprintf(altcha_url, sizeof(altcha_url), "/forms/%s/altcha", fc->name);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:s, s:b, "
-	    "s:I, s:o, s:b, s:o}", "form", fc->name,
+	if ((aerr = error_of(errs, nerrs, PAGE_TOKEN_FIELD)) != NULL)
+		aerr = sentence(aerr, amsg, sizeof(amsg));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:s, s:s, "
+	    "s:b, s:I, s:o, s:b, s:o}", "form", fc->name,
 	    "title", form_title(s, form), "description", desc ? desc : "",
 	    "action", action, "honeypot", fc->honeypot ? fc->honeypot : "",
 	    "multipart", multipart,
 	    "privacy_url", fc->privacy_url ? fc->privacy_url : "",
 	    "altcha", altcha, "altcha_url", altcha_url,
+	    "altcha_error", aerr ? aerr : "",
 	    "has_errors", nerrs > 0, "error_count", (json_int_t)nerrs,
 	    "errors", errors_json(f, n, errs, nerrs),
 	    "files_again", files_again && multipart, "fields", fields);

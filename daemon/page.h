@@ -17,6 +17,8 @@
  * object, or NULL when out of memory.
  */
 
+#define PAGE_TOKEN_FIELD	"altcha"	/* the proof of work's field */
+
 extern const struct tmpl_var page_form_vars[];
 extern const struct tmpl_var page_thanks_vars[];
 extern const struct tmpl_var page_error_vars[];

@@ -1,7 +1,9 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "page.h"
 #include "snapshot.h"
 
@@ -17,6 +19,7 @@ snapshot_free(struct snapshot *s)
 	template_free(s->thanks);
 	template_free(s->error);
 	template_free(s->form_page);
+	free(s->widget);
 	message_templates_free(&s->mail);
 	if (s->cfg && s->subjects)
 		for (i = 0; i < s->cfg->nforms; i++)
@@ -97,6 +100,31 @@ snapshot_recipients(const struct config *cfg, struct age_recipient **out,
 		return ERR_CONFIG;
 	}
 	return 0;
+}
+
+#define WIDGET_FILE	"altcha.js"
+#define WIDGET_MAX	(2u << 20)
+
+/* The proof-of-work widget, read only when a form will embed it: the
+   pages load it from intaked, never from a third party. */
+static int
+load_widget(struct snapshot *s, struct diag *d)
+{
+	const struct config	*cfg = s->cfg;
+	char			 path[4096];
+	size_t			 i;
+
+	for (i = 0; i < cfg->nforms && !cfg->forms[i].altcha; i++)
+		continue;
+	if (i == cfg->nforms)
+		return 0;
+	snprintf(path, sizeof(path), "%s/" WIDGET_FILE, cfg->public_files);
+	if (fs_read_file(path, WIDGET_MAX, &s->widget, &s->widgetlen) == 0)
+		return 0;
+	diag(d, path, 0, "%s: form %s has altcha = yes and its pages need "
+	    "the widget ([server] public_files; `make` builds it)",
+	    strerror(errno), cfg->forms[i].name);
+	return ERR_CONFIG;
 }
 
 static int
@@ -184,6 +212,7 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 	r = worse(r, message_templates_load(s->cfg->templates, &s->mail, d));
 	r = worse(r, load_subjects(s, d));
 	r = worse(r, load_recipients(s, d));
+	r = worse(r, load_widget(s, d));
 	/* A failure that said nothing is still a failure, and a problem
 	   reported without a failing return still fails the load. */
 	if (r == 0 && d->count != before)

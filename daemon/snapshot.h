@@ -34,6 +34,9 @@ struct snapshot {
 	struct tmpl		**subjects;	/* one per cfg->forms[i] */
 	struct age_recipient	*rcpts;
 	size_t			 nrcpts;
+	/* public_files/altcha.js when a form asks for proof of work */
+	char			*widget;
+	size_t			 widgetlen;
 };
 
 

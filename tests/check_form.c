@@ -145,7 +145,8 @@ consultation(void)
 	return s;
 }
 
-static const struct form_opts opts = { "website", 64, 4096, 8, NULL, NULL };
+static const struct form_opts opts = { .honeypot = "website",
+    .max_fields = 64, .max_field_bytes = 4096, .max_json_depth = 8 };
 
 static int
 parse(const struct schema *s, enum form_ctype t, const char *body,
@@ -1164,7 +1165,8 @@ END_TEST
 START_TEST(url_limits)
 {
 	struct schema		*s = load_ok(test_schema);
-	struct form_opts	 o = { NULL, 4, 8, 8, NULL, NULL };
+	struct form_opts	 o = { .honeypot = NULL, .max_fields = 4,
+	    .max_field_bytes = 8, .max_json_depth = 8 };
 	struct form_result	 r;
 	const char		*body;
 
@@ -1391,7 +1393,8 @@ depth_error(const struct schema *s, const char *body,
 START_TEST(json_depth)
 {
 	struct schema		*s = load_ok(test_schema);
-	struct form_opts	 o = { NULL, 64, 4096, 2, NULL, NULL };
+	struct form_opts	 o = { .honeypot = NULL, .max_fields = 64,
+	    .max_field_bytes = 4096, .max_json_depth = 2 };
 	struct form_result	 r;
 	const char		*body;
 	char			*deep;
@@ -1432,7 +1435,8 @@ END_TEST
 START_TEST(json_limits)
 {
 	struct schema		*s = load_ok(test_schema);
-	struct form_opts	 o = { NULL, 3, 4, 8, NULL, NULL };
+	struct form_opts	 o = { .honeypot = NULL, .max_fields = 3,
+	    .max_field_bytes = 4, .max_json_depth = 8 };
 	struct form_result	 r;
 	const char		*body;
 

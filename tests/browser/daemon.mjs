@@ -88,7 +88,7 @@ export class Daemon {
 		d.config = join(d.dir, 'intaked.conf');
 		writeFileSync(d.config, [
 			'[server]', `listen = 127.0.0.1:${d.port}`,
-			`templates = ${ROOT}/templates`,
+			`templates = ${ROOT}/templates`, `public_files = ${BUILD}/public`,
 			'[limits]', limits,
 			'[storage]', `path = ${d.dir}/state/intake.db`,
 			'[crypto]', 'recipients_file = staff.recipients',

@@ -25,8 +25,8 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static const struct form_opts opts = { "website", 32, 2048, 4, NULL,
-    NULL };
+static const struct form_opts opts = { .honeypot = "website", .max_fields = 32,
+	    .max_field_bytes = 2048, .max_json_depth = 4 };
 
 static const struct schema *
 schema(void)

@@ -236,7 +236,8 @@ class Daemon:
             f.write("[server]\n")
             for l in self.listen:
                 f.write("listen = %s\n" % l)
-            f.write("templates = %s/templates\n%s\n" % (ROOT, extra))
+            f.write("templates = %s/templates\npublic_files = %s/public\n%s\n"
+                    % (ROOT, BUILD, extra))
             f.write("[limits]\n%s\n" % limits)
             f.write("[storage]\npath = %s\n%s\n" % (self.db, storage))
             f.write("[crypto]\n%s\n" % crypto)

@@ -258,6 +258,8 @@ def installed_files(build):
              if f.endswith((".txt", ".html"))}
     inbox, _ = tree(os.path.join(build, "inbox"))
     want |= {"usr/share/intaked/inbox/" + f for f in inbox}
+    want |= {"usr/share/intaked/public/" + f
+             for f in ("altcha.js", "altcha.LICENSE.txt")}
     want |= {"etc/intaked/forms/" + f
              for f in os.listdir(os.path.join(ROOT, "config", "forms"))
              if f.endswith(".schema.json")}
@@ -306,6 +308,7 @@ def test_make_install_and_uninstall_with_destdir():
             with open(os.path.join(dest, conf)) as f:
                 text = f.read()
             check("templates = /usr/share/intaked/templates" in text and
+                  "public_files = /usr/share/intaked/public" in text and
                   "root = /usr/share/intaked/inbox" in text,
                   "config names the installed templates and page")
             for page, title in MANPAGES.items():
