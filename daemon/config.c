@@ -148,6 +148,7 @@ static int	check_public_url(struct parser *, const struct key *, char **);
 static int	check_secret(struct parser *, const struct key *, char **);
 static int	check_address(struct parser *, const struct key *, char **);
 static int	check_redirect(struct parser *, const struct key *, char **);
+static int	check_canonical(struct parser *, const struct key *, char **);
 static int	check_field(struct parser *, const struct key *, char **);
 static int	check_attachments(struct parser *, const struct key *,
 		    char **);
@@ -363,6 +364,9 @@ static const struct key formkeys[] = {
 	{ .sect = S_FORM, .name = "privacy_url", .type = T_STR,
 	  .check = check_redirect,
 	  .off = offsetof(struct form_conf, privacy_url) },
+	{ .sect = S_FORM, .name = "fhir_questionnaire", .type = T_STR,
+	  .check = check_canonical,
+	  .off = offsetof(struct form_conf, fhir_questionnaire) },
 	{ .sect = S_FORM, .name = "reply_to", .type = T_STR,
 	  .check = check_field,
 	  .off = offsetof(struct form_conf, reply_to) },
@@ -1066,6 +1070,25 @@ check_redirect(struct parser *p, const struct key *k, char **v)
 	if (!ok || strpbrk(s, " \t") != NULL) {
 		perr(p, "%s: '%s' must be a path starting with / or an "
 		    "https:// URL", k->name, s);
+		return -1;
+	}
+	return 0;
+}
+
+/* A FHIR canonical URL: an absolute URI (scheme:rest), no spaces, no
+   fragment (the export adds one per field for its codings). */
+static int
+check_canonical(struct parser *p, const struct key *k, char **v)
+{
+	const char	*s = *v;
+	size_t		 n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+
+	if (n == 0 || s[n] != ':' || s[n + 1] == '\0' ||
+	    strpbrk(s, " \t#\"<>") != NULL || strlen(s) > 400) {
+		perr(p, "%s: '%s' is not an absolute URI such as "
+		    "https://clinic.example/fhir/Questionnaire/consultation",
+		    k->name, s);
 		return -1;
 	}
 	return 0;

@@ -32,6 +32,7 @@ struct form_conf {
 	char		 *schema;	/* path to NAME.schema.json */
 	char		 *redirect;	/* 303 target for HTML clients, or NULL */
 	char		 *privacy_url;	/* linked beside the consent, or NULL */
+	char		 *fhir_questionnaire;	/* export's canonical, or NULL */
 	char		 *honeypot;	/* field name, or NULL */
 	char		 *reply_to;	/* field name holding the patient's email */
 	char		 *subject;	/* mail subject template */

@@ -83,6 +83,10 @@ int	ctl_decrypt(struct store *, const struct keys *, const char *id,
 	    struct buf *pt);
 int	ctl_load_record(struct store *, const struct keys *, const char *id,
 	    json_t **rec);
+/* Attachment n (from 1) of id, decrypted and checked against meta, its
+   entry in the record's "attachments". */
+int	ctl_file_plain(struct store *, const struct keys *, const char *id,
+	    unsigned n, const json_t *meta, struct buf *pt);
 /* A value as text (caller frees); a member's string or dflt. */
 char	*ctl_value_text(const json_t *);
 const char *ctl_str_or(const json_t *, const char *key, const char *dflt);
@@ -119,5 +123,8 @@ int	cmd_queue(struct ctl *, int, char **);
 int	cmd_retry(struct ctl *, int, char **);
 int	cmd_audit(struct ctl *, int, char **);
 int	cmd_rekey(struct ctl *, int, char **);
+/* export --format fhir: l's records as FHIR R4 QuestionnaireResponses. */
+int	ctl_export_fhir(struct ctl *, struct store *, const struct keys *,
+	    const struct ctl_ids *, int with_files);
 
 #endif

@@ -154,10 +154,12 @@ out:
 	return rc;
 }
 
-/* Parses export's options into k, f and *csv. */
+enum { FMT_NDJSON, FMT_CSV, FMT_FHIR, FMT_FHIR_FILES };
+
+/* Parses export's options into k, f and *fmt. */
 static int
 export_opts(struct ctl *c, int argc, char **argv, struct keys *k,
-    struct store_filter *f, int *csv)
+    struct store_filter *f, int *fmt)
 {
 	static const struct option longopts[] = {
 		{ "identity", required_argument, NULL, 'i' },
@@ -165,9 +167,10 @@ export_opts(struct ctl *c, int argc, char **argv, struct keys *k,
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "form", required_argument, NULL, 'f' },
+		{ "with-files", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int	ch, rc;
+	int	ch, rc, files = 0;
 
 	while ((ch = getopt_long(argc, argv, ":i:F:s:u:f:", longopts,
 	    NULL)) != -1) {
@@ -175,18 +178,27 @@ export_opts(struct ctl *c, int argc, char **argv, struct keys *k,
 			return ctl_bad_option(c, ch, argv);
 		if (ch == 'i')
 			rc = ctl_keys_add(k, optarg);
-		else if (ch != 'F')
+		else if (ch == 'W') {
+			files = 1;
+			rc = EXIT_OK;
+		} else if (ch != 'F')
 			rc = ctl_filter_opt(ch, optarg, f);
-		else if (strcmp(optarg, "csv") == 0 ||
-		    strcmp(optarg, "ndjson") == 0) {
-			*csv = strcmp(optarg, "csv") == 0;
+		else if (strcmp(optarg, "ndjson") == 0 ||
+		    strcmp(optarg, "csv") == 0 || strcmp(optarg, "fhir") == 0) {
+			*fmt = optarg[0] == 'n' ? FMT_NDJSON : optarg[0] == 'c' ?
+			    FMT_CSV : FMT_FHIR;
 			rc = EXIT_OK;
 		} else
-			rc = ctl_fail(EXIT_USAGE, "bad format '%s' (ndjson or "
-			    "csv)", optarg);
+			rc = ctl_fail(EXIT_USAGE, "bad format '%s' (ndjson, csv "
+			    "or fhir)", optarg);
 		if (rc != EXIT_OK)
 			return rc;
 	}
+	if (files && *fmt != FMT_FHIR)
+		return ctl_fail(EXIT_USAGE, "--with-files goes with --format "
+		    "fhir");
+	if (files)
+		*fmt = FMT_FHIR_FILES;
 	return ctl_no_args(c, argc, argv);
 }
 
@@ -199,9 +211,12 @@ cmd_export(struct ctl *c, int argc, char **argv)
 	struct store		*st = NULL;
 	char			 detail[64];
 	size_t			 skipped = 0;
-	int			 rc, r, csv = 0;
+	int			 rc, r, fmt = FMT_NDJSON;
+	static const char *const fmts[] = { "ndjson", "csv", "fhir",
+	    "fhir with files" };
 
-	if ((rc = export_opts(c, argc, argv, &k, &f, &csv)) != EXIT_OK ||
+	if ((rc = export_opts(c, argc, argv, &k, &f, &fmt)) != EXIT_OK ||
+	    (fmt >= FMT_FHIR && (rc = ctl_load_config(c)) != EXIT_OK) ||
 	    (rc = ctl_keys_load(c, &k)) != EXIT_OK ||
 	    (rc = ctl_open_db(c, STORE_RDONLY, &st)) != EXIT_OK)
 		goto out;
@@ -218,14 +233,18 @@ cmd_export(struct ctl *c, int argc, char **argv)
 		    err_str(l.oom ? ERR_NOMEM : r));
 		goto out;
 	}
-	snprintf(detail, sizeof(detail), "%zu inquiries, %s", l.n,
-	    csv ? "csv" : "ndjson");
+	snprintf(detail, sizeof(detail), "%zu inquiries, %s", l.n, fmts[fmt]);
 	if ((rc = ctl_audit_read(c, "export", NULL, detail)) != EXIT_OK)
 		goto out;
 	/* What no given identity opens is left out and counted, so that one
 	   key missing does not cost the rest of the export. */
 	k.skipped = &skipped;
-	rc = csv ? export_csv(st, &k, &l) : export_ndjson(st, &k, &l);
+	if (fmt == FMT_CSV)
+		rc = export_csv(st, &k, &l);
+	else if (fmt == FMT_NDJSON)
+		rc = export_ndjson(st, &k, &l);
+	else
+		rc = ctl_export_fhir(c, st, &k, &l, fmt == FMT_FHIR_FILES);
 	if (rc == EXIT_OK && skipped > 0)
 		rc = ctl_fail(EXIT_FAIL, "%zu of %zu inquiries skipped: no "
 		    "identity given opens them", skipped, l.n);

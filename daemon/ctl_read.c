@@ -307,47 +307,24 @@ cmd_cat(struct ctl *c, int argc, char **argv)
 	return ctl_finish();
 }
 
-/* The plaintext of attachment n, checked against the record's SHA-256
-   (so a file swapped between rows or cut short is refused). */
+/* The plaintext of attachment n, checked against the record's SHA-256. */
 static int
 attachment_plain(struct store *st, const struct keys *k, const char *id,
     unsigned n, struct buf *pt)
 {
 	const json_t	*a;
 	json_t		*rec = NULL;
-	struct buf	 ct;
-	unsigned char	 d[32];
-	char		 hex[65];
-	int		 rc, r;
+	int		 rc;
 
 	if ((rc = ctl_load_record(st, k, id, &rec)) != EXIT_OK)
 		return rc;
 	a = json_array_get(json_object_get(rec, "attachments"), n - 1);
-	if (a == NULL) {
-		json_decref(rec);
-		return ctl_fail(EXIT_FAIL, "inquiry %s has no attachment %u", id, n);
-	}
-	buf_init(&ct, 0);
-	if ((r = store_attachment(st, id, n, ctl_to_buf, &ct)) == 0)
-		r = age_decrypt(k->ids, k->nids, ct.data, ct.len, pt);
-	buf_free(&ct);
-	if (r == 0) {
-		crypto_hash_sha256(d, (unsigned char *)pt->data, pt->len);
-		sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
-		if (strcmp(hex, ctl_str_or(a, "sha256", "")) != 0)
-			r = ERR_AUTH;
-	}
+	if (a == NULL)
+		rc = ctl_fail(EXIT_FAIL, "inquiry %s has no attachment %u", id, n);
+	else
+		rc = ctl_file_plain(st, k, id, n, a, pt);
 	json_decref(rec);
-	if (r == ERR_NOKEY)
-		return ctl_fail(EXIT_FAIL, "no identity matches attachment %u of "
-		    "%s", n, id);
-	if (r == ERR_AUTH)
-		return ctl_fail(EXIT_FAIL, "attachment %u of %s does not match its "
-		    "SHA-256 in the record", n, id);
-	if (r != 0)
-		return ctl_fail(EXIT_FAIL, "cannot read attachment %u of %s: %s",
-		    n, id, err_str(r));
-	return EXIT_OK;
+	return rc;
 }
 
 int

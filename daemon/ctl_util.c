@@ -484,3 +484,39 @@ ctl_collect_id(void *arg, const struct store_meta *m)
 	return 0;
 }
 
+
+/*
+ * Attachment n of inquiry id decrypted into pt, checked against meta, its
+ * entry in the (authenticated) record: a file swapped between rows or cut
+ * short is refused.
+ */
+int
+ctl_file_plain(struct store *st, const struct keys *k, const char *id,
+    unsigned n, const json_t *meta, struct buf *pt)
+{
+	struct buf	 ct;
+	unsigned char	 d[32];
+	char		 hex[65];
+	int		 r;
+
+	buf_init(&ct, 0);
+	if ((r = store_attachment(st, id, n, ctl_to_buf, &ct)) == 0)
+		r = age_decrypt(k->ids, k->nids, ct.data, ct.len, pt);
+	buf_free(&ct);
+	if (r == 0) {
+		crypto_hash_sha256(d, (unsigned char *)pt->data, pt->len);
+		sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
+		if (strcmp(hex, ctl_str_or(meta, "sha256", "")) != 0)
+			r = ERR_AUTH;
+	}
+	if (r == ERR_NOKEY)
+		return ctl_fail(EXIT_FAIL, "no identity matches attachment %u of "
+		    "%s", n, id);
+	if (r == ERR_AUTH)
+		return ctl_fail(EXIT_FAIL, "attachment %u of %s does not match its "
+		    "SHA-256 in the record", n, id);
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "cannot read attachment %u of %s: %s",
+		    n, id, err_str(r));
+	return EXIT_OK;
+}

@@ -52,10 +52,12 @@ static const struct command {
 	  "decrypt attachment N (from 1, as show lists)",
 	  "Checked against the SHA-256 in the record; -o never overwrites;\n"
 	  "to standard output only when it is not a terminal. Audited.\n" },
-	{ "export", cmd_export, "export -i IDENTITY [--format ndjson|csv] "
-	  "[--since T] [--until T] [--form F]",
+	{ "export", cmd_export, "export -i IDENTITY [--format ndjson|csv|fhir "
+	  "[--with-files]] [--since T] [--until T] [--form F]",
 	  "decrypt inquiries, oldest first",
-	  "Audited once, with the count. CSV neutralises formulas. What no\n"
+	  "fhir: FHIR R4 QuestionnaireResponses as NDJSON, files described\n"
+	  "(their bytes too with --with-files). Audited once, with the count.\n"
+	  "CSV neutralises formulas. What no\n"
 	  "identity given opens is left out: the rest is exported, the count\n"
 	  "goes to standard error and the exit status is 1.\n" },
 	{ "delete", cmd_delete, "delete ID [--yes]",

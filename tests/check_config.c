@@ -1471,7 +1471,7 @@ START_TEST(test_sample_documents_defaults)
 	free(raw);
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 58);
+	ck_assert_uint_eq(n, 59);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);

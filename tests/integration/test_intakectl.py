@@ -9,7 +9,7 @@ import select
 import subprocess
 import time
 
-from harness import INTAKECTL, Daemon, check, eq, free_port
+from harness import INTAKECTL, VALID, Daemon, check, eq, free_port
 
 
 def run(*args, timeout=30, env=None):
@@ -201,3 +201,96 @@ def test_rekey_moves_records_and_files_to_the_new_key_resumably():
                                      for l in lines), "the rest exported")
         check(b"inquiries skipped: no identity given opens them" in
               p.stderr and len(p.stderr.splitlines()) == 1, p.stderr)
+
+
+# What FHIR R4 allows where the export writes (the subset it uses).
+R4_ANSWER_VALUES = {"valueBoolean": bool, "valueDecimal": float,
+                    "valueInteger": int, "valueDate": str,
+                    "valueDateTime": str, "valueTime": str,
+                    "valueString": str, "valueUri": str,
+                    "valueAttachment": dict, "valueCoding": dict,
+                    "valueQuantity": dict, "valueReference": dict}
+
+
+def check_r4_response(doc):
+    """The R4 rules for a QuestionnaireResponse, as far as the export
+    uses them; fails with what is wrong."""
+    import re as r
+    allowed = {"resourceType", "id", "identifier", "questionnaire",
+               "status", "authored", "item", "meta", "subject", "author",
+               "source", "basedOn", "partOf", "encounter", "text",
+               "contained", "extension", "modifierExtension",
+               "implicitRules", "language"}
+    check(set(doc) <= allowed, "unknown members: %r" % (set(doc) - allowed))
+    eq(doc["resourceType"], "QuestionnaireResponse", "resourceType")
+    check(r.fullmatch(r"[A-Za-z0-9\-.]{1,64}", doc["id"]), "id")
+    check(doc["status"] in ("in-progress", "completed", "amended",
+                            "entered-in-error", "stopped"), "status")
+    check(r.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?"
+                      r"(Z|[+-]\d\d:\d\d)", doc["authored"]), "dateTime")
+    check(set(doc["identifier"]) <= {"system", "value", "use", "type"},
+          "Identifier")
+    check(r.fullmatch(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+", doc["questionnaire"]),
+          "canonical")
+    for item in doc["item"]:
+        check(set(item) <= {"linkId", "text", "answer", "item",
+                            "definition"}, "item members: %r" % item)
+        check(isinstance(item["linkId"], str) and item["linkId"], "linkId")
+        check(item["answer"], "an item with no answer is left out")
+        for a in item["answer"]:
+            vals = [k for k in a if k.startswith("value")]
+            eq(len(vals), 1, "one value[x] per answer: %r" % a)
+            check(vals[0] in R4_ANSWER_VALUES, "value[x] type %s" % vals[0])
+            check(isinstance(a[vals[0]], R4_ANSWER_VALUES[vals[0]]),
+                  "%s's JSON type" % vals[0])
+            if vals[0] == "valueCoding":
+                check(set(a["valueCoding"]) <= {"system", "code", "display",
+                                                "version", "userSelected"},
+                      "Coding")
+            if vals[0] == "valueAttachment":
+                check(set(a["valueAttachment"]) <= {
+                    "contentType", "language", "data", "url", "size",
+                    "hash", "title", "creation"}, "Attachment")
+
+
+def test_export_fhir_questionnaire_responses():
+    import base64
+    import hashlib
+    import json
+    from test_upload import Files, curl_form, file_of
+    canon = "https://clinic.example/fhir/Questionnaire/consultation"
+    with Daemon(limits="rate = 0",
+                form_extra="fhir_questionnaire = %s\n" % canon) as d, \
+            Files() as fs:
+        pdf = file_of("application/pdf", 3000)
+        status, body = curl_form(d, [("reports", fs.put("labs.pdf", pdf))])
+        eq(status, 201, "with a file")
+        with_file = body["id"]
+        plain = d.submit(condition="hepatitis")
+        out = d.ctl("export", "-i", d.key, "--format", "fhir").stdout
+        docs = [json.loads(l) for l in out.decode().splitlines()]
+        eq([x["id"] for x in docs], [with_file, plain], "oldest first")
+        for doc in docs:
+            check_r4_response(doc)
+            eq(doc["questionnaire"], canon, "the configured canonical")
+            eq(doc["identifier"]["value"], "urn:uuid:" + doc["id"], "id")
+        items = {i["linkId"]: i for i in docs[1]["item"]}
+        eq(items["name"]["text"], "Full name", "the schema's title")
+        eq(items["name"]["answer"], [{"valueString": VALID["name"]}], "text")
+        eq(items["consent"]["answer"], [{"valueBoolean": True}], "boolean")
+        eq(items["condition"]["answer"], [{"valueCoding": {
+            "system": canon + "#condition", "code": "hepatitis",
+            "display": "Hepatitis"}}], "a choice as a Coding")
+        check("reports" not in items, "no file, no item")
+        att = {i["linkId"]: i for i in docs[0]["item"]}["reports"][
+            "answer"][0]["valueAttachment"]
+        eq(att, {"contentType": "application/pdf", "size": len(pdf),
+                 "hash": base64.b64encode(hashlib.sha1(pdf).digest())
+                 .decode(), "title": "labs.pdf"}, "the file described")
+        out = d.ctl("export", "-i", d.key, "--format", "fhir",
+                    "--with-files").stdout
+        att = {i["linkId"]: i for i in json.loads(out.splitlines()[0])[
+            "item"]}["reports"]["answer"][0]["valueAttachment"]
+        eq(base64.b64decode(att["data"]), pdf, "--with-files: its bytes")
+        p = d.ctl("export", "-i", d.key, "--with-files", check_rc=False)
+        eq(p.returncode, 2, "--with-files only with fhir")
