@@ -420,6 +420,6 @@ altcha_key_load(const char *db_path, int create,
 {
 	if (sodium_init() < 0)
 		return ERR_NOMEM;
-	return secret_key_load(db_path, ALTCHA_KEY_FILE, "ALTCHA key", create,
-	    key, ALTCHA_KEY_LEN, d);
+	return secret_key_load(db_path, ALTCHA_KEY_FILE, "altcha-key",
+	    "ALTCHA key", create, key, ALTCHA_KEY_LEN, d);
 }

@@ -1577,6 +1577,8 @@ finish(struct parser *p)
 	size_t		 i;
 
 	p->line = 0;
+	cf->db_line = p->ks[key_find(keys, NKEYS, S_STORAGE, "path") -
+	    keys].line;
 	for (i = 0; i < cf->nforms; i++)
 		finish_form(p, &cf->forms[i]);
 	if (cf->nrecipients == 0 && cf->recipients_file == NULL &&

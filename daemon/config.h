@@ -81,6 +81,7 @@ struct config {
 
 	/* [storage] */
 	char		 *db_path;
+	int		  db_line;	/* where path was set; 0: the default */
 	uint64_t	  retention_s;		/* 0 = keep forever */
 
 	/* [crypto] */

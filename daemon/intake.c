@@ -130,6 +130,15 @@ respond(struct intake *in, struct http_req *req, int status,
 	    len);
 }
 
+/* One submission's outcome, counted under its form's name. */
+static void
+count(struct intake *in, const struct snapshot *s, int form,
+    enum metric_sub what)
+{
+	metrics_submission(&in->m, form >= 0 && (size_t)form < s->cfg->nforms ?
+	    s->cfg->forms[form].name : "none", what);
+}
+
 static void
 respond_json(struct intake *in, struct http_req *req, int status,
     const struct hdrs *h, json_t *doc)
@@ -411,7 +420,7 @@ on_headers(struct http_req *req, void *arg)
 	submit_rate(in->snap, &rate);
 	wait = ratelimit_take(in->rl, http_req_client_ip(req), clock_now_ms(), &rate);
 	if (wait) {
-		in->m.submissions[SUB_LIMITED]++;
+		count(in, in->snap, r.form, SUB_LIMITED);
 		hdr_retry(&h, wait);
 		respond_error(in, in->snap, req, json, r.form, 429,
 		    "too many submissions; please try again later", NULL, 0,
@@ -436,19 +445,31 @@ get_health(struct intake *in, struct http_req *req)
 }
 
 int
-intake_metrics(struct intake *in, struct buf *out)
+intake_metrics(struct intake *in, const struct store_stats *st,
+    struct buf *out)
 {
 	struct metrics_gauges	g = { 0 };
 	struct mailer_counters	mc = { 0 };
 
 	g.connections = in->http ? http_server_connections(in->http) : 0;
+	g.memory = in->http ? http_server_memory(in->http) : 0;
+	g.memory_budget = in->snap->cfg->memory_budget;
 	g.store_pending = store_writer_pending(in->writer);
 	g.store_healthy = store_writer_healthy(in->writer);
+	g.store = store_writer_metrics(in->writer);
+	if (st != NULL) {
+		g.have_outbox = 1;
+		g.inquiries = st->inquiries;
+		g.outbox_queued = st->outbox_queued;
+		g.outbox_failed = st->outbox_failed;
+	}
 	if (in->mailer)
 		mailer_counters(in->mailer, &mc);
+	g.transport = mc.transport ? mc.transport : "none";
 	g.mail_sent = mc.sent;
 	g.mail_failed = mc.failed;
 	g.mail_retried = mc.retried;
+	g.acks_limited = mc.acks_limited;
 	return metrics_render(&in->m, &g, out) == 0 ? 0 : ERR_NOMEM;
 }
 
@@ -615,7 +636,7 @@ static void
 respond_unavailable(struct intake *in, const struct snapshot *s,
     struct http_req *req, int json, int form, struct hdrs *h)
 {
-	in->m.submissions[SUB_UNAVAILABLE]++;
+	count(in, s, form, SUB_UNAVAILABLE);
 	hdr_retry(h, 30);
 	respond_error(in, s, req, json, form, 503, "the inquiry could not be "
 	    "stored right now; please try again shortly", NULL, 0, h);
@@ -634,7 +655,7 @@ committed(struct store_job *job, int result)
 		    &sub->hdrs);
 	} else {
 		log_info("inquiry %s stored (form %s)", job->id, job->form);
-		in->m.submissions[SUB_ACCEPTED]++;
+		count(in, sub->snap, sub->form, SUB_ACCEPTED);
 		respond_success(in, sub->req, sub->json, sub->snap, sub->form,
 		    job->id, &sub->hdrs);
 		if (in->mailer && sub->noutbox)
@@ -953,7 +974,7 @@ refuse_proof(struct intake *in, struct http_req *req, int form, int json,
 		respond_unavailable(in, in->snap, req, json, form, h);
 		return;
 	}
-	in->m.submissions[SUB_INVALID]++;
+	count(in, in->snap, form, SUB_INVALID);
 	refund_invalid(in, req);
 	e.message = (char *)proof_message(pr);
 	if (json)
@@ -1000,7 +1021,7 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 		rc = ERR_REJECTED;
 	if (res.honeypot) {
 		/* Bots learn nothing: the same answer, a fresh id, no record. */
-		in->m.submissions[SUB_SPAM]++;
+		count(in, in->snap, form, SUB_SPAM);
 		log_info("form %s: honeypot submission dropped", fc->name);
 		uuid_v7(clock_now_ms(), id);
 		respond_success(in, req, json, in->snap, form, id, h);
@@ -1013,7 +1034,7 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 		u = NULL;
 	} else if (rc == ERR_REJECTED &&
 	    (errs = all_errors(&res, u, &nerrs)) != NULL) {
-		in->m.submissions[SUB_INVALID]++;
+		count(in, in->snap, form, SUB_INVALID);
 		refund_invalid(in, req);
 		if (json)
 			respond_error(in, in->snap, req, json, form, 422, "Some "
@@ -1023,7 +1044,7 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 			    nerrs, u != NULL && upload_nfiles(u) > 0, h);
 		free(errs);
 	} else if (rc == ERR_MALFORMED) {
-		in->m.submissions[SUB_MALFORMED]++;
+		count(in, in->snap, form, SUB_MALFORMED);
 		respond_error(in, in->snap, req, json, form, 400, res.nerrors ?
 		    res.errors[0].message : "malformed body", NULL, 0, h);
 	} else
@@ -1074,7 +1095,7 @@ inflow_refuse(struct inflow *fl, int status, const char *why)
 	http_req_set_user(fl->req, NULL);
 	http_req_close_after(fl->req);
 	if (status == 400)
-		in->m.submissions[SUB_MALFORMED]++;
+		count(in, fl->snap, fl->form, SUB_MALFORMED);
 	if (status == 503)
 		respond_unavailable(in, fl->snap, fl->req, fl->json, fl->form,
 		    &fl->hdrs);
@@ -1248,7 +1269,7 @@ inflow_start(struct intake *in, struct http_req *req, int form, int json,
 
 	if (multipart_boundary(http_req_header(req, "content-type"), boundary,
 	    sizeof(boundary)) != 0) {
-		in->m.submissions[SUB_MALFORMED]++;
+		count(in, in->snap, form, SUB_MALFORMED);
 		respond_error(in, in->snap, req, json, form, 400, "the "
 		    "multipart body has no valid boundary", NULL, 0, &hd);
 		return 1;

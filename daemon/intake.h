@@ -39,7 +39,10 @@ const struct http_handler *intake_handler(struct intake *);
 void	intake_drain(struct intake *, void (*cb)(void *), void *arg);
 void	intake_free(struct intake *);
 /* Appends the Prometheus text of the counters and gauges to out (served
-   on the admin listener only). 0 or ERR_NOMEM. */
-int	intake_metrics(struct intake *, struct buf *out);
+   on the admin listener only), with the store's counts when st is not
+   NULL. 0 or ERR_NOMEM. */
+struct store_stats;
+int	intake_metrics(struct intake *, const struct store_stats *st,
+	    struct buf *out);
 
 #endif

@@ -14,10 +14,8 @@
 
 #include "ctl.h"
 #include "log.h"
+#include "version.h"
 
-#ifndef INTAKE_VERSION
-#define INTAKE_VERSION	"0.1.0"
-#endif
 /*
  * The commands: how each is called, one line on what it does, and what
  * `intakectl help CMD` adds. The overview is made from the same table, so

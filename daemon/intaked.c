@@ -27,8 +27,8 @@
 #include "snapshot.h"
 #include "store.h"
 #include "uuid.h"
+#include "version.h"
 
-#define INTAKED_VERSION		"0.1.0"
 #define DEFAULT_CONFIG		"/etc/intaked/intaked.conf"
 #define RETENTION_FIRST_MS	(60 * 1000)
 #define RETENTION_EVERY_MS	(24 * 3600 * 1000)
@@ -376,7 +376,7 @@ start(struct daemon *d)
 		fatalx("cannot listen for the admin side (see above)");
 	start_timers(d);
 	log_info("intaked %s ready: %zu form(s), %zu recipient(s), store %s",
-	    INTAKED_VERSION, cfg->nforms, d->boot->nrcpts, cfg->db_path);
+	    INTAKE_VERSION, cfg->nforms, d->boot->nrcpts, cfg->db_path);
 	sd_notify("READY=1");
 }
 
@@ -423,7 +423,7 @@ main(int argc, char *argv[])
 		case 'c': d.config_path = optarg; break;
 		case 'd': debug = 1; break;
 		case 't': test = 1; break;
-		case 'V': printf("intaked %s\n", INTAKED_VERSION); return 0;
+		case 'V': printf("intaked %s\n", INTAKE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

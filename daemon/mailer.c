@@ -677,6 +677,7 @@ void
 mailer_counters(const struct mailer *m, struct mailer_counters *c)
 {
 	*c = m->c;
+	c->transport = m->tx->name;
 }
 
 int

@@ -37,7 +37,8 @@
 struct mailer;
 
 struct mailer_counters {
-	uint64_t	sent, failed, retried, acks_limited;
+	const char	*transport;	/* "smtp", "maildir" */
+	uint64_t	 sent, failed, retried, acks_limited;
 };
 
 /*

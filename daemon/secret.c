@@ -151,13 +151,42 @@ read_key(const char *path, const char *what, unsigned char *key, size_t len,
 	return r;
 }
 
+/*
+ * The credential first: with LoadCredentialEncrypted= the key lives
+ * encrypted on disk (TPM or the host key) and in clear only in the
+ * service's private credentials directory, never beside the database,
+ * so a copy of the state directory no longer carries the key to what it
+ * seals. It is never created: a key made here would not outlive the
+ * service. Returns ERR_NOTFOUND when there is no such credential.
+ */
+static int
+read_credential(const char *cred, const char *what, unsigned char *key,
+    size_t len, struct diag *d)
+{
+	char		 path[PATH_MAX];
+	const char	*dir;
+
+	if (cred == NULL || (dir = getenv("CREDENTIALS_DIRECTORY")) == NULL ||
+	    *dir == '\0')
+		return ERR_NOTFOUND;
+	if (snprintf(path, sizeof(path), "%s/%s", dir, cred) >=
+	    (int)sizeof(path)) {
+		diag(d, dir, 0, "path too long for the %s credential", what);
+		return ERR_INVAL;
+	}
+	return read_key(path, what, key, len, d);
+}
+
 int
-secret_key_load(const char *db_path, const char *name, const char *what,
-    int create, unsigned char *key, size_t len, struct diag *d)
+secret_key_load(const char *db_path, const char *name, const char *cred,
+    const char *what, int create, unsigned char *key, size_t len,
+    struct diag *d)
 {
 	char	dir[PATH_MAX], path[PATH_MAX];
 	int	r;
 
+	if ((r = read_credential(cred, what, key, len, d)) != ERR_NOTFOUND)
+		return r;
 	if (key_dir(db_path, dir, sizeof(dir)) == -1 ||
 	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    (int)sizeof(path)) {

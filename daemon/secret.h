@@ -33,8 +33,10 @@ int	secret_read(const char *path, const char *what, void *buf, size_t cap,
 	    size_t *len, struct diag *d);
 
 /*
- * Loads a key of exactly len random bytes from the file name (e.g.
- * "spool.key") in the directory of db_path, the state directory. When
+ * Loads a key of exactly len random bytes: from the systemd credential
+ * cred (e.g. "spool-key", $CREDENTIALS_DIRECTORY/cred) when there is one,
+ * else from the file name (e.g. "spool.key") in the directory of db_path,
+ * the state directory; cred may be NULL. When
  * the file is missing and create != 0 it is made first, atomically
  * (temporary file, fsync, link), so no process ever reads a partial key
  * and two starting at once end up with the same one. The file obeys the
@@ -45,7 +47,7 @@ int	secret_read(const char *path, const char *what, void *buf, size_t cap,
  * key has been wiped.
  */
 int	secret_key_load(const char *db_path, const char *name,
-	    const char *what, int create, unsigned char *key, size_t len,
-	    struct diag *d);
+	    const char *cred, const char *what, int create, unsigned char *key,
+	    size_t len, struct diag *d);
 
 #endif

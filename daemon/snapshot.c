@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +167,37 @@ check_files(const struct snapshot *s, size_t i, struct diag *d)
 	return 0;
 }
 
+/*
+ * A configured database's directory must exist: a missing one is almost
+ * always a typo, and creating it would start an empty database elsewhere
+ * while the real one sat unread. The default's is made when missing
+ * (StateDirectory= does it under systemd): it cannot be misspelt.
+ */
+static int
+check_storage_dir(const struct config *cfg, struct diag *d)
+{
+	struct stat	 sb;
+	const char	*slash = strrchr(cfg->db_path, '/');
+	char		 dir[4096];
+
+	if (cfg->db_line == 0 || slash == NULL || slash == cfg->db_path)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cfg->db_path),
+	    cfg->db_path);
+	if (stat(dir, &sb) == 0)
+		errno = S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
+	if (errno == 0)
+		return 0;
+	if (errno == ENOENT)
+		diag(d, cfg->path, cfg->db_line, "[storage] path: the directory "
+		    "%s does not exist; create it (mode 0700, owned by the "
+		    "daemon's user) or correct the path", dir);
+	else
+		diag(d, cfg->path, cfg->db_line, "[storage] path: %s: %s", dir,
+		    strerror(errno));
+	return ERR_CONFIG;
+}
+
 /* Keeps the worst of two results: running out of memory outranks a
    reported problem, which outranks success. */
 static int
@@ -197,6 +230,7 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 		return ERR_NOMEM;
 	}
 	/* Keep going after a problem so that -t reports every one. */
+	r = check_storage_dir(s->cfg, d);
 	for (i = 0; i < s->cfg->nforms; i++) {
 		r = worse(r, schema_load(s->cfg->forms[i].schema,
 		    &s->schemas[i], d));

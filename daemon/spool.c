@@ -25,8 +25,8 @@ spool_key_load(const char *db_path, int create, struct spool_key **out,
 		return ERR_NOMEM;
 	if ((key = sodium_malloc(sizeof(*key))) == NULL)
 		return ERR_NOMEM;
-	r = secret_key_load(db_path, KEY_FILE, "spool key", create, key->k,
-	    sizeof(key->k), d);
+	r = secret_key_load(db_path, KEY_FILE, "spool-key", "spool key", create,
+	    key->k, sizeof(key->k), d);
 	if (r != 0) {
 		sodium_free(key);
 		return r;

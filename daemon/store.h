@@ -318,6 +318,9 @@ int	store_writer_call(struct store_writer *, struct store_call *);
 int	store_writer_healthy(const struct store_writer *);
 /* Number of jobs submitted whose done callback has not run yet. */
 unsigned store_writer_pending(const struct store_writer *);
+/* The commit-latency and batch-size histograms, for /metrics. */
+struct metrics_store;
+const struct metrics_store *store_writer_metrics(const struct store_writer *);
 /*
  * Finishes every queued job and call (their done callbacks run), stops the
  * thread, closes the connection, and calls cb(arg) once its uv handles are

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 /*
@@ -51,6 +52,7 @@ struct store_writer {
 
 	/* written by the writer thread, read anywhere */
 	int			 healthy;
+	struct metrics_store	 ms;
 };
 
 /* Commits list (linked by next) as one transaction; store_insert sets
@@ -63,9 +65,13 @@ commit_batch(struct store_writer *w, struct store_job *list)
 	size_t			 n = 0;
 	int			 r;
 
+	uint64_t		 t0;
+
 	for (j = list; j != NULL; j = j->next)
 		w->batch[n++] = j;
+	t0 = uv_hrtime();
 	r = store_insert(w->st, w->batch, n);
+	metrics_commit(&w->ms, (uv_hrtime() - t0) / 1000, n);
 	__atomic_store_n(&w->healthy, r == 0 || r == ERR_INVAL,
 	    __ATOMIC_RELEASE);
 }
@@ -377,6 +383,12 @@ int
 store_writer_healthy(const struct store_writer *w)
 {
 	return __atomic_load_n(&w->healthy, __ATOMIC_ACQUIRE);
+}
+
+const struct metrics_store *
+store_writer_metrics(const struct store_writer *w)
+{
+	return &w->ms;
 }
 
 unsigned

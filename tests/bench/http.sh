@@ -14,6 +14,7 @@ port() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1
 
 age-keygen -o "$tmp/k" 2>/dev/null; age-keygen -y "$tmp/k" > "$tmp/r"
 ip=$(port); np=$(port)
+mkdir -m 700 "$tmp/state"
 cat > "$tmp/intaked.conf" <<CONF
 [server]
 listen = 127.0.0.1:$ip

@@ -3,7 +3,7 @@
 // from age-keygen, a Maildir for mail, the admin listener serving
 // build/inbox. Every wait is bounded.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -86,6 +86,8 @@ export class Daemon {
 		writeFileSync(join(d.dir, 'staff.recipients'),
 		    `# staff key for tests\n${d.recipient}\n`);
 		d.config = join(d.dir, 'intaked.conf');
+		// As StateDirectory= would: intaked never makes a configured one.
+		mkdirSync(join(d.dir, 'state'), { mode: 0o700 });
 		writeFileSync(d.config, [
 			'[server]', `listen = 127.0.0.1:${d.port}`,
 			`templates = ${ROOT}/templates`, `public_files = ${BUILD}/public`,

@@ -135,10 +135,13 @@ def age_decrypt(key, data, timeout=30):
                           capture_output=True, timeout=timeout)
 
 
-def run_intaked(*args):
-    """Runs the built intaked with args to its end (at most 20 s)."""
+def run_intaked(*args, env=None):
+    """Runs the built intaked with args to its end (at most 20 s), with
+    env added to the environment."""
+    full = dict(os.environ)
+    full.update(env or {})
     return subprocess.run([INTAKED] + list(args), capture_output=True,
-                          timeout=20)
+                          timeout=20, env=full)
 
 
 def post_head(*headers, path=b"/forms/consultation",
@@ -222,6 +225,8 @@ class Daemon:
         write_text(os.path.join(self.dir, "staff.recipients"),
                    "# staff key for tests\n%s\n" % self.recipient)
         self.db = os.path.join(self.dir, "state", "intake.db")
+        # As StateDirectory= or the package would: intaked never makes it.
+        os.mkdir(os.path.dirname(self.db), 0o700)
         self.maildir = os.path.join(self.dir, "mail")
         self.listen = listen or ["127.0.0.1:%d" % self.port]
         mail = mail if mail is not None else (
@@ -305,7 +310,7 @@ class Daemon:
 
     def check_config(self):
         """intaked -t on this config: the completed process."""
-        return run_intaked("-t", "-c", self.config)
+        return run_intaked("-t", "-c", self.config, env=self.env)
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         if self.proc is None or self.proc.poll() is not None:

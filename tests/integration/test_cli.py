@@ -119,6 +119,21 @@ def test_daemon_refuses_to_start_on_bad_config():
         check(b"header_bytes" in p.stderr, p.stderr)
 
 
+def test_storage_path_in_a_missing_directory_is_refused():
+    """A typo in [storage] path must not start an empty database
+    elsewhere: -t and start refuse it, at its line, and create nothing."""
+    with Daemon(start=False) as d:
+        typo = os.path.join(d.dir, "stat", "intake.db")
+        d.edit_config("path = " + d.db, "path = " + typo)
+        line = d.read_config().split("\n").index("path = " + typo) + 1
+        for p in (d.check_config(), run_intaked("-c", d.config)):
+            check(p.returncode != 0, "refused")
+            err = p.stderr.decode()
+            check("%s:%d:" % (d.config, line) in err and
+                  "does not exist" in err, err)
+        check(not os.path.exists(os.path.dirname(typo)), "nothing made")
+
+
 def test_intakectl_keygen_works_with_age_and_the_daemon():
     with Daemon(start=False) as d:
         key = os.path.join(d.dir, "staff2.key")

@@ -185,7 +185,8 @@ def test_honeypot_same_answer_nothing_stored():
         eq(d.ctl("list", "--json").stdout.decode().strip(), "[]",
            "nothing stored")
         m = d.admin("GET", "/metrics").body.decode()
-        check('intaked_submissions_total{result="spam"} 1' in m, m)
+        check('intaked_submissions_total{form="consultation",result="spam"} 1'
+              in m, m)
 
 
 def test_get_schema_healthz_metrics_demo_head():

@@ -3,6 +3,8 @@
 
 import json
 import os
+import shutil
+import tempfile
 import time
 
 from harness import (Daemon, Smtp, age_decrypt, check, eq, maildir_files,
@@ -31,6 +33,25 @@ def relay_login(smtp, password):
     write_text(pw, password + "\n", 0o600)
     return smtp_mail(smtp, extra=("username = intaked-relay\n"
                                   "password_file = %s\n" % pw)), pw
+
+
+def write_bytes(path, data, mode):
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+
+
+def kill_restart_delivered(d, smtp, ids):
+    """SIGKILL d with ids queued, start the relay and d again: each is
+    delivered."""
+    d.kill()
+    smtp.start()
+    d.start()
+    wait_until(lambda: len(smtp.messages()) >= len(ids), 60,
+               what="delivery after restart")
+    mids = [m["Message-ID"] for _, m in smtp.messages()]
+    for i in ids:
+        check(any(i in x for x in mids), "delivered %s" % i)
 
 
 def queue(d, *args):
@@ -100,21 +121,15 @@ def test_outage_then_delivered_exactly_once():
             for i in ids:
                 check(any(i in x for x in mids), "one per inquiry")
             metrics = d.admin("GET", "/metrics").body.decode()
-            check("intaked_mail_sent_total 5" in metrics, metrics)
+            check('intaked_mail_sent_total{transport="smtp"} 5' in metrics,
+                  metrics)
 
 
 def test_queued_mail_survives_kill9_restart():
     with Smtp() as smtp:
         with Daemon(mail=smtp_mail(smtp), env=FAST_RETRY) as d:
             ids = [d.submit() for _ in range(3)]
-            d.kill()
-            smtp.start()
-            d.start()
-            wait_until(lambda: len(smtp.messages()) >= 3, 60,
-                       what="delivery after restart")
-            mids = [m["Message-ID"] for _, m in smtp.messages()]
-            for i in ids:
-                check(any(i in x for x in mids), "delivered %s" % i)
+            kill_restart_delivered(d, smtp, ids)
 
 
 def test_sealed_attachment_decrypts_with_age():
@@ -266,6 +281,34 @@ def test_smtp_auth_with_password_file_and_systemd_credential():
             wait_until(lambda: len(smtp.messages()) >= 2, 30,
                        what="delivery with AUTH from the credential")
         check(smtp.said("AUTH") and smtp.said("ok"), "server saw AUTH")
+
+
+def test_spool_key_from_systemd_credential():
+    """With the spool-key credential no key is written beside the database,
+    queued mail survives a restart with the same credential, and a bad
+    credential stops the start with one line that shows no key bytes."""
+    with Smtp() as smtp:
+        creds = tempfile.mkdtemp(prefix="intaked-creds-")
+        try:
+            key = bytes(range(0x41, 0x61))      # 32 bytes
+            write_bytes(os.path.join(creds, "spool-key"), key, 0o400)
+            env = dict(FAST_RETRY, CREDENTIALS_DIRECTORY=creds)
+            with Daemon(mail=smtp_mail(smtp), env=env) as d:
+                ids = [d.submit() for _ in range(2)]
+                state = os.path.dirname(d.db)
+                check(not os.path.exists(os.path.join(state, "spool.key")),
+                      "no spool.key beside the database")
+                check(len(queue(d).strip().splitlines()) >= 2, "queued")
+                kill_restart_delivered(d, smtp, ids)
+                d.stop()
+                write_bytes(os.path.join(creds, "spool-key"), key[:31], 0o400)
+                p = d.check_config()
+                err = p.stderr.decode()
+                check(p.returncode != 0 and "spool key" in err and
+                      "not 32 bytes" in err, err)
+                check(key[:31].decode() not in err, "no key bytes shown")
+        finally:
+            shutil.rmtree(creds, ignore_errors=True)
 
 
 def test_smtp_auth_refused_keeps_the_notification_queued():
