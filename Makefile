@@ -153,13 +153,42 @@ fuzz-deps:
 	@sh tests/deps.sh $(FUZZ_DEBS)
 
 # The embedded defaults for trying it out: everything under ./var.
+RUN_CONF = config/dev.conf
 run: deps all
 	@mkdir -p var && chmod 700 var
 	@test -f var/dev.key || $(BUILD)/intakectl keygen -o var/dev.key > var/dev.recipients
-	@echo "intaked: the form  http://127.0.0.1:8080/forms/consultation"
-	@echo "         the inbox http://127.0.0.1:8081/inbox/  (log in with the key file $(CURDIR)/var/dev.key)"
-	@echo "         mail in ./var/mail, the database ./var/intake.db"
-	exec $(BUILD)/intaked -c config/dev.conf
+	@$(RUN_BANNER) $(RUN_CONF)
+	exec $(BUILD)/intaked -c $(RUN_CONF)
+
+# make run's banner, read from RUN_CONF so that it names what intaked will
+# really use after an edit: the first [server] and [admin] listen (the
+# built-in defaults when unset), the first [form NAME], and the Maildir and
+# database, which intaked takes relative to the config's directory. A key
+# line is "key = value", values end at a space, a comma or a " ;" comment.
+RUN_BANNER = awk -v key='$(CURDIR)/var/dev.key' -v dir='$(dir $(RUN_CONF))' ' \
+	function val(l) { sub(/^[^=]*=[ \t]*/, "", l); sub(/[ \t,].*/, "", l); \
+	    return l; } \
+	function url(a, p) { if (a ~ /^unix:/) \
+	    return "http://localhost" p " (on the socket " substr(a, 6) ")"; \
+	    return "http://" a p; } \
+	function rel(p) { if (p ~ /^\//) return p; p = "/" dir p; \
+	    while (sub(/\/[^\/.][^\/]*\/\.\.\//, "/", p)); \
+	    return substr(p, 2); } \
+	/^[ \t]*\[/ { s = $$0; gsub(/^[ \t]*\[[ \t]*|[ \t]*\].*/, "", s); \
+	    if (form == "" && s ~ /^form[ \t]/) { form = s; \
+	    sub(/^form[ \t]+/, "", form); } next; } \
+	s == "server" && pub == "" && /^[ \t]*listen[ \t]*=/ { pub = val($$0); } \
+	s == "admin" && adm == "" && /^[ \t]*listen[ \t]*=/ { adm = val($$0); } \
+	s == "storage" && /^[ \t]*path[ \t]*=/ { db = rel(val($$0)); } \
+	s == "mail" && /^[ \t]*maildir[ \t]*=/ { md = rel(val($$0)); } \
+	END { if (pub == "") pub = "127.0.0.1:8080"; \
+	    if (adm == "") adm = "unix:/run/intaked/admin.sock"; \
+	    printf "intaked: the form  %s\n", url(pub, "/forms/" form); \
+	    printf "         the inbox %s  (log in with the key file %s)\n", \
+	        url(adm, "/inbox/"), key; \
+	    if (db == "") db = "/var/lib/intaked/intake.db"; \
+	    printf "        %s the database %s\n", \
+	        md == "" ? "" : " mail in " md ",", db; }'
 
 check: deps
 	@$(MAKE) --no-print-directory check-man
