@@ -407,9 +407,12 @@ do_login(struct call *c, struct store *st)
 static void
 do_verify(struct call *c, struct store *st)
 {
-	struct audit_event	ev;
-	char			actor[AUDIT_ACTOR_MAX + 1], token[64];
-	int64_t			now = clock_now_ms();
+	struct audit_event		 ev;
+	const struct age_recipient	*r;
+	json_t				*doc;
+	char				 actor[AUDIT_ACTOR_MAX + 1], token[64];
+	char				*text;
+	int64_t				 now = clock_now_ms();
 
 	if (session_challenge_take(st, c->answer, c->recipient, now) != 0) {
 		audit_for(c, &ev, actor, sizeof(actor), "login-failed", NULL);
@@ -434,8 +437,18 @@ do_verify(struct call *c, struct store *st)
 	    c->snap->cfg->session_max_ms / 1000, c->secure ? "; Secure" : "");
 	sodium_memzero(token, sizeof(token));
 	c->code = 200;
-	buf_printf(&c->body, "{\"csrf\":\"%s\",\"recipient\":\"%s\"}",
-	    c->newcsrf, c->recipient);
+	r = staff_find(c->snap, c->recipient);
+	/* The label comes from the admin's file: json_dumps escapes it. */
+	doc = json_pack("{s:s, s:s, s:s}", "csrf", c->newcsrf, "recipient",
+	    c->recipient, "label", r != NULL ? r->label : "");
+	if (doc == NULL || (text = json_dumps(doc, JSON_COMPACT)) == NULL) {
+		json_decref(doc);
+		c->code = 503;
+		return;
+	}
+	buf_puts(&c->body, text);
+	free(text);
+	json_decref(doc);
 }
 
 struct listing {

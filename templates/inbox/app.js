@@ -14,7 +14,7 @@ const STATUSES = ['new', 'open', 'answered', 'closed'];
 const $ = (id) => document.getElementById(id);
 
 // Everything this tab knows after login; null before it and after logout.
-let session = null;	// { decrypter, recipient, csrf }
+let session = null;	// { decrypter, recipient, csrf, label }
 const state = {
 	forms: new Map(),	// name → { title, schema }
 	items: [],		// the listed metadata, newest first
@@ -154,7 +154,8 @@ async function login(file) {
 		if (!v.ok)
 			throw new Problem('Login failed: ' + await errorText(v));
 		const doc = await v.json();
-		session = { decrypter, recipient, csrf: doc.csrf };
+		session = { decrypter, recipient, csrf: doc.csrf,
+		    label: doc.label || '' };
 		return;
 	}
 	throw new Problem('This key is not one of the inbox\'s staff keys. ' +
@@ -662,7 +663,11 @@ async function takeFile(file) {
 			$('login-busy').hidden = true;
 			$('key-file').value = '';	/* the form keeps no trace */
 		}
-		$('who').textContent = `Logged in as ${session.recipient}`;
+		/* The label, when the admin gave the key one, is what people
+		   read; the key stays beside it, as it says which key it is. */
+		$('who').textContent = session.label ?
+		    `Logged in as ${session.label} (${session.recipient})` :
+		    `Logged in as ${session.recipient}`;
 		$('who').hidden = false;
 		$('logout').hidden = false;
 		renderList();

@@ -83,8 +83,10 @@ export class Daemon {
 		d.adminPort = await freePort();
 		d.key = join(d.dir, 'staff.key');
 		d.recipient = ageKeygen(d.key);
+		// A label with markup in it: the page must show it as text.
+		d.label = 'Dr <b>Example</b>';
 		writeFileSync(join(d.dir, 'staff.recipients'),
-		    `# staff key for tests\n${d.recipient}\n`);
+		    `# staff key for tests\n# label: ${d.label}\n${d.recipient}\n`);
 		d.config = join(d.dir, 'intaked.conf');
 		// As StateDirectory= would: intaked never makes a configured one.
 		mkdirSync(join(d.dir, 'state'), { mode: 0o700 });

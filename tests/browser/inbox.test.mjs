@@ -187,7 +187,9 @@ export const steps = [
 		same(await rowIds(), [ids.last, ids.doomed, ids.xss, ids.unicode,
 		    ids.plain]);
 		equal(await page.locator('#alert').textContent(), '');
-		ok((await page.locator('#who').textContent()).includes(d.recipient));
+		equal(await page.locator('#who').textContent(),
+		    `Logged in as ${d.label} (${d.recipient})`);
+		equal(await page.locator('#who b').count(), 0, 'label as text');
 		const row = page.locator(`#rows tr[data-id="${ids.plain}"] td`);
 		const iso = await row.nth(0).locator('time')
 		    .getAttribute('datetime');
@@ -301,7 +303,7 @@ export const steps = [
 		const e = audited('status', ids.plain);
 		equal(e.length, 1);
 		equal(e[0].detail, 'answered');
-		equal(e[0].actor, `staff ${d.recipient}`);
+		equal(e[0].actor, `staff ${d.recipient} (${d.label})`);
 		ok(audited('view', ids.plain).length >= 1, 'the view is audited');
 	}],
 
