@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,8 @@ struct http_server {
 	struct http_conn	*conns;
 	unsigned		 nconns;	/* served */
 	unsigned		 nrejects;	/* turned away, still open */
+	unsigned		 peak;		/* most open since a trim */
+	int			 trimmed;	/* a storm is ending */
 	struct ipcount		*ips;		/* served, by peer address */
 	size_t			 held;		/* request bytes in memory */
 	char			 discard[RBUF_SIZE];	/* linger reads */
@@ -1206,6 +1209,12 @@ conn_resume(struct http_conn *c)
 	llhttp_resume(&c->parser);
 	timer_set(c, c->srv->lim.idle_timeout_ms);
 	conn_process(c);
+	/* An idle keep-alive connection holds no read buffer: thousands of
+	   them would otherwise hold 16 KiB each, for nothing. */
+	if (c->state == CONN_IDLE && c->rlen == 0) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+	}
 	if (c->state == CONN_IDLE || c->state == CONN_HEADERS ||
 	    c->state == CONN_BODY)
 		uv_read_start(&c->h.stream, alloc_cb, read_cb);
@@ -1240,6 +1249,8 @@ shutdown_cb(uv_shutdown_t *s, int status)
 	}
 	c->state = CONN_LINGER;
 	c->roff = c->rlen = 0;
+	free(c->rbuf);		/* lingering reads go to srv->discard */
+	c->rbuf = NULL;
 	timer_set(c, LINGER_MS);
 	if (uv_read_start(&c->h.stream, linger_alloc, linger_read) != 0)
 		conn_close(c);
@@ -1420,6 +1431,31 @@ server_maybe_done(struct http_server *s)
 	uv_close((uv_handle_t *)&s->drain_timer, server_free);
 }
 
+/*
+ * After a storm of connections, malloc keeps the freed memory in its
+ * heap, where the last allocations pin the top: RSS stayed at the storm's
+ * peak. When the open connections fall to a quarter of the peak since
+ * the last trim (of at least TRIM_PEAK), and again when the last of
+ * them closes, malloc_trim() gives the free pages back: a few trims per
+ * storm, each a walk of the heap.
+ */
+#define TRIM_PEAK	256
+
+static void
+maybe_trim(struct http_server *s)
+{
+	unsigned	open = s->nconns + s->nrejects;
+
+	if (s->peak >= TRIM_PEAK && open <= s->peak / 4) {
+		s->peak = open;
+		s->trimmed = 1;
+	} else if (open == 0 && s->trimmed)	/* the storm's last ones */
+		s->trimmed = 0;
+	else
+		return;
+	(void)malloc_trim(0);
+}
+
 static void
 conn_closed(uv_handle_t *h)
 {
@@ -1441,6 +1477,7 @@ conn_closed(uv_handle_t *h)
 	/* A request in the handler's hands is freed by http_respond(). */
 	if (!c->inflight)
 		conn_free(c);
+	maybe_trim(s);
 	server_maybe_done(s);
 }
 
@@ -1605,6 +1642,8 @@ conn_new(struct listener *l, int rejected)
 		s->nrejects++;
 	else
 		s->nconns++;
+	if (s->nconns + s->nrejects > s->peak)
+		s->peak = s->nconns + s->nrejects;
 	llhttp_init(&c->parser, HTTP_REQUEST, &settings);
 	c->parser.data = c;
 	c->req.conn = c;

@@ -4,6 +4,8 @@
  * and the HTTP server, tell systemd, handle signals, and stop in order
  * (HTTP drains, in-flight submissions commit, mailer stops, store stops).
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -380,6 +382,23 @@ start(struct daemon *d)
 	sd_notify("READY=1");
 }
 
+/*
+ * Each connection is a descriptor, and the soft limit (often 1024) would
+ * turn clients away long before [limits] connections does: take what the
+ * hard limit allows (LimitNOFILE= under systemd sets both).
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open-files limit");
+	}
+}
+
 /* intaked -t: everything start-up would load, and nothing started. */
 static int
 check_config(const char *path)
@@ -415,7 +434,7 @@ main(int argc, char *argv[])
 	};
 	struct daemon	d = { 0 };
 	struct diag	dg = { 0 };
-	int		ch, r, test = 0, debug = 0;
+	int		ch, r, test = 0, debug = 0, smtp;
 
 	d.config_path = DEFAULT_CONFIG;
 	while ((ch = getopt_long(argc, argv, "c:dth", longopts, NULL)) != -1) {
@@ -435,16 +454,27 @@ main(int argc, char *argv[])
 	log_init("intaked", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("libcurl failed to initialise");
-	if (test)
-		return check_config(d.config_path);
+	if (test) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			fatalx("libcurl failed to initialise");
+		r = check_config(d.config_path);
+		curl_global_cleanup();
+		return r;
+	}
 	if ((r = snapshot_load(d.config_path, &d.boot, &dg)) != 0)
 		fatalx("%s: %s; not starting", d.config_path, dg.count ?
 		    "problems (see above)" : err_str(r));
+	/* Only SMTP needs libcurl, and its TLS library's start-up costs a
+	   few MiB of memory: a Maildir setup never pays it. Still before
+	   any thread, as curl_global_init() wants. The transport cannot
+	   change on reload. */
+	smtp = d.boot->cfg->transport == MAIL_SMTP;
+	if (smtp && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("libcurl failed to initialise");
 	d.debug = debug;
 	if (!debug)
 		log_setlevel(d.boot->cfg->log_level);
+	raise_nofile();
 	d.cur = snapshot_ref(d.boot);
 	d.loop = uv_default_loop();
 	start(&d);
@@ -454,6 +484,7 @@ main(int argc, char *argv[])
 	snapshot_unref(d.cur);
 	snapshot_unref(d.boot);
 	uv_loop_close(d.loop);
-	curl_global_cleanup();
+	if (smtp)
+		curl_global_cleanup();
 	return 0;
 }
