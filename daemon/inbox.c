@@ -19,6 +19,7 @@
 #include "drain.h"
 #include "inbox.h"
 #include "log.h"
+#include "pool.h"
 #include "ratelimit.h"
 #include "session.h"
 #include "store.h"
@@ -622,6 +623,7 @@ call_work(uv_work_t *w)
 	struct call	*c = w->data;
 	struct store	*st;
 
+	pool_background();
 	c->code = 503;
 	if (store_open(c->in->db_path, 0, &st) != 0)
 		return;

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
+#include "pool.h"
 #include "proof.h"
 #include "multipart.h"
 #include "ratelimit.h"
@@ -711,6 +712,7 @@ work_encrypt(uv_work_t *w)
 	struct message_file	 files[UPLOAD_FILES_MAX];
 	int			 rc;
 
+	pool_background();
 	rc = age_encrypt(sub->snap->rcpts, sub->snap->nrcpts, sub->plain,
 	    sub->plainlen, &sub->ct);
 	if (rc != 0) {
@@ -1131,6 +1133,7 @@ inflow_complete(struct inflow *fl)
 static void
 stage_work(uv_work_t *w)
 {
+	pool_background();
 	upload_work(((struct inflow *)w->data)->u);
 }
 

@@ -452,7 +452,13 @@ main(int argc, char *argv[])
 		return 2;
 	}
 	log_init("intaked", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (sodium_init() < 0)
+	/* libsodium's default asks the kernel for every random value, five
+	   getrandom() calls per submission; its ChaCha20 generator, seeded
+	   from the kernel once per thread and rekeyed after every call
+	   (fast key erasure), makes the same quality in user space. Before
+	   sodium_init(), as the API requires; intaked never forks. */
+	if (randombytes_set_implementation(
+	    &randombytes_internal_implementation) != 0 || sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	if (test) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

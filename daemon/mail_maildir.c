@@ -21,6 +21,7 @@
 
 #include "fsutil.h"
 #include "mail_transport.h"
+#include "pool.h"
 
 struct maildir {
 	uv_loop_t		*loop;
@@ -124,6 +125,7 @@ maildir_work(uv_work_t *w)
 	const char	*dir = j->md->dir;
 	char		 tmp[PATH_MAX], dst[PATH_MAX], newdir[PATH_MAX];
 
+	pool_background();
 	j->err = 0;
 	j->step = "path";
 	if (snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, j->name) >=

@@ -14,6 +14,7 @@
 #include "mailer.h"
 #include "message.h"
 #include "outbox.h"
+#include "pool.h"
 #include "ratelimit.h"
 #include "spool.h"
 #include "store.h"
@@ -535,6 +536,7 @@ fetch_work(uv_work_t *w)
 	struct mailer		*m = f->m;
 	struct mail_send	*s;
 
+	pool_background();
 	if (m->reader == NULL &&
 	    (f->result = store_open(m->cfg->db_path, 0, &m->reader)) != 0)
 		return;

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "store.h"
 
 /*
@@ -414,6 +415,7 @@ purge_work(uv_work_t *w)
 	struct store_purge_job	*j = w->data;
 	struct store		*st;
 
+	pool_background();
 	j->removed = 0;
 	if ((j->result = store_open(j->path, 0, &st)) != 0)
 		return;
