@@ -236,6 +236,9 @@ check-asan: deps
 	    check-unit check-integration
 	@sh tests/summary.sh check-asan build-asan
 
+# Never part of make check. The C micro-benchmarks, then
+# tests/bench/bench.py: the table of issue 13, also written to
+# tests/bench/RESULTS.md (BENCH_SECONDS, BENCH_ROUNDS shorten it).
 bench: deps bench-deps all $(BENCHES)
 	@sh tests/bench/run.sh $(BUILD)
 
