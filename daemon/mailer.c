@@ -75,8 +75,19 @@ struct mailer {
 	int				 tx_running;
 	uv_timer_t			 wake_timer;
 	unsigned			 handles;	/* open uv handles */
+	/* Every send whose outcome is not on disk yet: their rows are not
+	   fetched again. Of those, nsending wait for their outcome; only
+	   they take one of the parallel slots, so the transport starts the
+	   next message while the last one's outcome is being recorded.
+	   Outcomes waiting for the disk hold back fetching beyond
+	   ACTIVE_MAX, which is also the most one record batch holds. */
 	struct mail_send		*active;
 	unsigned			 nactive;
+	unsigned			 nsending;
+	/* Fetched ahead, waiting for a slot (linked by rnext): a free slot
+	   takes the next at once instead of waiting for a fetch. */
+	struct mail_send		*ready, **ready_tail;
+	unsigned			 nready;
 	unsigned			 parallel;
 	struct mail_send		*results, **results_tail;
 	struct fetch			 fetch;
@@ -91,7 +102,10 @@ struct mailer {
 	void				*stop_arg;
 };
 
+#define ACTIVE_MAX(m)	(4 * (m)->parallel)
+
 static void	pump(struct mailer *);
+static void	dispatch_ready(struct mailer *);
 static void	maybe_finish(struct mailer *);
 static void	record_flush(struct mailer *);
 static void	arm_at(struct mailer *, int64_t);
@@ -416,17 +430,21 @@ record_flush(struct mailer *m)
 	m->record.list = NULL;
 }
 
-/* A send has its outcome: queue it for recording. */
+/* A send has its outcome: queue it for recording, free its slot. */
 static void
 complete(struct mail_send *s)
 {
 	struct mailer	*m = s->m;
 
 	buf_wipe(&s->msg);
+	buf_free(&s->sealed);
 	s->rnext = NULL;
 	*m->results_tail = s;
 	m->results_tail = &s->rnext;
+	m->nsending--;
 	record_flush(m);
+	dispatch_ready(m);
+	pump(m);
 }
 
 void
@@ -436,6 +454,7 @@ mail_done(struct mail_send *s, enum mail_result r, const char *reason)
 
 	switch (r) {
 	case MAIL_ABANDONED:	/* the row stays queued */
+		m->nsending--;
 		active_remove(m, s);
 		send_free(s);
 		maybe_finish(m);
@@ -549,13 +568,11 @@ fetch_work(uv_work_t *w)
 
 /* Loop: starts s with the transport, or settles it at once. */
 static void
-start_send(struct mail_send *s)
+dispatch(struct mail_send *s)
 {
 	struct mailer	*m = s->m;
 
-	s->next = m->active;
-	m->active = s;
-	m->nactive++;
+	m->nsending++;
 	if (s->open_rc == ERR_AUTH) {
 		set_outcome(s, OUTBOX_FAILED, "sealed message does not open "
 		    "(spool key replaced?)");
@@ -572,6 +589,39 @@ start_send(struct mail_send *s)
 		complete(s);
 	} else
 		m->tx->send(m->txstate, s);
+}
+
+/* Loop: hands ready sends to the free slots. */
+static void
+dispatch_ready(struct mailer *m)
+{
+	struct mail_send	*s;
+
+	while (!m->stopping && m->nsending < m->parallel &&
+	    (s = m->ready) != NULL) {
+		if ((m->ready = s->rnext) == NULL)
+			m->ready_tail = &m->ready;
+		s->rnext = NULL;
+		m->nready--;
+		dispatch(s);
+	}
+}
+
+/* Loop: a fetched send is active (its row is not fetched again) and
+   waits for a slot. */
+static void
+start_send(struct mail_send *s)
+{
+	struct mailer	*m = s->m;
+
+	s->next = m->active;
+	m->active = s;
+	m->nactive++;
+	s->rnext = NULL;
+	*m->ready_tail = s;
+	m->ready_tail = &s->rnext;
+	m->nready++;
+	dispatch_ready(m);
 }
 
 /* Loop: start what the fetch found; plan the next look. */
@@ -615,7 +665,7 @@ pump(struct mailer *m)
 	size_t			 i = 0;
 
 	if (m->stopping || m->fetching || !m->kicked ||
-	    m->nactive >= m->parallel)
+	    m->nready >= m->parallel || m->nactive >= ACTIVE_MAX(m))
 		return;
 	memset(f, 0, sizeof(*f));
 	if (m->nactive > 0 &&
@@ -626,7 +676,7 @@ pump(struct mailer *m)
 	f->nskip = i;
 	f->m = m;
 	f->now = clock_now_ms();
-	f->want = m->parallel - m->nactive;
+	f->want = ACTIVE_MAX(m) - m->nactive;
 	f->tail = &f->got;
 	f->work.data = f;
 	if (uv_queue_work(m->loop, &f->work, fetch_work, fetch_done) != 0) {
@@ -724,7 +774,7 @@ mailer_prepare(struct mailer *m, struct diag *d)
 	}
 	if ((m->acks_by_addr = ratelimit_new()) == NULL ||
 	    (m->acks_by_ip = ratelimit_new()) == NULL ||
-	    (m->record.o = calloc(m->parallel, sizeof(*m->record.o))) ==
+	    (m->record.o = calloc(ACTIVE_MAX(m), sizeof(*m->record.o))) ==
 	    NULL)
 		return ERR_NOMEM;
 	if ((r = spool_key_load(cfg->db_path, 1, &m->key, d)) != 0)
@@ -751,6 +801,7 @@ mailer_start(uv_loop_t *loop, const struct config *cfg,
 	m->tx = transport_of(cfg);
 	m->parallel = cfg->mail_parallel ? cfg->mail_parallel : 1;
 	m->results_tail = &m->results;
+	m->ready_tail = &m->ready;
 	m->retry_base_ms = clock_env_ms("INTAKED_MAIL_RETRY_MS",
 	    RETRY_BASE_MS, RETRY_MAX_MS);
 	m->record.m = m;

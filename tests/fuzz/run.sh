@@ -3,8 +3,11 @@
 # and runs each for the given number of seconds (default 60). Seeds come from
 # the committed corpora (tests/fuzz/corpus/NAME/, which make check replays),
 # the shipped schemas, templates, the age test vectors and a few requests.
+# Targets may be named after the seconds (run.sh 600 fuzz_http fuzz_form).
 set -eu
 secs=${1:-60}
+[ $# -gt 0 ] && shift
+only=" $* "
 out=build-fuzz
 mkdir -p "$out"
 srcs=$(ls daemon/*.c | grep -v -e intaked.c -e intakectl.c)
@@ -23,6 +26,7 @@ for c in llhttp api http; do
 done
 for f in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$f" .c)
+	[ "$only" = "  " ] || case "$only" in *" $name "*) ;; *) continue ;; esac
 	echo "fuzz: building $name"
 	clang $flags -o "$out/$name" "$f" $srcs $llobjs $libs
 	corpus="$out/$name.corpus"
