@@ -6,10 +6,10 @@ DESTDIR	?=
 BUILD	?= build
 CC	?= cc
 
-PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8
+PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8 libcrypto
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
-	   libinih-dev libpcre2-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
+	   libinih-dev libpcre2-dev libssl-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
 	   openssl systemd mandoc nodejs chromium $(NPM_DEB)
 # npm comes with Debian's nodejs as its own package, with NodeSource's
 # nodejs inside it: ask for the package only when there is no npm.

@@ -45,6 +45,7 @@ int	attach_fd(const struct attach *);
 uint64_t attach_staged_size(const struct attach *);
 /* Plaintext bytes so far, and (after finish) their SHA-256. */
 uint64_t attach_size(const struct attach *);
+#define ATTACH_SHA256_LEN	32
 const unsigned char *attach_sha256(const struct attach *);
 /* Closes the staging file (its blocks are freed) and wipes the state. */
 void	attach_free(struct attach *);

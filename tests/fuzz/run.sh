@@ -11,7 +11,7 @@ only=" $* "
 out=build-fuzz
 mkdir -p "$out"
 srcs=$(ls daemon/*.c | grep -v -e intaked.c -e intakectl.c)
-pkgs="libuv jansson libsodium libcurl sqlite3 inih libpcre2-8"
+pkgs="libuv jansson libsodium libcurl sqlite3 inih libpcre2-8 libcrypto"
 llinc=/usr/share/include/llhttp
 flags="-g -O1 -Wall -Werror -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon -I$llinc $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lpthread -lm"
