@@ -451,6 +451,8 @@ def define_rows():
         "near 100: wrk, not nginx, sets nginx's rate")
     row("4.idle", "4", "RSS idle, MiB", "%.1f",
         "VmRSS after start, one submission and its notification")
+    row("4.anon", "4", "  of which private (RssAnon), MiB", "%.1f",
+        "the rest is shared library text mapped from disk (RssFile)")
     row("4.conn", "4", "RSS per idle keep-alive connection, KiB", "%.1f",
         "(VmRSS with %d open after one GET /healthz each − idle) ÷ %d"
         % (IDLE_CONNS, IDLE_CONNS))
@@ -728,6 +730,7 @@ def section4(rnd, files):
                    what="the daemon to see the connections closed")
         after = status_kib(d.proc.pid, "VmRSS")
         put("4.idle", idle / 1024)
+        put("4.anon", status_kib(d.proc.pid, "RssAnon") / 1024)
         put("4.conn", (with_ - idle) / IDLE_CONNS)
         put("4.with", with_ / 1024)
         put("4.after", after / 1024)
