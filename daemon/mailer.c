@@ -665,7 +665,8 @@ pump(struct mailer *m)
 	size_t			 i = 0;
 
 	if (m->stopping || m->fetching || !m->kicked ||
-	    m->nready >= m->parallel || m->nactive >= ACTIVE_MAX(m))
+	    m->nsending + m->nready > m->parallel ||
+	    m->nactive >= ACTIVE_MAX(m))
 		return;
 	memset(f, 0, sizeof(*f));
 	if (m->nactive > 0 &&
@@ -676,7 +677,11 @@ pump(struct mailer *m)
 	f->nskip = i;
 	f->m = m;
 	f->now = clock_now_ms();
+	/* Messages in memory: those being sent and those ready, at most
+	   parallel + 1 (a sealed one carries its files). */
 	f->want = ACTIVE_MAX(m) - m->nactive;
+	if (f->want > m->parallel + 1 - m->nsending - m->nready)
+		f->want = m->parallel + 1 - m->nsending - m->nready;
 	f->tail = &f->got;
 	f->work.data = f;
 	if (uv_queue_work(m->loop, &f->work, fetch_work, fetch_done) != 0) {
