@@ -301,7 +301,7 @@ static const struct key keys[] = {
 	  .def = "summary", .enums = contents,
 	  .off = offsetof(struct config, content) },
 	{ .sect = S_MAIL, .name = "parallel", .type = T_UINT,
-	  .min = 1, .max = 64, .def = "4",
+	  .min = 1, .max = 64, .def = "2",
 	  .off = offsetof(struct config, mail_parallel) },
 	/* Sealed mails carry the encrypted files up to this total: with
 	   base64 the message stays under MESSAGE_MAX. */

@@ -212,7 +212,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cf->nto, 1);
 	ck_assert_str_eq(cf->to[0], "staff@example.com");
 	ck_assert_int_eq(cf->content, CONTENT_SUMMARY);
-	ck_assert_uint_eq(cf->mail_parallel, 4);
+	ck_assert_uint_eq(cf->mail_parallel, 2);
 	ck_assert_uint_eq(cf->mail_timeout_ms, 30000);
 	ck_assert_uint_eq(cf->give_up_after_s, 3 * 86400);
 	ck_assert_uint_eq(cf->nforms, 1);
