@@ -7,6 +7,7 @@ it is; every wait is bounded."""
 
 import errno
 import json
+import os
 import resource
 import selectors
 import socket
@@ -17,6 +18,7 @@ from harness import (Daemon, TestFailure, check, eq, post_bytes,
                      read_response, valid_body, wait_until)
 
 MIB = 1024 * 1024
+SANITIZED = "asan" in os.environ.get("INTAKE_BUILD", "")
 
 
 def raise_nofile(n):
@@ -349,10 +351,18 @@ def test_idle_keepalive_connections_cost_little_and_memory_comes_back():
             for s in socks:
                 r, _ = read_response(s)
                 eq(r.status, 200, "answered")
-            held = vm_kib(d.proc.pid, "VmRSS") - idle
-            print("%d idle keep-alive connections: %.1f KiB each" %
-                  (n, held / n))
-            check(held / n < 6, "%.1f KiB per idle connection" % (held / n))
+            # An answer can reach the client before intaked has seen its
+            # write complete and let the read buffer go: wait for that.
+            # ASan's redzones and quarantine (freed memory is held back
+            # on purpose) make RSS say nothing about intaked's own use.
+            def per_conn():
+                return (vm_kib(d.proc.pid, "VmRSS") - idle) / n
+            try:
+                wait_until(lambda: SANITIZED or per_conn() < 6, 10,
+                           what="idle connections under 6 KiB each")
+            finally:
+                print("%d idle keep-alive connections: %.1f KiB each" %
+                      (n, per_conn()))
         finally:
             for s in socks:
                 s.close()
@@ -362,5 +372,5 @@ def test_idle_keepalive_connections_cost_little_and_memory_comes_back():
         after = vm_kib(d.proc.pid, "VmRSS")
         print("RSS idle %d KiB, after the connections closed %d KiB" %
               (idle, after))
-        check(after < idle * 1.3, "memory back: %d KiB, idle %d" %
-              (after, idle))
+        check(SANITIZED or after < idle * 1.3,
+              "memory back: %d KiB, idle %d" % (after, idle))
