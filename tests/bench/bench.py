@@ -445,6 +445,10 @@ def define_rows():
         "%d cores ÷ CPU per request (if wrk needed none)" % NCPU)
     row("3.cr", "3", "implied CPU limit ÷ nginx", "%.3f",
         "the best ratio this CPU per request allows, same round")
+    row("3.budget", "3", "CPU per request that 0.15x nginx allows, µs",
+        "%.0f", "2 cores ÷ (0.15 × nginx's rate), same round, even if "
+        "wrk needed no CPU; the two X25519 operations above take ~52 of "
+        "it")
     row("3.ncpu", "3", "nginx CPU per request, µs", "%.1f",
         "JSON at 64 conns, master+worker utime+stime ÷ requests")
     row("3.wrk", "3", "wrk CPU against nginx, % of a core", "%.0f",
@@ -570,6 +574,7 @@ def section1(rnd, ng, scripts):
                     lim = NCPU * 1e6 / res["i"]["cpu_us"]
                     put("3.cc", lim)
                     put("3.cr", lim / res["n"]["rate"])
+                    put("3.budget", NCPU * 1e6 / (0.15 * res["n"]["rate"]))
                     put("3.ncpu", res["n"]["cpu_us"])
                     put("3.wrk", 100 * res["n"]["wrk_cpu"] /
                         (res["n"]["duration_us"] / 1e6))
