@@ -356,3 +356,12 @@ tu_mail_config(struct config *cfg, struct form_conf *fc, char *db,
 	cfg->forms = fc;
 	cfg->nforms = 1;
 }
+
+double
+tu_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

@@ -32,6 +32,9 @@ char	*tu_tmpdir(char *dir, size_t size, const char *tag);
  */
 int	 tu_rmtree(const char *dir);
 
+/* Seconds on the monotonic clock, for the benchmarks' timed loops. */
+double	 tu_now(void);
+
 /* Writes dir/name into out (size bytes). Returns out, or NULL if it does
    not fit: a truncated path would name some other file. */
 char	*tu_path(char *out, size_t size, const char *dir, const char *name);

@@ -49,8 +49,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import (BUILD, ROOT, Daemon, Smtp, TestFailure,  # noqa: E402
-                     age_keygen, free_port, read_response, urlencode,
-                     wait_listening, wait_until)
+                     age_keygen, free_port, read_response, run_threads,
+                     status_kib, urlencode, wait_listening, wait_until)
 from test_upload import curl_form, file_of  # noqa: E402
 
 KiB = 1024
@@ -116,14 +116,6 @@ def children(pid):
             return [int(x) for x in f.read().split()]
     except OSError:
         return []
-
-
-def status_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise TestFailure("no %s for %d" % (field, pid))
 
 
 def metrics(d):
@@ -771,13 +763,7 @@ def section4(rnd, files):
                                    timeout=120)[0]
             except Exception as e:      # reported below, with the others
                 out[i] = repr(e)
-        ts = [threading.Thread(target=client, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(180)
-        took = time.monotonic() - t0
+        took = run_threads(client, 20, 180)
         if out != [201] * 20:
             fail("%s 20 concurrent uploads: %r" % (what, out))
         put("4.up", status_kib(d.proc.pid, "VmHWM") / 1024)

@@ -7,25 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
 #include "age.h"
 #include "buf.h"
+#include "testutil.h"
 
 #define RECORD		2048
 #define ROUNDS		12	/* alternating rounds of each measurement */
 #define ROUND_SECONDS	0.15
-
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Microseconds per record over one round; exits on any error. */
 static double
@@ -36,7 +27,7 @@ round_encrypt(const struct age_recipient *r, struct buf *out)
 	long		n = 0;
 
 	memset(pt, 'x', sizeof(pt));
-	t0 = now();
+	t0 = tu_now();
 	do {
 		buf_reset(out);
 		if (age_encrypt(r, 1, pt, sizeof(pt), out) != 0) {
@@ -44,7 +35,7 @@ round_encrypt(const struct age_recipient *r, struct buf *out)
 			exit(1);
 		}
 		n++;
-	} while ((t = now() - t0) < ROUND_SECONDS);
+	} while ((t = tu_now() - t0) < ROUND_SECONDS);
 	return t / (double)n * 1e6;
 }
 
@@ -56,7 +47,7 @@ round_x25519(const struct age_recipient *r)
 	double		t0, t;
 	long		n = 0;
 
-	t0 = now();
+	t0 = tu_now();
 	do {
 		randombytes_buf(e, sizeof(e));
 		if (crypto_scalarmult_base(share, e) != 0 ||
@@ -65,7 +56,7 @@ round_x25519(const struct age_recipient *r)
 			exit(1);
 		}
 		n++;
-	} while ((t = now() - t0) < ROUND_SECONDS);
+	} while ((t = tu_now() - t0) < ROUND_SECONDS);
 	return t / (double)n * 1e6;
 }
 

@@ -12,20 +12,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <sodium.h>
 
+#include "testutil.h"
+
 #define SLICES	10
-
-static double
-now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Microseconds per operation over one slice of len seconds. */
 static double
@@ -36,7 +28,7 @@ slice(int agree, const unsigned char *pk, double len)
 	long		n = 0;
 
 	randombytes_buf(e, sizeof(e));
-	t0 = now();
+	t0 = tu_now();
 	do {
 		/*
 		 * Feeding the output back as the next scalar keeps the
@@ -50,7 +42,7 @@ slice(int agree, const unsigned char *pk, double len)
 		}
 		e[0] ^= out[0];
 		n++;
-	} while ((t = now() - t0) < len);
+	} while ((t = tu_now() - t0) < len);
 	return t / (double)n * 1e6;
 }
 

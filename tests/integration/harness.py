@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -90,6 +91,27 @@ def wait_listening(proc, port, what, timeout=20):
         except OSError:
             return False
     wait_until(up, timeout, what="%s to listen" % what)
+
+
+def status_kib(pid, key):
+    """A field of /proc/PID/status given in kB (VmRSS, VmHWM, RssAnon)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise TestFailure("no %s for pid %d" % (key, pid))
+
+
+def run_threads(fn, n, timeout):
+    """Runs fn(0) .. fn(n - 1) in n threads at once and waits for them
+    (each join bounded by timeout); returns the seconds that took."""
+    ts = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout)
+    return time.monotonic() - t0
 
 
 def read_text(path):

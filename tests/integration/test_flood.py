@@ -15,7 +15,7 @@ import threading
 import time
 
 from harness import (Daemon, TestFailure, check, eq, post_bytes,
-                     read_response, valid_body, wait_until)
+                     read_response, status_kib, valid_body, wait_until)
 
 MIB = 1024 * 1024
 SANITIZED = "asan" in os.environ.get("INTAKE_BUILD", "")
@@ -47,15 +47,6 @@ def submit_from(d, src, timeout=5):
         return r
     finally:
         s.close()
-
-
-def status_kib(pid, key):
-    """A Vm* line of /proc/PID/status, in KiB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise TestFailure("no %s for pid %d" % (key, pid))
 
 
 def sanitized(pid):
@@ -320,14 +311,6 @@ def test_trickling_heads_do_not_hold_up_submissions():
             s.close()
 
 
-def vm_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise TestFailure("no %s for %d" % (field, pid))
-
-
 def test_idle_keepalive_connections_cost_little_and_memory_comes_back():
     """2,000 keep-alive connections, each idle after a request whose head
     filled most of a read buffer: each costs a few KiB (no read buffer is
@@ -341,7 +324,7 @@ def test_idle_keepalive_connections_cost_little_and_memory_comes_back():
     with Daemon(limits="connections = %d\nconnections_per_ip = 0" %
                 (n + 100)) as d:
         d.request("GET", "/healthz")
-        idle = vm_kib(d.proc.pid, "VmRSS")
+        idle = status_kib(d.proc.pid, "VmRSS")
         socks = []
         try:
             for i in range(n):
@@ -356,7 +339,7 @@ def test_idle_keepalive_connections_cost_little_and_memory_comes_back():
             # ASan's redzones and quarantine (freed memory is held back
             # on purpose) make RSS say nothing about intaked's own use.
             def per_conn():
-                return (vm_kib(d.proc.pid, "VmRSS") - idle) / n
+                return (status_kib(d.proc.pid, "VmRSS") - idle) / n
             try:
                 wait_until(lambda: SANITIZED or per_conn() < 6, 10,
                            what="idle connections under 6 KiB each")
@@ -369,7 +352,7 @@ def test_idle_keepalive_connections_cost_little_and_memory_comes_back():
         wait_until(lambda: "intaked_connections 0" in
                    d.admin("GET", "/metrics").body.decode(), 20,
                    what="all closed")
-        after = vm_kib(d.proc.pid, "VmRSS")
+        after = status_kib(d.proc.pid, "VmRSS")
         print("RSS idle %d KiB, after the connections closed %d KiB" %
               (idle, after))
         check(SANITIZED or after < idle * 1.3,

@@ -16,7 +16,8 @@ import threading
 import time
 
 from harness import (VALID, Daemon, Smtp, age_decrypt, check, eq,
-                     maildir_files, read_response, wait_until)
+                     maildir_files, read_response, run_threads, status_kib,
+                     wait_until)
 
 MAGIC = {
     "application/pdf": b"%PDF-1.7\n",
@@ -343,14 +344,6 @@ def test_canary_in_a_file_appears_nowhere_on_disk_in_plaintext():
               "the file itself is intact")
 
 
-def vm_hwm_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
-
-
 def test_memory_20_concurrent_10_mib_uploads_under_64_mib():
     sanitized = "asan" in os.environ.get("INTAKE_BUILD", "")
     with Daemon(limits=NO_RATE + "\nconnections = 64") as d, Files() as fs:
@@ -358,22 +351,16 @@ def test_memory_20_concurrent_10_mib_uploads_under_64_mib():
         for i in range(20):
             paths.append(fs.put("m%d.pdf" % i, file_of(
                 "application/pdf", 10 * MiB - 64 * KiB)))
-        before = vm_hwm_kib(d.proc.pid)
+        before = status_kib(d.proc.pid, "VmHWM")
         out = [None] * 20
         gate = threading.Barrier(20)
 
         def one(i):
             gate.wait(10)
             out[i] = curl_form(d, [("reports", paths[i])], timeout=120)
-        ts = [threading.Thread(target=one, args=(i,)) for i in range(20)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join(150)
-        took = time.monotonic() - t0
+        took = run_threads(one, 20, 150)
         eq([o[0] if o else None for o in out], [201] * 20, "all stored")
-        peak = vm_hwm_kib(d.proc.pid)
+        peak = status_kib(d.proc.pid, "VmHWM")
         print("    peak RSS (VmHWM) %.1f MiB after 20 concurrent 10 MiB "
               "uploads (%.1f MiB at rest), %.0f MiB/s overall"
               % (peak / 1024, before / 1024, 200 / took))
