@@ -167,6 +167,17 @@ check_files(const struct snapshot *s, size_t i, struct diag *d)
 	return 0;
 }
 
+/* 0 when dir is a directory, else why not (an errno value). */
+static int
+dir_problem(const char *dir)
+{
+	struct stat	sb;
+
+	if (stat(dir, &sb) != 0)
+		return errno;
+	return S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
+}
+
 /*
  * A configured database's directory must exist: a missing one is almost
  * always a typo, and creating it would start an empty database elsewhere
@@ -176,25 +187,23 @@ check_files(const struct snapshot *s, size_t i, struct diag *d)
 static int
 check_storage_dir(const struct config *cfg, struct diag *d)
 {
-	struct stat	 sb;
 	const char	*slash = strrchr(cfg->db_path, '/');
 	char		 dir[4096];
+	int		 e;
 
 	if (cfg->db_line == 0 || slash == NULL || slash == cfg->db_path)
 		return 0;
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cfg->db_path),
 	    cfg->db_path);
-	if (stat(dir, &sb) == 0)
-		errno = S_ISDIR(sb.st_mode) ? 0 : ENOTDIR;
-	if (errno == 0)
+	if ((e = dir_problem(dir)) == 0)
 		return 0;
-	if (errno == ENOENT)
+	if (e == ENOENT)
 		diag(d, cfg->path, cfg->db_line, "[storage] path: the directory "
 		    "%s does not exist; create it (mode 0700, owned by the "
 		    "daemon's user) or correct the path", dir);
 	else
 		diag(d, cfg->path, cfg->db_line, "[storage] path: %s: %s", dir,
-		    strerror(errno));
+		    strerror(e));
 	return ERR_CONFIG;
 }
 
@@ -206,6 +215,28 @@ worse(int a, int b)
 	if (a == ERR_NOMEM || b == ERR_NOMEM)
 		return ERR_NOMEM;
 	return a ? a : b;
+}
+
+/* The pages and mails; a missing directory is one problem, not one a
+   file. */
+static int
+load_templates(struct snapshot *s, struct diag *d)
+{
+	const char	*dir = s->cfg->templates;
+	int		 e, r;
+
+	if ((e = dir_problem(dir)) != 0) {
+		diag(d, s->cfg->path, 0, "[server] templates: %s: %s", dir,
+		    strerror(e));
+		return ERR_CONFIG;
+	}
+	r = load_template(s, "thanks.html", TMPL_HTML, page_thanks_vars,
+	    &s->thanks, d);
+	r = worse(r, load_template(s, "error.html", TMPL_HTML,
+	    page_error_vars, &s->error, d));
+	r = worse(r, load_template(s, "form.html", TMPL_HTML,
+	    page_form_vars, &s->form_page, d));
+	return worse(r, message_templates_load(dir, &s->mail, d));
 }
 
 int
@@ -237,13 +268,7 @@ snapshot_load(const char *path, struct snapshot **out, struct diag *d)
 		if (s->schemas[i] != NULL)
 			r = worse(r, check_files(s, i, d));
 	}
-	r = worse(r, load_template(s, "thanks.html", TMPL_HTML,
-	    page_thanks_vars, &s->thanks, d));
-	r = worse(r, load_template(s, "error.html", TMPL_HTML,
-	    page_error_vars, &s->error, d));
-	r = worse(r, load_template(s, "form.html", TMPL_HTML,
-	    page_form_vars, &s->form_page, d));
-	r = worse(r, message_templates_load(s->cfg->templates, &s->mail, d));
+	r = worse(r, load_templates(s, d));
 	r = worse(r, load_subjects(s, d));
 	r = worse(r, load_recipients(s, d));
 	r = worse(r, load_widget(s, d));

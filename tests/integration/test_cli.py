@@ -134,6 +134,21 @@ def test_storage_path_in_a_missing_directory_is_refused():
         check(not os.path.exists(os.path.dirname(typo)), "nothing made")
 
 
+def test_missing_templates_directory_is_one_problem():
+    """Not one line per page and mail the directory would have held."""
+    with Daemon(start=False) as d:
+        text = d.read_config()
+        old = [l for l in text.split("\n") if l.startswith("templates = ")]
+        eq(len(old), 1, "one templates line")
+        gone = os.path.join(d.dir, "no-templates")
+        d.edit_config(old[0], "templates = " + gone)
+        p = d.check_config()
+        err = p.stderr.decode().strip().split("\n")
+        check(p.returncode != 0, "refused")
+        eq(len(err), 2, "the problem and the count: %r" % err)
+        check("[server] templates: %s: No such file" % gone in err[0], err)
+
+
 def test_intakectl_keygen_works_with_age_and_the_daemon():
     with Daemon(start=False) as d:
         key = os.path.join(d.dir, "staff2.key")
