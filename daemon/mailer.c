@@ -633,7 +633,6 @@ fetch_done(uv_work_t *w, int status)
 	struct mail_send	*s, *next;
 	unsigned		 n = 0;
 
-	m->fetching = 0;
 	free(f->skip);
 	f->skip = NULL;
 	if (status != 0 || f->result != 0)
@@ -652,6 +651,10 @@ fetch_done(uv_work_t *w, int status)
 		m->kicked = 1;	/* a full batch: there may be more due */
 	arm_at(m, f->next_due > 0 && f->next_due < f->now + POLL_MS ?
 	    f->next_due : f->now + POLL_MS);
+	/* Only now: a send settled at once while starting (a seal that does
+	   not open) completes and pumps, and a fetch begun then would reuse
+	   f while this one is still being read. */
+	m->fetching = 0;
 	pump(m);
 	maybe_finish(m);
 }
