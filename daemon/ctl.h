@@ -103,6 +103,12 @@ struct ctl_ids {
 	int	  oom;
 };
 int	ctl_collect_id(void *arg, const struct store_meta *);
+/* Calls fn with each record of l that k opens, oldest first (the record
+   is freed after); skips, and counts, what no identity opens. Stops at
+   the first result other than EXIT_OK and returns it. */
+int	ctl_each_record(struct store *, const struct keys *,
+	    const struct ctl_ids *l,
+	    int (*fn)(void *arg, const char *id, json_t *rec), void *arg);
 /* A store_attachment callback appending to a struct buf. */
 int	ctl_to_buf(void *arg, const void *p, size_t n);
 /* A new file (0600, never an existing one), and writing it whole. */

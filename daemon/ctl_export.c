@@ -18,25 +18,26 @@
 /* ---- export --------------------------------------------------------- */
 
 static int
+ndjson_line(void *arg, const char *id, json_t *rec)
+{
+	char	*s;
+
+	(void)arg;
+	(void)id;
+	if ((s = json_dumps(rec, JSON_COMPACT)) == NULL)
+		return ctl_fail(EXIT_FAIL, "out of memory");
+	printf("%s\n", s);
+	ctl_wipe_free(s);
+	return EXIT_OK;
+}
+
+static int
 export_ndjson(struct store *st, const struct keys *k, const struct ctl_ids *l)
 {
-	json_t	*rec;
-	char	*s;
-	size_t	 i;
-	int	 rc;
+	int	rc;
 
-	for (i = l->n; i-- > 0; ) {
-		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) == CTL_SKIPPED)
-			continue;
-		if (rc != EXIT_OK)
-			return rc;
-		s = json_dumps(rec, JSON_COMPACT);
-		json_decref(rec);
-		if (s == NULL)
-			return ctl_fail(EXIT_FAIL, "out of memory");
-		printf("%s\n", s);
-		ctl_wipe_free(s);
-	}
+	if ((rc = ctl_each_record(st, k, l, ndjson_line, NULL)) != EXIT_OK)
+		return rc;
 	return ctl_finish();
 }
 
@@ -68,39 +69,30 @@ csv_field(const char *s, int first, int untrusted)
 }
 
 /* Pass one: the union of field names, in order of first appearance, as
-   the keys of *cols (an object, which keeps insertion order). */
+   the keys of cols (an object, which keeps insertion order). */
 static int
-csv_columns(struct store *st, const struct keys *k, const struct ctl_ids *l,
-    json_t *cols)
+csv_columns(void *arg, const char *id, json_t *rec)
 {
-	json_t		*rec, *v;
+	json_t		*cols = arg, *v;
 	const char	*name;
-	size_t		 i;
-	int		 rc;
 
-	for (i = l->n; i-- > 0; ) {
-		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) == CTL_SKIPPED)
+	(void)id;
+	json_object_foreach(json_object_get(rec, "fields"), name, v) {
+		if (json_object_get(cols, name) != NULL)
 			continue;
-		if (rc != EXIT_OK)
-			return rc;
-		json_object_foreach(json_object_get(rec, "fields"), name, v) {
-			if (json_object_get(cols, name) != NULL)
-				continue;
-			if (json_object_size(cols) == MAX_CSV_COLUMNS) {
-				json_decref(rec);
-				return ctl_fail(EXIT_FAIL, "more than %d distinct "
-				    "fields; export as ndjson", MAX_CSV_COLUMNS);
-			}
-			json_object_set_new(cols, name, json_true());
-		}
-		json_decref(rec);
+		if (json_object_size(cols) == MAX_CSV_COLUMNS)
+			return ctl_fail(EXIT_FAIL, "more than %d distinct "
+			    "fields; export as ndjson", MAX_CSV_COLUMNS);
+		json_object_set_new(cols, name, json_true());
 	}
 	return EXIT_OK;
 }
 
-static void
-csv_row(const char *id, const json_t *rec, const json_t *cols)
+/* Pass two: one row per record, a cell per column. */
+static int
+csv_row(void *arg, const char *id, json_t *rec)
 {
+	const json_t	*cols = arg;
 	const json_t	*fields = json_object_get(rec, "fields"), *v;
 	const char	*name;
 	char		*text;
@@ -115,20 +107,21 @@ csv_row(const char *id, const json_t *rec, const json_t *cols)
 		ctl_wipe_free(text);
 	}
 	fputs("\r\n", stdout);
+	return EXIT_OK;
 }
 
 static int
 export_csv(struct store *st, const struct keys *k, const struct ctl_ids *l)
 {
-	json_t		*cols, *rec, *v;
+	json_t		*cols, *v;
 	struct keys	 again;
 	const char	*name;
-	size_t		 i, twice = 0;
+	size_t		 twice = 0;
 	int		 rc;
 
 	if ((cols = json_object()) == NULL)
 		return ctl_fail(EXIT_FAIL, "out of memory");
-	if ((rc = csv_columns(st, k, l, cols)) != EXIT_OK)
+	if ((rc = ctl_each_record(st, k, l, csv_columns, cols)) != EXIT_OK)
 		goto out;
 	csv_field("id", 1, 0);
 	csv_field("form", 0, 0);
@@ -139,16 +132,8 @@ export_csv(struct store *st, const struct keys *k, const struct ctl_ids *l)
 	/* The columns pass counted what no identity opens; not again. */
 	again = *k;
 	again.skipped = &twice;
-	for (i = l->n; i-- > 0; ) {
-		if ((rc = ctl_load_record(st, &again, l->id[i], &rec)) ==
-		    CTL_SKIPPED)
-			continue;
-		if (rc != EXIT_OK)
-			goto out;
-		csv_row(l->id[i], rec, cols);
-		json_decref(rec);
-	}
-	rc = ctl_finish();
+	if ((rc = ctl_each_record(st, &again, l, csv_row, cols)) == EXIT_OK)
+		rc = ctl_finish();
 out:
 	json_decref(cols);
 	return rc;

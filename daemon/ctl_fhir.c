@@ -255,27 +255,33 @@ response(struct ctl *c, struct store *st, const struct keys *k,
 	return EXIT_OK;
 }
 
+struct fhir_run {
+	struct ctl		*c;
+	struct store		*st;
+	const struct keys	*k;
+	struct schemas		 ss;
+	int			 with_files;
+};
+
+static int
+fhir_one(void *arg, const char *id, json_t *rec)
+{
+	struct fhir_run	*r = arg;
+
+	(void)id;
+	return response(r->c, r->st, r->k, &r->ss, rec, r->with_files);
+}
+
 int
 ctl_export_fhir(struct ctl *c, struct store *st, const struct keys *k,
     const struct ctl_ids *l, int with_files)
 {
-	struct schemas	 ss = { .n = 0 };
-	json_t		*rec;
+	struct fhir_run	 r = { c, st, k, { .n = 0 }, with_files };
 	size_t		 i;
-	int		 rc = EXIT_OK;
+	int		 rc;
 
-	for (i = l->n; i-- > 0 && rc == EXIT_OK; ) {
-		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) ==
-		    CTL_SKIPPED) {
-			rc = EXIT_OK;
-			continue;
-		}
-		if (rc != EXIT_OK)
-			break;
-		rc = response(c, st, k, &ss, rec, with_files);
-		json_decref(rec);
-	}
-	for (i = 0; i < ss.n; i++)
-		schema_free(ss.v[i].s);
+	rc = ctl_each_record(st, k, l, fhir_one, &r);
+	for (i = 0; i < r.ss.n; i++)
+		schema_free(r.ss.v[i].s);
 	return rc == EXIT_OK ? ctl_finish() : rc;
 }

@@ -520,3 +520,25 @@ ctl_file_plain(struct store *st, const struct keys *k, const char *id,
 		    n, id, err_str(r));
 	return EXIT_OK;
 }
+
+int
+ctl_each_record(struct store *st, const struct keys *k,
+    const struct ctl_ids *l, int (*fn)(void *, const char *, json_t *),
+    void *arg)
+{
+	json_t	*rec;
+	size_t	 i;
+	int	 rc;
+
+	for (i = l->n; i-- > 0; ) {
+		if ((rc = ctl_load_record(st, k, l->id[i], &rec)) ==
+		    CTL_SKIPPED)
+			continue;
+		if (rc == EXIT_OK)
+			rc = fn(arg, l->id[i], rec);
+		json_decref(rec);
+		if (rc != EXIT_OK)
+			return rc;
+	}
+	return EXIT_OK;
+}

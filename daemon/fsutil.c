@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -80,4 +82,19 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int
+fs_dirname(const char *path, char *out, size_t len)
+{
+	const char	*slash = strrchr(path, '/');
+	int		 n;
+
+	if (slash == NULL)
+		n = snprintf(out, len, ".");
+	else if (slash == path)
+		n = snprintf(out, len, "/");
+	else
+		n = snprintf(out, len, "%.*s", (int)(slash - path), path);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
 }

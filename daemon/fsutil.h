@@ -14,5 +14,8 @@ int	fs_fsync_dir(const char *path);
    bytes, into a new buffer *out of *len bytes (NUL-terminated beyond
    them; the caller frees it). -1 with errno set (EFBIG when too large). */
 int	fs_read_file(const char *path, size_t max, char **out, size_t *len);
+/* The directory part of path into out ("." without one, "/" at the
+   root): 0, or -1 when it does not fit. */
+int	fs_dirname(const char *path, char *out, size_t len);
 
 #endif

@@ -187,17 +187,6 @@ errors_json(const struct form_error *errs, size_t n)
 	return arr;
 }
 
-static const char *
-form_title(const struct snapshot *s, int form)
-{
-	const char	*t;
-
-	if (form < 0)
-		return "";
-	t = schema_title(s->schemas[form]);
-	return t ? t : s->cfg->forms[form].name;
-}
-
 static void
 respond_html(struct intake *in, struct http_req *req, int status,
     const struct hdrs *h, const struct tmpl *t, json_t *ctx)
@@ -692,7 +681,7 @@ mail_view(const struct submission *sub, struct message_inquiry *inq,
 	inq->inbox_url = s->cfg->admin_public_url;
 	inq->id = sub->job.id;
 	inq->form = fc->name;
-	inq->title = form_title(s, sub->form);
+	inq->title = snapshot_form_title(s, sub->form);
 	inq->received_at_ms = sub->job.received_at_ms;
 	inq->fields = sub->fields;
 	inq->labels = schema_fields(s->schemas[sub->form], &inq->nlabels);

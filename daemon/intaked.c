@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "attach.h"
+#include "fsutil.h"
 #include "http.h"
 #include "inbox.h"
 #include "intake.h"
@@ -315,13 +316,11 @@ start_signals(struct daemon *d)
 static void
 stage_dir(const char *db_path, char *out, size_t len)
 {
-	const char	*slash = strrchr(db_path, '/');
+	char	dir[PATH_MAX];
 
-	if (slash == NULL)
-		snprintf(out, len, "staging");
-	else
-		snprintf(out, len, "%.*s/staging", (int)(slash - db_path),
-		    db_path);
+	if (fs_dirname(db_path, dir, sizeof(dir)) == -1 ||
+	    snprintf(out, len, "%s/staging", dir) >= (int)len)
+		fatalx("[storage] path is too long for its staging directory");
 }
 
 static void

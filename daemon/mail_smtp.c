@@ -134,16 +134,14 @@ read_password(const char *path, char **out, struct diag *d)
 static int
 load_password(const struct config *cfg, char **out, struct diag *d)
 {
-	char		 path[PATH_MAX];
-	const char	*dir;
-	int		 r;
+	char	path[PATH_MAX];
+	int	r;
 
 	*out = NULL;
 	if (cfg->password_file)
 		r = read_password(cfg->password_file, out, d);
-	else if ((dir = getenv("CREDENTIALS_DIRECTORY")) == NULL ||
-	    snprintf(path, sizeof(path), "%s/smtp-password", dir) >=
-	    (int)sizeof(path) || access(path, F_OK) != 0)
+	else if (secret_credential_path("smtp-password", path,
+	    sizeof(path)) != 0 || access(path, F_OK) != 0)
 		r = 0;
 	else
 		r = read_password(path, out, d);

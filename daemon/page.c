@@ -51,17 +51,6 @@ const struct tmpl_var page_error_vars[] = {
 	{ NULL, NULL }
 };
 
-static const char *
-form_title(const struct snapshot *s, int form)
-{
-	const char	*t;
-
-	if (form < 0)
-		return "";
-	t = schema_title(s->schemas[form]);
-	return t ? t : s->cfg->forms[form].name;
-}
-
 /* ---- limits as people read them ---- */
 
 static void
@@ -287,7 +276,7 @@ page_form_context(const struct snapshot *s, int form, const json_t *answers,
 		aerr = sentence(aerr, amsg, sizeof(amsg));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:s, s:s, "
 	    "s:b, s:I, s:o, s:b, s:o}", "form", fc->name,
-	    "title", form_title(s, form), "description", desc ? desc : "",
+	    "title", snapshot_form_title(s, form), "description", desc ? desc : "",
 	    "action", action, "honeypot", fc->honeypot ? fc->honeypot : "",
 	    "multipart", multipart,
 	    "privacy_url", fc->privacy_url ? fc->privacy_url : "",
@@ -302,7 +291,7 @@ json_t *
 page_thanks_context(const struct snapshot *s, int form, const char *ref)
 {
 	return json_pack("{s:s, s:s, s:s}", "form", s->cfg->forms[form].name,
-	    "title", form_title(s, form), "id", ref ? ref : "");
+	    "title", snapshot_form_title(s, form), "id", ref ? ref : "");
 }
 
 /* ---- errors ---- */
@@ -352,6 +341,6 @@ page_error_context(const struct snapshot *s, int form, int status,
 	snprintf(code, sizeof(code), "%d", status);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
 	    "form", form >= 0 ? s->cfg->forms[form].name : "",
-	    "title", form >= 0 ? form_title(s, form) : "", "heading", heading,
+	    "title", snapshot_form_title(s, form), "heading", heading,
 	    "message", msg, "status", code, "detail", detail ? detail : "");
 }

@@ -82,22 +82,6 @@ secret_read(const char *path, const char *what, void *buf, size_t cap,
 	return r;
 }
 
-/* Writes the directory of db_path (or ".") into dir. 0 or -1 if too long. */
-static int
-key_dir(const char *db_path, char *dir, size_t len)
-{
-	const char	*slash = strrchr(db_path, '/');
-	int		 n;
-
-	if (slash == NULL)
-		n = snprintf(dir, len, ".");
-	else if (slash == db_path)
-		n = snprintf(dir, len, "/");
-	else
-		n = snprintf(dir, len, "%.*s", (int)(slash - db_path), db_path);
-	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
 /*
  * Creates the key file without ever exposing a partial key: the bytes go to
  * a temporary file (mkstemp: 0600) that is fsynced and then linked into
@@ -159,21 +143,32 @@ read_key(const char *path, const char *what, unsigned char *key, size_t len,
  * seals. It is never created: a key made here would not outlive the
  * service. Returns ERR_NOTFOUND when there is no such credential.
  */
+int
+secret_credential_path(const char *name, char *path, size_t len)
+{
+	const char	*dir = getenv("CREDENTIALS_DIRECTORY");
+
+	if (dir == NULL || *dir == '\0')
+		return ERR_NOTFOUND;
+	if (snprintf(path, len, "%s/%s", dir, name) >= (int)len)
+		return ERR_INVAL;
+	return 0;
+}
+
 static int
 read_credential(const char *cred, const char *what, unsigned char *key,
     size_t len, struct diag *d)
 {
-	char		 path[PATH_MAX];
-	const char	*dir;
+	char	path[PATH_MAX];
+	int	r;
 
-	if (cred == NULL || (dir = getenv("CREDENTIALS_DIRECTORY")) == NULL ||
-	    *dir == '\0')
+	if (cred == NULL)
 		return ERR_NOTFOUND;
-	if (snprintf(path, sizeof(path), "%s/%s", dir, cred) >=
-	    (int)sizeof(path)) {
-		diag(d, dir, 0, "path too long for the %s credential", what);
-		return ERR_INVAL;
-	}
+	if ((r = secret_credential_path(cred, path, sizeof(path))) ==
+	    ERR_INVAL)
+		diag(d, cred, 0, "path too long for the %s credential", what);
+	if (r != 0)
+		return r;
 	return read_key(path, what, key, len, d);
 }
 
@@ -187,7 +182,7 @@ secret_key_load(const char *db_path, const char *name, const char *cred,
 
 	if ((r = read_credential(cred, what, key, len, d)) != ERR_NOTFOUND)
 		return r;
-	if (key_dir(db_path, dir, sizeof(dir)) == -1 ||
+	if (fs_dirname(db_path, dir, sizeof(dir)) == -1 ||
 	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    (int)sizeof(path)) {
 		diag(d, db_path, 0, "path too long for the %s", what);

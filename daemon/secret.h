@@ -32,6 +32,11 @@ int	secret_mode_check(const struct stat *st);
 int	secret_read(const char *path, const char *what, void *buf, size_t cap,
 	    size_t *len, struct diag *d);
 
+/* $CREDENTIALS_DIRECTORY/name (a systemd credential) into path: 0,
+   ERR_NOTFOUND without a credentials directory, ERR_INVAL if too long.
+   Whether the credential exists is the caller's to find out. */
+int	secret_credential_path(const char *name, char *path, size_t len);
+
 /*
  * Loads a key of exactly len random bytes: from the systemd credential
  * cred (e.g. "spool-key", $CREDENTIALS_DIRECTORY/cred) when there is one,

@@ -187,15 +187,14 @@ dir_problem(const char *dir)
 static int
 check_storage_dir(const struct config *cfg, struct diag *d)
 {
-	const char	*slash = strrchr(cfg->db_path, '/');
-	char		 dir[4096];
-	int		 e;
+	char	dir[4096];
+	int	e;
 
-	if (cfg->db_line == 0 || slash == NULL || slash == cfg->db_path)
+	if (cfg->db_line == 0)
 		return 0;
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cfg->db_path),
-	    cfg->db_path);
-	if ((e = dir_problem(dir)) == 0)
+	if (fs_dirname(cfg->db_path, dir, sizeof(dir)) == -1)
+		e = ENAMETOOLONG;
+	else if ((e = dir_problem(dir)) == 0)
 		return 0;
 	if (e == ENOENT)
 		diag(d, cfg->path, cfg->db_line, "[storage] path: the directory "
@@ -308,4 +307,15 @@ snapshot_form(const struct snapshot *s, const char *name, size_t len)
 		    memcmp(s->cfg->forms[i].name, name, len) == 0)
 			return (int)i;
 	return -1;
+}
+
+const char *
+snapshot_form_title(const struct snapshot *s, int form)
+{
+	const char	*t;
+
+	if (form < 0)
+		return "";
+	t = schema_title(s->schemas[form]);
+	return t ? t : s->cfg->forms[form].name;
 }

@@ -54,5 +54,8 @@ int	 snapshot_recipients(const struct config *, struct age_recipient **out,
 	    size_t *n, struct diag *d);
 /* Index of the form called name, or -1. */
 int	 snapshot_form(const struct snapshot *, const char *name, size_t len);
+/* What people read as form's name: the schema's title, else its [form
+   NAME]; "" for no form (-1). */
+const char *snapshot_form_title(const struct snapshot *, int form);
 
 #endif
