@@ -3,19 +3,11 @@
 // against the built intaked. What the patient sees is checked with axe.
 import { deepStrictEqual as same, equal, ok } from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Daemon, ROOT, BUILD, VALID } from './daemon.mjs';
+import { axe as axeRun, launch, onlyFrom, watchedPage } from './browser.mjs';
+import { Daemon, BUILD, VALID } from './daemon.mjs';
 
-const require = createRequire(join(ROOT, 'templates', 'package.json'));
-const { chromium } = require('playwright-core');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'];
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const SHOTS = join(BUILD, 'screenshots');
 const PHONE = { width: 360, height: 740 };
 
@@ -23,12 +15,7 @@ let d, browser, page;
 const seen = { offsite: [], consoleErrors: [], pageErrors: [] };
 
 async function axe(what) {
-	await page.evaluate(AXE);
-	const r = await page.evaluate((tags) => window.axe.run(document,
-	    { runOnly: { type: 'tag', values: tags } }), AXE_TAGS);
-	same(r.violations.map((v) => `${v.id} (${v.impact}): ` +
-	    v.nodes.map((n) => n.target.join(' ')).join('; ')), [],
-	    `axe on the ${what}`);
+	same((await axeRun(page)).violations, [], `axe on the ${what}`);
 }
 
 /** Nothing wider than the screen, and every control big enough to tap. */
@@ -83,26 +70,12 @@ export async function setup() {
 	d = await Daemon.start({
 	    form: 'privacy_url = /privacy.html\naltcha = yes' });
 	mkdirSync(SHOTS, { recursive: true });
-	browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-	    args: CHROMIUM_ARGS, timeout: 30000 });
+	browser = await launch();
 	const context = await browser.newContext({ viewport: PHONE,
 	    deviceScaleFactor: 2, isMobile: true, hasTouch: true,
 	    locale: 'en-GB' });
-	await context.route('**/*', (route) => {
-		const url = route.request().url();
-		if (!url.startsWith(d.site + '/')) {
-			seen.offsite.push(url);
-			return route.abort();
-		}
-		return route.continue();
-	});
-	page = await context.newPage();
-	page.setDefaultTimeout(10000);
-	page.on('console', (m) => {
-		if (m.type() === 'error')
-			seen.consoleErrors.push(m.text());
-	});
-	page.on('pageerror', (e) => seen.pageErrors.push(String(e)));
+	await onlyFrom(context, d.site, seen.offsite);
+	page = await watchedPage(context, seen);
 }
 
 export async function teardown() {

@@ -5,20 +5,10 @@
 import { deepStrictEqual as same, equal, ok } from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Daemon, ROOT, BUILD, VALID, ageEncrypt, ageKeygen } from './daemon.mjs';
+import { axe as axeRun, launch, onlyFrom, watchedPage } from './browser.mjs';
+import { Daemon, BUILD, VALID, ageEncrypt, ageKeygen } from './daemon.mjs';
 
-const require = createRequire(join(ROOT, 'templates', 'package.json'));
-const { chromium } = require('playwright-core');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-// The flags that work on these machines (NOTES.md); playwright adds
-// --headless and a fresh --user-data-dir of its own for every launch.
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'];
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const SHOTS = join(BUILD, 'screenshots');
 const LOCALE = 'en-GB', ZONE = 'Asia/Kolkata';
 const TITLES = ['Full name', 'Email address', 'Phone number', 'Country',
@@ -41,13 +31,9 @@ function shown(iso) {
 }
 
 async function axe(what) {
-	await page.evaluate(AXE);
-	const r = await page.evaluate((tags) => window.axe.run(document,
-	    { runOnly: { type: 'tag', values: tags } }), AXE_TAGS);
-	const bad = r.violations.map((v) => `${v.id} (${v.impact}): ` +
-	    v.nodes.map((n) => n.target.join(' ')).join('; '));
-	same(bad, [], `axe on the ${what}`);
-	return r.passes.length;
+	const r = await axeRun(page);
+	same(r.violations, [], `axe on the ${what}`);
+	return r.passes;
 }
 
 async function rowIds() {
@@ -118,30 +104,16 @@ export async function setup() {
 	ids.last = await d.submit({ name: 'Test Patient Five',
 	    condition: 'hepatitis', contact_time: 'any' });
 	mkdirSync(SHOTS, { recursive: true });
-	browser = await chromium.launch({ executablePath: '/usr/bin/chromium',
-	    args: CHROMIUM_ARGS, timeout: 30000 });
+	browser = await launch();
 	const context = await browser.newContext({ acceptDownloads: true,
 	    locale: LOCALE, timezoneId: ZONE,
 	    viewport: { width: 1000, height: 760 } });
 	// Anything not from the admin listener is a third-party load.
 	const origin = `http://127.0.0.1:${d.adminPort}`;
-	await context.route('**/*', (route) => {
-		const url = route.request().url();
-		if (!url.startsWith(origin + '/')) {
-			seen.offsite.push(url);
-			return route.abort();
-		}
-		return route.continue();
-	});
+	await onlyFrom(context, origin, seen.offsite);
 	context.on('request', (r) => seen.requests.push(
 	    `${r.method()} ${r.url()} ${r.postData() || ''}`));
-	page = await context.newPage();
-	page.setDefaultTimeout(10000);
-	page.on('console', (m) => {
-		if (m.type() === 'error')
-			seen.consoleErrors.push(m.text());
-	});
-	page.on('pageerror', (e) => seen.pageErrors.push(String(e)));
+	page = await watchedPage(context, seen);
 }
 
 export async function teardown() {
@@ -428,21 +400,11 @@ export const steps = [
 		const patient = await browser.newContext({ locale: LOCALE,
 		    viewport: { width: 390, height: 844 } });
 		const elsewhere = [];
-		await patient.route('**/*', (route) => {
-			const url = route.request().url();
-			if (url.startsWith(site + '/'))
-				return route.continue();
-			elsewhere.push(url);
-			return route.abort();
-		});
+		await onlyFrom(patient, site, elsewhere);
 		const form = await patient.newPage();
 		form.setDefaultTimeout(10000);
 		await form.goto(`${site}/forms/consultation`);
-		await form.evaluate(AXE);
-		same(await form.evaluate(async (tags) => (await window.axe.run(
-		    document, { runOnly: { type: 'tag', values: tags } }))
-		    .violations.map((v) => v.id), AXE_TAGS), [],
-		    'axe on the demo form');
+		same((await axeRun(form)).violations, [], 'axe on the demo form');
 		const input = form.getByLabel('Medical reports');
 		equal(await input.getAttribute('type'), 'file');
 		ok((await input.getAttribute('accept')).includes('application/pdf'));
