@@ -1361,7 +1361,9 @@ intake_new(uv_loop_t *loop, struct snapshot *snap, struct store_writer *w,
 	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return -1;
 	if ((in->rl = ratelimit_new()) == NULL ||
-	    (in->proof = proof_new(snap->cfg->db_path)) == NULL) {
+	    (in->proof = proof_new(snap->cfg->db_path)) == NULL ||
+	    proof_prepare(in->proof, snap->cfg) != 0) {
+		proof_free(in->proof);
 		ratelimit_free(in->rl);
 		free(in);
 		return -1;
@@ -1386,6 +1388,9 @@ intake_set_snapshot(struct intake *in, struct snapshot *snap)
 {
 	snapshot_unref(in->snap);
 	in->snap = snapshot_ref(snap);
+	/* A form that turned altcha on: until its key loads (logged), its
+	   challenges answer 503. */
+	(void)proof_prepare(in->proof, snap->cfg);
 }
 
 void

@@ -358,7 +358,8 @@ start(struct daemon *d)
 		    "run left", rc);
 	if (intake_new(d->loop, d->cur, d->writer, d->mailer, d->stage,
 	    &d->intake) != 0)
-		fatalx("out of memory");
+		fatalx("cannot start taking inquiries: out of memory, or no "
+		    "ALTCHA key (see above)");
 	public_limits(cfg, &lim);
 	if (http_server_start(d->loop, cfg->listen, cfg->nlisten, fds,
 	    (size_t)nfds, &lim, intake_handler(d->intake), &d->http) != 0)

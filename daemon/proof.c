@@ -58,6 +58,22 @@ key_problem(struct diag *d, const char *line)
 	log_warnx("proof of work: %s", line);
 }
 
+int
+proof_prepare(struct proof *p, const struct config *cfg)
+{
+	struct diag	d = { 0, key_problem, NULL };
+	size_t		i;
+
+	for (i = 0; i < cfg->nforms && !cfg->forms[i].altcha; i++)
+		continue;
+	if (p->have_key || i == cfg->nforms)
+		return 0;
+	if (altcha_key_load(p->db_path, 1, p->key, &d) != 0)
+		return ERR_IO;
+	p->have_key = 1;
+	return 0;
+}
+
 /*
  * The verifier of form fc. A form whose difficulty changed by a reload
  * keeps its verifier (and what it spent): an old challenge then still
@@ -66,18 +82,12 @@ key_problem(struct diag *d, const char *line)
 static struct altcha *
 verifier(struct proof *p, const struct form_conf *fc)
 {
-	struct diag	d = { 0, key_problem, NULL };
-	size_t		i;
+	size_t	i;
 
 	for (i = 0; i < p->n; i++)
 		if (strcmp(p->forms[i].name, fc->name) == 0)
 			return p->forms[i].a;
-	if (!p->have_key) {
-		if (altcha_key_load(p->db_path, 1, p->key, &d) != 0)
-			return NULL;
-		p->have_key = 1;
-	}
-	if (p->n == PROOF_FORMS || altcha_new(p->key, ALTCHA_REPLAY_DEFAULT,
+	if (!p->have_key || p->n == PROOF_FORMS || altcha_new(p->key, ALTCHA_REPLAY_DEFAULT,
 	    &p->forms[p->n].a) != 0)
 		return NULL;
 	snprintf(p->forms[p->n].name, sizeof(p->forms[p->n].name), "%s",

@@ -13,14 +13,19 @@
  * per form name, so that a cheap form's challenges never pass for a dear
  * one's, made on first use and kept across reloads, so that a reload never
  * forgets which solutions were spent (that would let them be replayed).
- * The HMAC key is altcha.key beside the database, made on first use.
- * Loop thread only.
+ * The HMAC key (the altcha-key credential, else altcha.key beside the
+ * database) is read, or made, by proof_prepare when a form first asks
+ * for proof of work: at start or at a reload, never while a request
+ * waits. Loop thread only.
  */
 
 struct proof;
 
 struct proof	*proof_new(const char *db_path);
 void		 proof_free(struct proof *);
+/* Loads the key if a form of cfg has altcha = yes and it is not loaded
+   yet; problems are logged. 0 or ERR_IO. */
+int		 proof_prepare(struct proof *, const struct config *cfg);
 /* Appends a fresh challenge for form fc as JSON. ERR_* on failure (no
    key, no memory). */
 int	proof_challenge(struct proof *, const struct form_conf *fc,

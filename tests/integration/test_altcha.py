@@ -9,9 +9,11 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
+import signal
 
-from harness import VALID, Daemon, check, eq, urlencode
+from harness import VALID, Daemon, check, eq, urlencode, wait_until
 
 FORM = "altcha = yes\naltcha_maxnumber = 2000\n"
 HTML = {"Accept": "text/html",
@@ -141,3 +143,23 @@ def test_the_page_embeds_the_widget_from_our_origin():
         check("altcha" not in page.split("</style>")[1], "no widget")
         eq(d.request("GET", "/forms/consultation/altcha").status, 404, "")
         eq(d.request("GET", "/forms/altcha.js").status, 404, "no file")
+
+
+def test_the_key_is_made_at_start_or_reload_not_by_a_request():
+    """Reading or making altcha.key (a file write and an fsync) happens
+    before the daemon serves, or at the reload that turns altcha on, never
+    on the event loop while a patient's request waits."""
+    with Daemon(form_extra=FORM) as d:
+        key = os.path.join(os.path.dirname(d.db), "altcha.key")
+        check(os.path.exists(key), "made at start, before any request")
+    with Daemon() as d:
+        key = os.path.join(os.path.dirname(d.db), "altcha.key")
+        eq(d.request("GET", "/forms/consultation/altcha").status, 404,
+           "no proof of work on this form")
+        check(not os.path.exists(key), "no key while no form asks for it")
+        d.write_config(d.read_config().replace(
+            "honeypot = website", "honeypot = website\n" + FORM))
+        d.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: os.path.exists(key), 10, what="key at reload")
+        c = challenge(d)
+        eq(post_json(d, payload(c)).status, 201, "solved after the reload")
