@@ -6,7 +6,9 @@ DESTDIR	?=
 BUILD	?= build
 CC	?= cc
 
-PKGS	 = libuv jansson libsodium libcurl sqlite3 inih libpcre2-8 libcrypto
+PKGS	 = libuv jansson libsodium sqlite3 inih libpcre2-8 libcrypto
+# Headers only: the SMTP transport opens libcurl at run time (libcurl.h).
+DLPKGS	 = libcurl
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
 	   libinih-dev libpcre2-dev libssl-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
@@ -23,7 +25,8 @@ CFLAGS	?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Idaemon -I$(LLHTTP_INC) \
 	   -DINTAKE_DATADIR='"$(PREFIX)/share/intaked"'
 ALL_CFLAGS = -std=gnu11 $(WARN) -fstack-protector-strong -fPIE -MMD -MP \
-	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS) $(SAN)
+	   $(shell pkg-config --cflags $(PKGS) $(DLPKGS) 2>/dev/null) $(CFLAGS) \
+	   $(SAN)
 LDLIBS	 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS) $(SAN)
 

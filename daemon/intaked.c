@@ -15,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 #include <uv.h>
 
@@ -24,6 +23,7 @@
 #include "http.h"
 #include "inbox.h"
 #include "intake.h"
+#include "libcurl.h"
 #include "log.h"
 #include "mailer.h"
 #include "sd.h"
@@ -434,6 +434,7 @@ main(int argc, char *argv[])
 	};
 	struct daemon	d = { 0 };
 	struct diag	dg = { 0 };
+	const char	*why;
 	int		ch, r, test = 0, debug = 0, smtp;
 
 	d.config_path = DEFAULT_CONFIG;
@@ -460,22 +461,19 @@ main(int argc, char *argv[])
 	if (randombytes_set_implementation(
 	    &randombytes_internal_implementation) != 0 || sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
-	if (test) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			fatalx("libcurl failed to initialise");
-		r = check_config(d.config_path);
-		curl_global_cleanup();
-		return r;
-	}
+	if (test)
+		return check_config(d.config_path);
 	if ((r = snapshot_load(d.config_path, &d.boot, &dg)) != 0)
 		fatalx("%s: %s; not starting", d.config_path, dg.count ?
 		    "problems (see above)" : err_str(r));
-	/* Only SMTP needs libcurl, and its TLS library's start-up costs a
-	   few MiB of memory: a Maildir setup never pays it. Still before
-	   any thread, as curl_global_init() wants. The transport cannot
+	/* Only SMTP needs libcurl (libcurl.h): a Maildir setup never maps
+	   it. Opened and initialised before any thread, as dlopen's
+	   constructors and curl_global_init() want. The transport cannot
 	   change on reload. */
 	smtp = d.boot->cfg->transport == MAIL_SMTP;
-	if (smtp && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (smtp && (why = libcurl_open()) != NULL)
+		fatalx("%s; not starting", why);
+	if (smtp && libcurl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("libcurl failed to initialise");
 	d.debug = debug;
 	if (!debug)
@@ -491,6 +489,6 @@ main(int argc, char *argv[])
 	snapshot_unref(d.boot);
 	uv_loop_close(d.loop);
 	if (smtp)
-		curl_global_cleanup();
+		libcurl.global_cleanup();
 	return 0;
 }

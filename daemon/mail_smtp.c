@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "libcurl.h"
 #include <sodium.h>
 #include <uv.h>
 
@@ -167,9 +167,14 @@ free_secret(char *s)
 static int
 smtp_check(const struct config *cfg, struct diag *d)
 {
-	char	*pw;
-	int	 r;
+	const char	*why;
+	char		*pw;
+	int		 r;
 
+	if ((why = libcurl_open()) != NULL) {
+		diag(d, cfg->path ? cfg->path : "config", 0, "%s", why);
+		return ERR_CONFIG;
+	}
 	r = load_password(cfg, &pw, d);
 	free_secret(pw);
 	return r;
@@ -271,9 +276,9 @@ static void
 release_easy(struct xfer *x)
 {
 	if (x->easy)
-		curl_easy_cleanup(x->easy);
+		libcurl.easy_cleanup(x->easy);
 	x->easy = NULL;
-	curl_slist_free_all(x->rcpt);
+	libcurl.slist_free_all(x->rcpt);
 	x->rcpt = NULL;
 }
 
@@ -310,7 +315,7 @@ add_new(struct smtp *sm, struct xfer *l)
 
 	for (x = l; x; x = next) {
 		next = x->qnext;
-		if (curl_multi_add_handle(sm->multi, x->easy) != CURLM_OK) {
+		if (libcurl.multi_add_handle(sm->multi, x->easy) != CURLM_OK) {
 			release_easy(x);
 			hand_back(sm, x, HB_NOSTART);
 			continue;
@@ -340,15 +345,16 @@ reap(struct smtp *sm)
 	struct xfer	*x;
 	int		 left;
 
-	while ((msg = curl_multi_info_read(sm->multi, &left)) != NULL) {
+	while ((msg = libcurl.multi_info_read(sm->multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		x = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &x);
+		libcurl.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &x);
 		x->rc = msg->data.result;	/* msg dies with the removal */
 		x->code = 0;
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->code);
-		curl_multi_remove_handle(sm->multi, x->easy);
+		libcurl.easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE,
+		    &x->code);
+		libcurl.multi_remove_handle(sm->multi, x->easy);
 		release_easy(x);
 		inflight_remove(sm, x);
 		hand_back(sm, x, HB_DONE);
@@ -385,11 +391,11 @@ thread_shutdown(struct smtp *sm)
 	uv_mutex_unlock(&sm->mu);
 	while ((x = sm->inflight) != NULL) {
 		sm->inflight = x->tnext;
-		curl_multi_remove_handle(sm->multi, x->easy);
+		libcurl.multi_remove_handle(sm->multi, x->easy);
 		release_easy(x);
 		hand_back(sm, x, HB_ABANDONED);
 	}
-	curl_multi_cleanup(sm->multi);
+	libcurl.multi_cleanup(sm->multi);
 }
 
 /* The mail thread: runs the transfers until stop sets quit. */
@@ -407,11 +413,11 @@ mail_thread(void *arg)
 			break;
 		}
 		add_new(sm, l);
-		curl_multi_perform(sm->multi, &running);
+		libcurl.multi_perform(sm->multi, &running);
 		reap(sm);
 		/* curl's own timeouts shorten the wait; the loop's
 		   curl_multi_wakeup ends it. */
-		if (curl_multi_poll(sm->multi, NULL, 0, THREAD_POLL_MS,
+		if (libcurl.multi_poll(sm->multi, NULL, 0, THREAD_POLL_MS,
 		    NULL) != CURLM_OK)
 			uv_sleep(THREAD_POLL_MS);	/* never spin on an error */
 	}
@@ -446,7 +452,7 @@ curl_reason(CURLcode rc, long code, char *b, size_t len)
 	case CURLE_SSL_CONNECT_ERROR:
 		return "TLS handshake failed";
 	default:
-		return curl_easy_strerror(rc);
+		return libcurl.easy_strerror(rc);
 	}
 }
 
@@ -541,11 +547,12 @@ set_sockets(CURL *e, struct smtp *sm)
 {
 	int	bad = 0;
 
-	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
-	bad |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, sm);
-	bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
+	bad |= libcurl.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION,
+	    on_opensocket);
+	bad |= libcurl.easy_setopt(e, CURLOPT_OPENSOCKETDATA, sm);
+	bad |= libcurl.easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
 	    on_closesocket);
-	bad |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, sm);
+	bad |= libcurl.easy_setopt(e, CURLOPT_CLOSESOCKETDATA, sm);
 	return bad;
 }
 
@@ -561,33 +568,34 @@ setup_easy(struct xfer *x)
 	int			 bad = 0;
 
 	snprintf(from, sizeof(from), "<%s>", cfg->from);
-	bad |= curl_easy_setopt(e, CURLOPT_URL, cfg->url);
-	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	bad |= curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl(cfg->tls));
+	bad |= libcurl.easy_setopt(e, CURLOPT_URL, cfg->url);
+	bad |= libcurl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+	bad |= libcurl.easy_setopt(e, CURLOPT_USE_SSL, use_ssl(cfg->tls));
 	if (cfg->ca_file)
-		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+		bad |= libcurl.easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
 	if (cfg->username && x->sm->password) {
-		bad |= curl_easy_setopt(e, CURLOPT_USERNAME, cfg->username);
-		bad |= curl_easy_setopt(e, CURLOPT_PASSWORD, x->sm->password);
+		bad |= libcurl.easy_setopt(e, CURLOPT_USERNAME, cfg->username);
+		bad |= libcurl.easy_setopt(e, CURLOPT_PASSWORD,
+		    x->sm->password);
 	}
-	bad |= curl_easy_setopt(e, CURLOPT_MAIL_FROM, from);
-	bad |= curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+	bad |= libcurl.easy_setopt(e, CURLOPT_MAIL_FROM, from);
+	bad |= libcurl.easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
 	/* One refused staff address must not keep the others from it. */
-	bad |= curl_easy_setopt(e, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
-	bad |= curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-	bad |= curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+	bad |= libcurl.easy_setopt(e, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
+	bad |= libcurl.easy_setopt(e, CURLOPT_UPLOAD, 1L);
+	bad |= libcurl.easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
 	    (curl_off_t)x->s->bodylen);
-	bad |= curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-	bad |= curl_easy_setopt(e, CURLOPT_READDATA, x);
-	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	bad |= libcurl.easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+	bad |= libcurl.easy_setopt(e, CURLOPT_READDATA, x);
+	bad |= libcurl.easy_setopt(e, CURLOPT_PRIVATE, x);
+	bad |= libcurl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* A timed-out or removed transfer must not join a resolver thread
 	   stuck in getaddrinfo (on the mail thread, which a stop joins):
 	   detach it instead. */
-	(void)curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);	/* 7.87+ */
+	(void)libcurl.easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);	/* 7.87+ */
 	/* mail_timeout_ms bounds the whole SMTP transaction. */
-	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	bad |= libcurl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	bad |= libcurl.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
 	return bad || set_sockets(e, x->sm) ? -1 : 0;
 }
 
@@ -601,7 +609,7 @@ setup_rcpts(struct xfer *x)
 
 	for (i = 0; i < x->s->nrcpt; i++) {
 		snprintf(b, sizeof(b), "<%s>", x->s->rcpt[i]);
-		if ((l = curl_slist_append(x->rcpt, b)) == NULL)
+		if ((l = libcurl.slist_append(x->rcpt, b)) == NULL)
 			return -1;
 		x->rcpt = l;
 	}
@@ -622,7 +630,7 @@ smtp_send(void *state, struct mail_send *s)
 	}
 	x->sm = sm;
 	x->s = s;
-	if ((x->easy = curl_easy_init()) == NULL || setup_rcpts(x) == -1 ||
+	if ((x->easy = libcurl.easy_init()) == NULL || setup_rcpts(x) == -1 ||
 	    setup_easy(x) == -1) {
 		release_easy(x);
 		free(x);
@@ -633,7 +641,7 @@ smtp_send(void *state, struct mail_send *s)
 	xq_push(&sm->todo, x);
 	/* Under mu: the thread frees the multi only after it saw quit
 	   under mu, so the multi is alive here. */
-	curl_multi_wakeup(sm->multi);
+	libcurl.multi_wakeup(sm->multi);
 	uv_mutex_unlock(&sm->mu);
 }
 
@@ -646,7 +654,7 @@ smtp_free(void *state)
 	struct msock	*k;
 
 	if (sm->multi)		/* the mail thread never ran */
-		curl_multi_cleanup(sm->multi);
+		libcurl.multi_cleanup(sm->multi);
 	while ((k = sm->msocks) != NULL) {	/* none: curl closed them */
 		sm->msocks = k->next;
 		free(k);
@@ -654,7 +662,7 @@ smtp_free(void *state)
 	if (sm->mu_inited)
 		uv_mutex_destroy(&sm->mu);
 	if (sm->curl_inited)
-		curl_global_cleanup();
+		libcurl.global_cleanup();
 	free_secret(sm->password);
 	free(sm);
 }
@@ -668,7 +676,7 @@ tell_quit(struct smtp *sm)
 	uv_mutex_lock(&sm->mu);
 	sm->quit = 1;
 	cut_sockets_locked(sm);
-	curl_multi_wakeup(sm->multi);	/* alive: see smtp_send */
+	libcurl.multi_wakeup(sm->multi);	/* alive: see smtp_send */
 	uv_mutex_unlock(&sm->mu);
 }
 
@@ -705,6 +713,7 @@ smtp_start(uv_loop_t *loop, struct mailer *m, const struct config *cfg,
     void **state, struct diag *d)
 {
 	struct smtp	*sm;
+	const char	*why;
 	long		 n = cfg->mail_parallel ? (long)cfg->mail_parallel : 1;
 	int		 r;
 
@@ -716,14 +725,19 @@ smtp_start(uv_loop_t *loop, struct mailer *m, const struct config *cfg,
 	sm->cfg = cfg;
 	if ((r = load_password(cfg, &sm->password, d)) != 0)
 		goto fail;
+	if ((why = libcurl_open()) != NULL) {
+		diag(d, cfg->path ? cfg->path : "config", 0, "%s", why);
+		r = ERR_CONFIG;
+		goto fail;
+	}
 	r = ERR_NOMEM;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (libcurl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		goto fail;
 	sm->curl_inited = 1;
-	if ((sm->multi = curl_multi_init()) == NULL)
+	if ((sm->multi = libcurl.multi_init()) == NULL)
 		goto fail;
-	curl_multi_setopt(sm->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n);
-	curl_multi_setopt(sm->multi, CURLMOPT_MAXCONNECTS, n);
+	libcurl.multi_setopt(sm->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n);
+	libcurl.multi_setopt(sm->multi, CURLMOPT_MAXCONNECTS, n);
 	if ((r = start_thread(sm)) != 0)
 		goto fail;
 	*state = sm;

@@ -444,6 +444,10 @@ def define_rows():
         "%.0f", "2 cores ÷ (0.15 × nginx's rate), same round, even if "
         "wrk needed no CPU; the two X25519 operations above take ~52 of "
         "it")
+    row("3.little", "3", "mean latency at %d conns by Little's law, ms"
+        % CONNS[-1], "%.1f", "%d in flight ÷ accepted/s (row 1): a p99 "
+        "≤ 60 ms there needs more than %.0f/s, above the implied CPU "
+        "limit" % (CONNS[-1], CONNS[-1] / 0.060))
     row("3.ncpu", "3", "nginx CPU per request, µs", "%.1f",
         "JSON at 64 conns, master+worker utime+stime ÷ requests")
     row("3.wrk", "3", "wrk CPU against nginx, % of a core", "%.0f",
@@ -452,6 +456,9 @@ def define_rows():
         "VmRSS after start, one submission and its notification")
     row("4.anon", "4", "  of which private (RssAnon), MiB", "%.1f",
         "the rest is shared library text mapped from disk (RssFile)")
+    row("4.smtp", "4", "RSS idle with the SMTP transport, MiB", "%.1f",
+        "the same after its idle deliveries (section 5): libcurl and its "
+        "TLS stack are loaded only for SMTP")
     row("4.conn", "4", "RSS per idle keep-alive connection, KiB", "%.1f",
         "(VmRSS with %d open after one GET /healthz each − idle) ÷ %d"
         % (IDLE_CONNS, IDLE_CONNS))
@@ -572,6 +579,8 @@ def section1(rnd, ng, scripts):
                 put(k + ".l", (res["i"]["p50_us"] / 1e3,
                                res["i"]["p99_us"] / 1e3))
                 put(k + ".c", res["i"]["cpu_us"])
+                if v == "json" and c == CONNS[-1]:
+                    put("3.little", c / res["i"]["rate"] * 1e3)
                 if v == "json" and c == 64:
                     ref = res["n"]
                     put("3.cpu", res["i"]["cpu_us"])
@@ -840,6 +849,8 @@ def mail_run(d, transport, newdir, scripts, smtp, what):
             time.sleep(0.0005)
         lat.append((time.monotonic() - t201) * 1e3)
     put(k + ".idle", statistics.median(lat))
+    if transport == "smtp":
+        put("4.smtp", status_kib(d.proc.pid, "VmRSS") / 1024)
 
     # Under load: wrk at full speed, marked inquiries spread over it.
     marks = []          # (id, time of the 201, outbox pending then)

@@ -254,6 +254,32 @@ def test_stop_during_slow_end_of_data_is_prompt():
             check(inquiry in out and "queued" in out, out)
 
 
+def mapped_libs(d):
+    with open("/proc/%d/maps" % d.proc.pid) as f:
+        return {os.path.basename(l.split()[-1]) for l in f
+                if "/" in l and ".so" in l}
+
+
+def test_libcurl_is_loaded_only_for_smtp():
+    """A Maildir daemon never maps libcurl and its TLS tree (memory it
+    would not use); an SMTP daemon loads it and delivers with it."""
+    with Daemon() as d:
+        d.submit()
+        wait_until(lambda: len(maildir_files(d.maildir)) >= 1, 30,
+                   what="Maildir delivery")
+        libs = mapped_libs(d)
+        check(not any(l.startswith(("libcurl", "libgnutls", "libssh2"))
+                      for l in libs), sorted(libs))
+    with Smtp() as smtp:
+        smtp.start()
+        with Daemon(mail=smtp_mail(smtp)) as d:
+            d.submit()
+            wait_until(lambda: len(smtp.messages()) >= 1, 30,
+                       what="SMTP delivery")
+            check(any(l.startswith("libcurl.so") for l in mapped_libs(d)),
+                  "libcurl mapped for SMTP")
+
+
 def test_smtp_auth_with_password_file_and_systemd_credential():
     secret = "example-relay-secret"
     with SlowSmtp(auth="intaked-relay:" + secret) as smtp:
