@@ -7,11 +7,11 @@ BUILD	?= build
 CC	?= cc
 
 PKGS	 = libuv jansson libsodium sqlite3 inih libpcre2-8 libcrypto
-# Headers only: the SMTP transport opens libcurl at run time (libcurl.h).
-DLPKGS	 = libcurl
+# Headers only: opened at run time by what needs them (dlib.h).
+DLPKGS	 = libcurl libpq
 DEBS	 = build-essential pkg-config libuv1-dev node-llhttp \
 	   libjansson-dev libsodium-dev libcurl4-openssl-dev libsqlite3-dev \
-	   libinih-dev libpcre2-dev libssl-dev check zlib1g-dev age python3-aiosmtpd sqlite3 \
+	   libinih-dev libpcre2-dev libssl-dev libpq-dev postgresql check zlib1g-dev age python3-aiosmtpd sqlite3 \
 	   openssl systemd mandoc nodejs chromium $(NPM_DEB)
 # npm comes with Debian's nodejs as its own package, with NodeSource's
 # nodejs inside it: ask for the package only when there is no npm.
@@ -213,7 +213,8 @@ check-man:
 	fi
 
 check-unit: $(SUITES) all check-fuzz-replay
-	@INTAKE_RESULTS=$(BUILD)/unit.result sh tests/run-unit.sh $(SUITES)
+	@INTAKE_RESULTS=$(BUILD)/unit.result /usr/bin/python3 tests/pgtest.py \
+	    run -- sh tests/run-unit.sh $(SUITES)
 
 # The shipped files seed their targets where they are, never out of date.
 REPLAY_MORE_fuzz_form = config/forms

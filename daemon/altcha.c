@@ -391,6 +391,13 @@ int
 altcha_verify(struct altcha *a, const char *payload, size_t len,
     int64_t now_s)
 {
+	return altcha_check(a, payload, len, now_s, NULL);
+}
+
+int
+altcha_check(struct altcha *a, const char *payload, size_t len,
+    int64_t now_s, struct altcha_spend *out)
+{
 	struct solution	s = { NULL, NULL, 0, NULL, 0, 0 };
 	json_t		*root;
 	unsigned char	 h[HASH_LEN];
@@ -411,15 +418,20 @@ altcha_verify(struct altcha *a, const char *payload, size_t len,
 		return ERR_EXPIRED;
 	if (replay_has(&a->rs, h))
 		return ERR_REPLAYED;
-	return replay_add(&a->rs, h, s.expires, now_s);
+	if ((r = replay_add(&a->rs, h, s.expires, now_s)) == 0 && out) {
+		_Static_assert(sizeof(out->digest) == HASH_LEN, "digest");
+		memcpy(out->digest, h, HASH_LEN);
+		out->expires_s = s.expires;
+	}
+	return r;
 }
 
 int
-altcha_key_load(const char *db_path, int create,
+altcha_key_load(const char *path, int create,
     unsigned char key[ALTCHA_KEY_LEN], struct diag *d)
 {
 	if (sodium_init() < 0)
 		return ERR_NOMEM;
-	return secret_key_load(db_path, ALTCHA_KEY_FILE, "altcha-key",
-	    "ALTCHA key", create, key, ALTCHA_KEY_LEN, d);
+	return secret_key_load(path, "altcha-key", "ALTCHA key", create, key,
+	    ALTCHA_KEY_LEN, d);
 }

@@ -96,18 +96,31 @@ int	altcha_challenge(const struct altcha *, unsigned long maxnumber,
 int	altcha_verify(struct altcha *, const char *payload, size_t len,
 	    int64_t now_s);
 
+/* What an accepted solution spent: its challenge's digest, and until
+   when a replay must be refused (the challenge's expiry). */
+struct altcha_spend {
+	unsigned char	digest[32];
+	int64_t		expires_s;
+};
+
+/* altcha_verify, and on 0 what was spent into *out (may be NULL), for
+   a store that several daemons share to spend it once among them. */
+int	altcha_check(struct altcha *, const char *payload, size_t len,
+	    int64_t now_s, struct altcha_spend *out);
+
 /* Accepted solutions remembered now (expired ones may linger until the
    set needs their room). */
 size_t	altcha_spent(const struct altcha *);
 
 /*
- * Loads the HMAC key ALTCHA_KEY_FILE beside the database db_path: 32
- * bytes, mode 0600, created when missing and create != 0, refused when
+ * Loads the HMAC key: the altcha-key credential, else the file path
+ * ([storage] altcha_key; NULL when it has none): 32 bytes, mode 0600,
+ * created when missing and create != 0, refused when
  * group or others may read it (the spool key's rules, secret.h). Returns
  * secret_key_load's codes, problems reported via d; on failure key is
  * wiped.
  */
-int	altcha_key_load(const char *db_path, int create,
+int	altcha_key_load(const char *path, int create,
 	    unsigned char key[ALTCHA_KEY_LEN], struct diag *d);
 
 #endif

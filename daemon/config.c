@@ -33,13 +33,15 @@
 #include "altcha.h"
 #include "config.h"
 #include "filetype.h"
+#include "fsutil.h"
+#include "log.h"
+#include "secret.h"
+#include "store_pg.h"
 
 /* Where `make install` puts the templates; the Makefile passes its PREFIX. */
 #ifndef INTAKE_DATADIR
 #define INTAKE_DATADIR "/usr/local/share/intaked"
 #endif
-#include "log.h"
-#include "secret.h"
 
 #define LIST_MAX	256	/* values one list key may collect */
 #define FORMS_MAX	256
@@ -163,6 +165,12 @@ static const struct enumval log_levels[] = {
 	{ NULL, 0 }
 };
 
+static const struct enumval backends[] = {
+	{ "sqlite", BACKEND_SQLITE },
+	{ "postgresql", BACKEND_POSTGRESQL },
+	{ NULL, 0 }
+};
+
 static const struct enumval transports[] = {
 	{ "smtp", MAIL_SMTP },
 	{ "maildir", MAIL_MAILDIR },
@@ -256,9 +264,20 @@ static const struct key keys[] = {
 	  .min = 1, .max = 10000, .def = "10",
 	  .off = offsetof(struct config, rate_burst) },
 
+	{ .sect = S_STORAGE, .name = "backend", .type = T_ENUM,
+	  .def = "sqlite", .enums = backends,
+	  .off = offsetof(struct config, backend) },
 	{ .sect = S_STORAGE, .name = "path", .type = T_PATH,
 	  .def = "/var/lib/intaked/intake.db",
 	  .off = offsetof(struct config, db_path) },
+	{ .sect = S_STORAGE, .name = "url", .type = T_STR,
+	  .off = offsetof(struct config, db_url) },
+	{ .sect = S_STORAGE, .name = "password_file", .type = T_PATH,
+	  .off = offsetof(struct config, db_password_file) },
+	{ .sect = S_STORAGE, .name = "spool_key", .type = T_PATH,
+	  .off = offsetof(struct config, spool_key) },
+	{ .sect = S_STORAGE, .name = "altcha_key", .type = T_PATH,
+	  .off = offsetof(struct config, altcha_key) },
 	{ .sect = S_STORAGE, .name = "retention", .type = T_SEC,
 	  .min = HOUR, .max = 36500 * DAY,
 	  .off = offsetof(struct config, retention_s) },
@@ -1570,6 +1589,53 @@ check_limits(struct parser *p)
 		    cf->max_body_bytes + cf->max_header_bytes);
 }
 
+/* The key file name beside the SQLite database, into *dst. */
+static void
+key_beside(struct parser *p, char **dst, const char *name)
+{
+	char	dir[PATH_MAX];
+	size_t	len;
+
+	if (*dst != NULL || fs_dirname(p->cf->db_path, dir, sizeof(dir)) == -1)
+		return;
+	len = strlen(dir) + strlen(name) + 2;
+	if ((*dst = malloc(len)) == NULL) {
+		p->err = ERR_NOMEM;
+		return;
+	}
+	snprintf(*dst, len, "%s/%s", dir, name);
+}
+
+/*
+ * The store: the SQLite file, or a PostgreSQL database that several
+ * daemons share. Then the keys they must share have no default: one
+ * beside each daemon's state would differ from daemon to daemon, and
+ * one could not open what another sealed.
+ */
+static void
+check_storage(struct parser *p)
+{
+	struct config	*cf = p->cf;
+	int		 line = p->sectline[S_STORAGE];
+
+	if (cf->backend == BACKEND_SQLITE) {
+		if (cf->db_url != NULL)
+			perr_at(p, line, "[storage] url is for backend = "
+			    "postgresql; SQLite takes path");
+		key_beside(p, &cf->spool_key, "spool.key");
+		key_beside(p, &cf->altcha_key, "altcha.key");
+		cf->store = cf->db_path;
+		return;
+	}
+	if (cf->db_url == NULL)
+		perr_at(p, line, "[storage] backend = postgresql needs url "
+		    "(postgresql://... or a libpq conninfo)");
+	else if (!store_pg_target(cf->db_url))
+		perr_at(p, line, "[storage] url: not a postgresql:// URI nor "
+		    "a libpq conninfo (host=... dbname=...)");
+	cf->store = cf->db_url;
+}
+
 static void
 finish(struct parser *p)
 {
@@ -1588,6 +1654,7 @@ finish(struct parser *p)
 		    "on a staff member's own machine run `intakectl keygen -o "
 		    "staff.key` and put the age1... line it prints under "
 		    "[crypto] recipients (the key file stays on that machine)");
+	check_storage(p);
 	check_mail(p);
 	check_limits(p);
 	if (cf->nforms == 0)

@@ -21,6 +21,7 @@
  */
 
 enum mail_transport { MAIL_SMTP, MAIL_MAILDIR };
+enum store_backend { BACKEND_SQLITE, BACKEND_POSTGRESQL };
 enum mail_tls { TLS_REQUIRED, TLS_OPPORTUNISTIC, TLS_OFF };
 enum mail_content { CONTENT_FULL, CONTENT_SUMMARY, CONTENT_SEALED };
 
@@ -80,8 +81,16 @@ struct config {
 	unsigned	  rate_burst;
 
 	/* [storage] */
-	char		 *db_path;
+	enum store_backend backend;
+	char		 *db_path;	/* SQLite file; its directory holds
+					   staged uploads with either backend */
 	int		  db_line;	/* where path was set; 0: the default */
+	char		 *db_url;	/* PostgreSQL: URI or conninfo */
+	char		 *db_password_file;
+	char		 *spool_key;	/* key file; NULL: none (credential) */
+	char		 *altcha_key;
+	const char	 *store;	/* what store_open gets: db_path or
+					   db_url */
 	uint64_t	  retention_s;		/* 0 = keep forever */
 
 	/* [crypto] */

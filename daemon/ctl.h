@@ -129,6 +129,7 @@ int	cmd_queue(struct ctl *, int, char **);
 int	cmd_retry(struct ctl *, int, char **);
 int	cmd_audit(struct ctl *, int, char **);
 int	cmd_rekey(struct ctl *, int, char **);
+int	cmd_migrate(struct ctl *, int, char **);
 /* export --format fhir: l's records as FHIR R4 QuestionnaireResponses. */
 int	ctl_export_fhir(struct ctl *, struct store *, const struct keys *,
 	    const struct ctl_ids *, int with_files);

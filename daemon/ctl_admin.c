@@ -14,6 +14,8 @@
 #include "audit.h"
 #include "ctl.h"
 #include "outbox.h"
+#include "store_migrate.h"
+#include "store_pg.h"
 #include "uuid.h"
 /* ---- keygen --------------------------------------------------------- */
 
@@ -246,6 +248,59 @@ cmd_stats(struct ctl *c, int argc, char **argv)
 	printf("%-15s %" PRIu64 "\n", "mail queued:", s.outbox_queued);
 	printf("%-15s %" PRIu64 "\n", "mail sent:", s.outbox_sent);
 	printf("%-15s %" PRIu64 "\n", "mail failed:", s.outbox_failed);
+	return ctl_finish();
+}
+
+/* ---- migrate -------------------------------------------------------- */
+
+int
+cmd_migrate(struct ctl *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct store_migrate	 rep;
+	char			 first[DIAG_LINE] = "";
+	struct diag		 d = { 0, ctl_keep_first, first };
+	const char		*to = NULL, *from;
+	size_t			 i;
+	int			 ch, rc, r;
+
+	while ((ch = getopt_long(argc, argv, ":t:", longopts, NULL)) != -1) {
+		if (ch != 't')
+			return ctl_bad_option(c, ch, argv);
+		to = optarg;
+	}
+	if ((rc = ctl_no_args(c, argc, argv)) != EXIT_OK ||
+	    (rc = ctl_load_config(c)) != EXIT_OK)
+		return rc;
+	from = ctl_db_path(c);
+	if (to == NULL || !store_pg_target(to))
+		return ctl_fail(EXIT_USAGE, "migrate needs --to and a "
+		    "postgresql:// URI or libpq conninfo");
+	if (store_pg_target(from))
+		return ctl_fail(EXIT_FAIL, "the store is on PostgreSQL already; "
+		    "migrate copies a SQLite one");
+	if (store_pg_password(c->cfg ? c->cfg->db_password_file : NULL,
+	    &d) != 0)
+		return ctl_fail(EXIT_FAIL, "%s", first);
+	r = store_migrate(from, to, &rep);
+	if (r == ERR_EXIST)
+		return ctl_fail(EXIT_FAIL, "the PostgreSQL database holds "
+		    "inquiries already: migrate only into an empty one");
+	if (r != 0)
+		return ctl_fail(EXIT_FAIL, "migrate failed, nothing was kept in "
+		    "PostgreSQL: %s", r == ERR_AUTH ? "a table read back "
+		    "different (see above)" : err_str(r));
+	for (i = 0; i < rep.ntables; i++)
+		printf("%-18s %10" PRIu64 " rows  %s\n", rep.t[i].name,
+		    rep.t[i].rows, rep.t[i].verified ? "verified" : "");
+	printf("copied %" PRIu64 " inquiries; row counts and SHA-256 of "
+	    "every table match. %s is unchanged.\n", rep.t[0].rows, from);
+	printf("Next: in [storage] set backend = postgresql and url, and "
+	    "copy the spool and ALTCHA keys to every daemon (spool_key, "
+	    "altcha_key).\n");
 	return ctl_finish();
 }
 

@@ -19,6 +19,7 @@
 #include "audit.h"
 #include "ctl.h"
 #include "fsutil.h"
+#include "store_pg.h"
 #include "utf8.h"
 #include "uuid.h"
 /* Prints the one error line and returns the exit code for it. */
@@ -61,7 +62,7 @@ ctl_keep_first(struct diag *d, const char *line)
 const char *
 ctl_db_path(struct ctl *c)
 {
-	return c->db_override ? c->db_override : c->cfg->db_path;
+	return c->db_override ? c->db_override : c->cfg->store;
 }
 
 /* Loads the configuration unless -d made it unnecessary. */
@@ -87,17 +88,27 @@ ctl_load_config(struct ctl *c)
 int
 ctl_open_db(struct ctl *c, int flags, struct store **st)
 {
-	int	rc, r;
+	char		 first[DIAG_LINE] = "";
+	struct diag	 d = { 0, ctl_keep_first, first };
+	const char	*db, *name;
+	int		 rc, r;
 
 	if ((rc = ctl_load_config(c)) != EXIT_OK)
 		return rc;
+	db = ctl_db_path(c);
+	/* A URI may hold a password: it is never printed. */
+	name = store_pg_target(db) ? "on PostgreSQL" : db;
+	if (store_pg_target(db) && store_pg_password(c->cfg ?
+	    c->cfg->db_password_file : NULL, &d) != 0)
+		return ctl_fail(EXIT_FAIL, "%s", first);
 	errno = 0;
-	if ((r = store_open(ctl_db_path(c), flags, st)) == 0)
+	if ((r = store_open(db, flags, st)) == 0)
 		return EXIT_OK;
 	if (r == ERR_NOTFOUND)
-		return ctl_fail(EXIT_FAIL, "cannot open database %s: %s",
-		    ctl_db_path(c), strerror(ENOENT));
-	return ctl_fail(EXIT_FAIL, "cannot open database %s: %s", ctl_db_path(c),
+		return ctl_fail(EXIT_FAIL, "cannot open database %s: %s", name,
+		    store_pg_target(db) ? "no intaked schema there" :
+		    strerror(ENOENT));
+	return ctl_fail(EXIT_FAIL, "cannot open database %s: %s", name,
 	    err_str(r));
 }
 

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "altcha.h"
 #include "drain.h"
 #include "filetype.h"
 #include "intake.h"
@@ -82,6 +83,7 @@ struct submission {
 	struct upload		*upload;	/* its files, or NULL */
 	struct store_file	*files;
 	size_t			 nfiles;
+	struct altcha_spend	 spend;		/* with fc->altcha */
 };
 
 /*
@@ -638,7 +640,15 @@ committed(struct store_job *job, int result)
 	struct submission	*sub = job->arg;
 	struct intake		*in = sub->in;
 
-	if (result != 0) {
+	if (result == ERR_REPLAYED) {
+		struct form_error e = { ALTCHA_FIELD, "altcha", NULL };
+
+		/* Spent on another daemon first: a replay, not a patient. */
+		count(in, sub->snap, sub->form, SUB_INVALID);
+		e.message = (char *)proof_message(result);
+		respond_error(in, sub->snap, sub->req, sub->json, sub->form, 422,
+		    "Some answers need correcting:", &e, 1, &sub->hdrs);
+	} else if (result != 0) {
 		log_warnx("inquiry %s not stored: %s", job->id,
 		    err_str(result));
 		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
@@ -865,7 +875,8 @@ store_files(struct submission *sub)
 /* Takes fields and u (its files; may be NULL) whatever happens. */
 static void
 submit(struct intake *in, struct http_req *req, int form, int json,
-    json_t *fields, struct upload *u, struct hdrs *h)
+    json_t *fields, struct upload *u, const struct altcha_spend *spend,
+    struct hdrs *h)
 {
 	struct submission	*sub;
 	char			 received[32];
@@ -891,6 +902,13 @@ submit(struct intake *in, struct http_req *req, int form, int json,
 	sub->job.form = sub->snap->cfg->forms[form].name;
 	sub->job.done = committed;
 	sub->job.arg = sub;
+	if (spend != NULL) {
+		/* Spent in the database too: another daemon that saw it
+		   first refuses this one (ERR_REPLAYED). */
+		sub->spend = *spend;
+		sub->job.spend = sub->spend.digest;
+		sub->job.spend_expires_ms = spend->expires_s * 1000;
+	}
 	sub->work.data = sub;
 	clock_rfc3339(sub->job.received_at_ms, received);
 	drain_begin(&in->inflight);
@@ -990,6 +1008,7 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 	struct form_opts	 opts = { 0 };
 	struct form_result	 res = { 0 };
 	struct form_error	*errs;
+	struct altcha_spend	 spend;
 	char			 id[UUID_STRLEN + 1];
 	size_t			 nerrs, np = 0;
 	int			 rc, pr;
@@ -1016,11 +1035,12 @@ validate(struct intake *in, struct http_req *req, int form, int json,
 		log_info("form %s: honeypot submission dropped", fc->name);
 		uuid_v7(clock_now_ms(), id);
 		respond_success(in, req, json, in->snap, form, id, h);
-	} else if (rc == 0 && fc->altcha &&
-	    (pr = proof_verify(in->proof, fc, res.token, res.tokenlen)) != 0) {
+	} else if (rc == 0 && fc->altcha && (pr = proof_verify(in->proof, fc,
+	    res.token, res.tokenlen, &spend)) != 0) {
 		refuse_proof(in, req, form, json, pr, &res, u, h);
 	} else if (rc == 0) {
-		submit(in, req, form, json, res.fields, u, h);
+		submit(in, req, form, json, res.fields, u, fc->altcha ? &spend :
+		    NULL, h);
 		res.fields = NULL;
 		u = NULL;
 	} else if (rc == ERR_REJECTED &&
@@ -1361,7 +1381,7 @@ intake_new(uv_loop_t *loop, struct snapshot *snap, struct store_writer *w,
 	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return -1;
 	if ((in->rl = ratelimit_new()) == NULL ||
-	    (in->proof = proof_new(snap->cfg->db_path)) == NULL ||
+	    (in->proof = proof_new(snap->cfg->altcha_key)) == NULL ||
 	    proof_prepare(in->proof, snap->cfg) != 0) {
 		proof_free(in->proof);
 		ratelimit_free(in->rl);

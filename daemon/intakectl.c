@@ -83,6 +83,12 @@ static const struct command {
 	  "inquiry; the old ciphertext is scrubbed from the database file.\n"
 	  "Interrupted, it is run again: what is done no longer opens with the\n"
 	  "old key and is passed over.\n" },
+	{ "migrate", cmd_migrate, "migrate --to postgresql://...",
+	  "copy this SQLite store into an empty PostgreSQL database",
+	  "Inquiries, files, notifications, the audit log, sessions and spent\n"
+	  "challenges, in one transaction that commits only when every table's\n"
+	  "row count and SHA-256 read back equal. The SQLite file is only\n"
+	  "read; stop intaked first, or what it stores meanwhile stays behind.\n" },
 	{ "audit", cmd_audit, "audit [--since T] [--json] | audit --verify",
 	  "who read or changed what, oldest first; --verify checks the "
 	  "hash chain", NULL },

@@ -29,6 +29,7 @@
 #include "sd.h"
 #include "snapshot.h"
 #include "store.h"
+#include "store_pg.h"
 #include "uuid.h"
 #include "version.h"
 
@@ -262,7 +263,7 @@ on_retention(uv_timer_t *t)
 
 	if (d->purging || d->boot->cfg->retention_s == 0)
 		return;
-	d->purge.path = d->boot->cfg->db_path;
+	d->purge.path = d->boot->cfg->store;
 	d->purge.before_ms = clock_now_ms() -
 	    (int64_t)d->boot->cfg->retention_s * 1000;
 	d->purge.done = purge_done;
@@ -347,9 +348,9 @@ start(struct daemon *d)
 	   connect must reach on_signal (the loop runs it after start), not
 	   kill the daemon with the default action. */
 	start_signals(d);
-	if ((rc = store_writer_start(d->loop, cfg->db_path,
+	if ((rc = store_writer_start(d->loop, cfg->store,
 	    cfg->max_pending_writes, 1, &d->writer)) != 0)
-		fatalx("store %s: %s", cfg->db_path, err_str(rc));
+		fatalx("store: %s", err_str(rc));
 	if (mailer_start(d->loop, cfg, d->writer, &d->mailer, &dg) != 0)
 		fatalx("mail: cannot start (see above)");
 	stage_dir(cfg->db_path, d->stage, sizeof(d->stage));
@@ -365,7 +366,7 @@ start(struct daemon *d)
 	    (size_t)nfds, &lim, intake_handler(d->intake), &d->http) != 0)
 		fatalx("cannot listen (see above)");
 	intake_set_http(d->intake, d->http);
-	if ((rc = inbox_new(d->loop, d->cur, cfg->db_path, d->intake,
+	if ((rc = inbox_new(d->loop, d->cur, cfg->store, d->intake,
 	    &d->inbox)) != 0)
 		fatalx("inbox: %s (see above)", err_str(rc));
 	admin_limits(cfg, &lim);
@@ -378,7 +379,9 @@ start(struct daemon *d)
 		fatalx("cannot listen for the admin side (see above)");
 	start_timers(d);
 	log_info("intaked %s ready: %zu form(s), %zu recipient(s), store %s",
-	    INTAKE_VERSION, cfg->nforms, d->boot->nrcpts, cfg->db_path);
+	    INTAKE_VERSION, cfg->nforms, d->boot->nrcpts,
+	    /* A URI may hold a password: never logged. */
+	    cfg->backend == BACKEND_SQLITE ? cfg->db_path : "on PostgreSQL");
 	sd_notify("READY=1");
 }
 
@@ -409,6 +412,8 @@ check_config(const char *path)
 
 	if ((r = snapshot_load(path, &s, &dg)) == 0) {
 		r = mailer_check(s->cfg, &dg);
+		if (r == 0 && s->cfg->backend == BACKEND_POSTGRESQL)
+			r = store_pg_password(s->cfg->db_password_file, &dg);
 		if (r == 0)
 			r = inbox_check(s->cfg, &dg);
 		snapshot_unref(s);
@@ -470,6 +475,9 @@ main(int argc, char *argv[])
 	   it. Opened and initialised before any thread, as dlopen's
 	   constructors and curl_global_init() want. The transport cannot
 	   change on reload. */
+	if (d.boot->cfg->backend == BACKEND_POSTGRESQL &&
+	    store_pg_password(d.boot->cfg->db_password_file, &dg) != 0)
+		fatalx("[storage] password: see above; not starting");
 	smtp = d.boot->cfg->transport == MAIL_SMTP;
 	if (smtp && (why = libcurl_open()) != NULL)
 		fatalx("%s; not starting", why);

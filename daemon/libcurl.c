@@ -1,39 +1,35 @@
 /* libcurl, opened at run time: see libcurl.h. */
-#include <dlfcn.h>
-#include <stdio.h>
+#include <pthread.h>
 
+#include "dlib.h"
 #include "libcurl.h"
 
-/* The soname of Debian's libcurl4, the ABI curl.h describes. */
-#define LIBCURL_SONAME	"libcurl.so.4"
-
 struct libcurl	 libcurl;
+
+static char		 buf[256];
+static const char	*why;
+
+static void
+open_once(void)
+{
+#define F(name) #name,
+	static const char *const names[] = { LIBCURL_FUNCS };
+#undef F
+#define F(name) (void **)&libcurl.name,
+	static void **const slots[] = { LIBCURL_FUNCS };
+#undef F
+
+	/* Debian's libcurl4: the ABI curl.h describes. */
+	why = dlib_open("libcurl.so.4", "[mail] transport = smtp",
+	    "curl_", names, slots, sizeof(names) / sizeof(names[0]), buf,
+	    sizeof(buf));
+}
 
 const char *
 libcurl_open(void)
 {
-	static char	 why[256];
-	static int	 opened;
-	const char	*e;
-	void		*h;
+	static pthread_once_t	once = PTHREAD_ONCE_INIT;
 
-	if (opened)
-		return NULL;
-	/* RTLD_NOW: a missing symbol shows here, not on the first mail. */
-	if ((h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		goto fail;
-#define F(name) \
-	if ((*(void **)&libcurl.name = dlsym(h, "curl_" #name)) == NULL) \
-		goto fail;
-	LIBCURL_FUNCS
-#undef F
-	opened = 1;
-	return NULL;
-fail:
-	e = dlerror();
-	snprintf(why, sizeof(why), "[mail] transport = smtp: cannot load "
-	    "libcurl: %s", e != NULL ? e : "unknown error");
-	if (h != NULL)
-		dlclose(h);
+	pthread_once(&once, open_once);
 	return why;
 }

@@ -1,11 +1,8 @@
 /*
- * libcurl, opened at run time by the SMTP transport instead of linked.
- *
- * Linked, libcurl brings its whole tree into every intaked: a TLS
- * library, Kerberos, LDAP, SSH and p11-kit, 26 libraries whose start-up
- * and relocations cost ~4 MiB of memory that a Maildir setup never
- * uses. The header still declares the functions, so every pointer below
- * keeps its real prototype.
+ * libcurl, opened at run time by the SMTP transport instead of linked
+ * (dlib.h says why): a Maildir setup never maps it, nor the 25 libraries
+ * it needs. The header still declares the functions, so every pointer
+ * below keeps its real prototype.
  */
 #ifndef LIBCURL_H
 #define LIBCURL_H
@@ -31,7 +28,7 @@ struct libcurl {
 extern struct libcurl libcurl;
 
 /* Opens the library and fills libcurl; NULL, or a line saying why not.
-   Call before any thread: a second call returns at once. */
+   Any thread; the library is opened once. */
 const char	*libcurl_open(void);
 
 #endif

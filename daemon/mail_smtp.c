@@ -36,7 +36,6 @@
 #include "secret.h"
 
 #define THREAD_POLL_MS	1000		/* mail thread's longest nap */
-#define PASSWORD_MAX	1024
 
 /* How the mail thread hands a transfer back to the loop. */
 enum handback {
@@ -98,53 +97,13 @@ struct smtp {
 
 /* ---- the password ------------------------------------------------------ */
 
-/*
- * Reads the SMTP password: one line of a secret file (secret.h), at most
- * PASSWORD_MAX bytes (a trailing newline is dropped). *out is malloc'd
- * (wipe before free). Problems are reported via d.
- */
-static int
-read_password(const char *path, char **out, struct diag *d)
-{
-	char	b[PASSWORD_MAX + 2];
-	size_t	n;
-	int	r;
-
-	*out = NULL;
-	r = secret_read(path, "password file", b, sizeof(b) - 1, &n, d);
-	if (r == ERR_NOTFOUND) {
-		diag(d, path, 0, "cannot open password file: %s",
-		    strerror(ENOENT));
-		return ERR_IO;
-	}
-	if (r != 0)
-		return r;
-	b[n] = '\0';
-	b[strcspn(b, "\r\n")] = '\0';
-	if (b[0] == '\0' || n > PASSWORD_MAX) {
-		diag(d, path, 0, "password file is empty or too long");
-		r = ERR_CONFIG;
-	} else if ((*out = strdup(b)) == NULL)
-		r = ERR_NOMEM;
-	sodium_memzero(b, sizeof(b));
-	return r;
-}
-
 /* password_file, else the systemd credential smtp-password if present. */
 static int
 load_password(const struct config *cfg, char **out, struct diag *d)
 {
-	char	path[PATH_MAX];
 	int	r;
 
-	*out = NULL;
-	if (cfg->password_file)
-		r = read_password(cfg->password_file, out, d);
-	else if (secret_credential_path("smtp-password", path,
-	    sizeof(path)) != 0 || access(path, F_OK) != 0)
-		r = 0;
-	else
-		r = read_password(path, out, d);
+	r = secret_password(cfg->password_file, "smtp-password", out, d);
 	/* Not twice for one problem: a refused file is reported already. */
 	if (r == 0 && cfg->username && *out == NULL) {
 		diag(d, cfg->path ? cfg->path : "config", 0, "[mail] username "
@@ -153,15 +112,6 @@ load_password(const struct config *cfg, char **out, struct diag *d)
 		r = ERR_CONFIG;
 	}
 	return r;
-}
-
-static void
-free_secret(char *s)
-{
-	if (s) {
-		sodium_memzero(s, strlen(s));
-		free(s);
-	}
 }
 
 static int
@@ -176,7 +126,7 @@ smtp_check(const struct config *cfg, struct diag *d)
 		return ERR_CONFIG;
 	}
 	r = load_password(cfg, &pw, d);
-	free_secret(pw);
+	secret_free(pw);
 	return r;
 }
 
@@ -663,7 +613,7 @@ smtp_free(void *state)
 		uv_mutex_destroy(&sm->mu);
 	if (sm->curl_inited)
 		libcurl.global_cleanup();
-	free_secret(sm->password);
+	secret_free(sm->password);
 	free(sm);
 }
 

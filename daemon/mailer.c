@@ -124,8 +124,7 @@ mailer_check(const struct config *cfg, struct diag *d)
 
 	r = transport_of(cfg)->check(cfg, d);
 	/* An existing key must be usable; a missing one is made at start. */
-	if (cfg->db_path &&
-	    (k = spool_key_load(cfg->db_path, 0, &key, d)) != 0 &&
+	if ((k = spool_key_load(cfg->spool_key, 0, &key, d)) != 0 &&
 	    k != ERR_NOTFOUND && r == 0)
 		r = k;
 	spool_key_free(key);
@@ -557,7 +556,7 @@ fetch_work(uv_work_t *w)
 
 	pool_background();
 	if (m->reader == NULL &&
-	    (f->result = store_open(m->cfg->db_path, 0, &m->reader)) != 0)
+	    (f->result = store_open(m->cfg->store, 0, &m->reader)) != 0)
 		return;
 	f->result = outbox_due(m->reader, f->now, f->want, f->skip, f->nskip,
 	    take_row, f, &f->next_due);
@@ -775,17 +774,12 @@ mailer_prepare(struct mailer *m, struct diag *d)
 	const struct config	*cfg = m->cfg;
 	int			 r;
 
-	if (cfg->db_path == NULL) {
-		diag(d, cfg->path ? cfg->path : "config", 0,
-		    "[storage] path is needed for the spool key");
-		return ERR_CONFIG;
-	}
 	if ((m->acks_by_addr = ratelimit_new()) == NULL ||
 	    (m->acks_by_ip = ratelimit_new()) == NULL ||
 	    (m->record.o = calloc(ACTIVE_MAX(m), sizeof(*m->record.o))) ==
 	    NULL)
 		return ERR_NOMEM;
-	if ((r = spool_key_load(cfg->db_path, 1, &m->key, d)) != 0)
+	if ((r = spool_key_load(cfg->spool_key, 1, &m->key, d)) != 0)
 		return r;
 	if ((r = m->tx->start(m->loop, m, cfg, &m->txstate, d)) != 0)
 		return r;

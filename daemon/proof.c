@@ -12,7 +12,7 @@
 #define PROOF_FORMS	64	/* verifiers kept; forms are far fewer */
 
 struct proof {
-	char		*db_path;
+	char		*key_path;	/* or NULL: the credential only */
 	unsigned char	 key[ALTCHA_KEY_LEN];
 	int		 have_key;
 	struct {
@@ -24,13 +24,13 @@ struct proof {
 };
 
 struct proof *
-proof_new(const char *db_path)
+proof_new(const char *key_path)
 {
 	struct proof	*p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	if ((p->db_path = strdup(db_path)) == NULL) {
+	if (key_path != NULL && (p->key_path = strdup(key_path)) == NULL) {
 		free(p);
 		return NULL;
 	}
@@ -47,7 +47,7 @@ proof_free(struct proof *p)
 	for (i = 0; i < p->n; i++)
 		altcha_free(p->forms[i].a);
 	sodium_memzero(p->key, sizeof(p->key));
-	free(p->db_path);
+	free(p->key_path);
 	free(p);
 }
 
@@ -68,7 +68,7 @@ proof_prepare(struct proof *p, const struct config *cfg)
 		continue;
 	if (p->have_key || i == cfg->nforms)
 		return 0;
-	if (altcha_key_load(p->db_path, 1, p->key, &d) != 0)
+	if (altcha_key_load(p->key_path, 1, p->key, &d) != 0)
 		return ERR_IO;
 	p->have_key = 1;
 	return 0;
@@ -115,13 +115,13 @@ proof_challenge(struct proof *p, const struct form_conf *fc, struct buf *out)
 
 int
 proof_verify(struct proof *p, const struct form_conf *fc, const char *token,
-    size_t len)
+    size_t len, struct altcha_spend *spend)
 {
 	struct altcha	*a = verifier(p, fc);
 
 	if (a == NULL)
 		return ERR_IO;
-	return altcha_verify(a, token, len, now_s());
+	return altcha_check(a, token, len, now_s(), spend);
 }
 
 const char *

@@ -173,19 +173,29 @@ read_credential(const char *cred, const char *what, unsigned char *key,
 }
 
 int
-secret_key_load(const char *db_path, const char *name, const char *cred,
-    const char *what, int create, unsigned char *key, size_t len,
-    struct diag *d)
+secret_key_load(const char *path, const char *cred, const char *what,
+    int create, unsigned char *key, size_t len, struct diag *d)
 {
-	char	dir[PATH_MAX], path[PATH_MAX];
-	int	r;
+	char		 dir[PATH_MAX], key_name[32], *p;
+	const char	*name;
+	int		 r;
 
 	if ((r = read_credential(cred, what, key, len, d)) != ERR_NOTFOUND)
 		return r;
-	if (fs_dirname(db_path, dir, sizeof(dir)) == -1 ||
-	    snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    (int)sizeof(path)) {
-		diag(d, db_path, 0, "path too long for the %s", what);
+	if (path == NULL) {
+		/* The config key is the credential's name with '_'. */
+		snprintf(key_name, sizeof(key_name), "%s", cred ? cred : "");
+		for (p = key_name; (p = strchr(p, '-')) != NULL; )
+			*p = '_';
+		diag(d, "config", 0, "no %s: with [storage] backend = "
+		    "postgresql it has no default; set [storage] %s to the "
+		    "file every daemon shares, or give the %s credential",
+		    what, key_name, cred ? cred : "");
+		return ERR_CONFIG;
+	}
+	name = (name = strrchr(path, '/')) != NULL ? name + 1 : path;
+	if (fs_dirname(path, dir, sizeof(dir)) == -1) {
+		diag(d, path, 0, "path too long for the %s", what);
 		return ERR_INVAL;
 	}
 	r = read_key(path, what, key, len, d);
@@ -198,4 +208,57 @@ secret_key_load(const char *db_path, const char *name, const char *cred,
 		r = read_key(path, what, key, len, d);
 	}
 	return r;
+}
+
+/* One line of a secret file, at most SECRET_PASSWORD_MAX bytes (a
+   trailing newline dropped), malloc'd into *out. */
+static int
+read_password(const char *path, char **out, struct diag *d)
+{
+	char	b[SECRET_PASSWORD_MAX + 2];
+	size_t	n;
+	int	r;
+
+	*out = NULL;
+	r = secret_read(path, "password file", b, sizeof(b) - 1, &n, d);
+	if (r == ERR_NOTFOUND) {
+		diag(d, path, 0, "cannot open password file: %s",
+		    strerror(ENOENT));
+		return ERR_IO;
+	}
+	if (r != 0)
+		return r;
+	b[n] = '\0';
+	b[strcspn(b, "\r\n")] = '\0';
+	if (b[0] == '\0' || n > SECRET_PASSWORD_MAX) {
+		diag(d, path, 0, "password file is empty or too long");
+		r = ERR_CONFIG;
+	} else if ((*out = strdup(b)) == NULL)
+		r = ERR_NOMEM;
+	sodium_memzero(b, sizeof(b));
+	return r;
+}
+
+int
+secret_password(const char *file, const char *cred, char **out,
+    struct diag *d)
+{
+	char	path[PATH_MAX];
+
+	*out = NULL;
+	if (file != NULL)
+		return read_password(file, out, d);
+	if (secret_credential_path(cred, path, sizeof(path)) != 0 ||
+	    access(path, F_OK) != 0)
+		return 0;
+	return read_password(path, out, d);
+}
+
+void
+secret_free(char *s)
+{
+	if (s != NULL) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
 }

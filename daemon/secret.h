@@ -40,19 +40,31 @@ int	secret_credential_path(const char *name, char *path, size_t len);
 /*
  * Loads a key of exactly len random bytes: from the systemd credential
  * cred (e.g. "spool-key", $CREDENTIALS_DIRECTORY/cred) when there is one,
- * else from the file name (e.g. "spool.key") in the directory of db_path,
- * the state directory; cred may be NULL. When
- * the file is missing and create != 0 it is made first, atomically
- * (temporary file, fsync, link), so no process ever reads a partial key
- * and two starting at once end up with the same one. The file obeys the
- * rules above. Problems are reported through d naming the file and what
- * it holds; returns 0, ERR_NOTFOUND (missing, create == 0; not
- * reported), ERR_INVAL (path too long), ERR_IO, ERR_PERM, ERR_TOOBIG or
- * ERR_MALFORMED (shorter than len, or not a regular file). On failure
- * key has been wiped.
+ * else from the file path; cred may be NULL, and so may path when there
+ * is no default (PostgreSQL: every daemon must use the same key, which
+ * a default beside each one's state would not be; then ERR_CONFIG, and
+ * d says what to set). When the file is missing and create != 0 it is
+ * made first, atomically (temporary file, fsync, link), so no process
+ * ever reads a partial key and two starting at once end up with the
+ * same one. The file obeys the rules above. Problems are reported
+ * through d naming the file and what it holds; returns 0, ERR_NOTFOUND
+ * (missing, create == 0; not reported), ERR_INVAL (path too long),
+ * ERR_IO, ERR_PERM, ERR_TOOBIG or ERR_MALFORMED (shorter than len, or
+ * not a regular file). On failure key has been wiped.
  */
-int	secret_key_load(const char *db_path, const char *name,
-	    const char *cred, const char *what, int create, unsigned char *key,
-	    size_t len, struct diag *d);
+int	secret_key_load(const char *path, const char *cred, const char *what,
+	    int create, unsigned char *key, size_t len, struct diag *d);
+
+#define SECRET_PASSWORD_MAX	1024
+
+/*
+ * A password: the first line of file, else of the systemd credential
+ * cred if there is one. *out is malloc'd (free it with secret_free), or
+ * NULL when neither is there. secret_read's rules and reports.
+ */
+int	secret_password(const char *file, const char *cred, char **out,
+	    struct diag *d);
+/* Wipes and frees a password; NULL is fine. */
+void	secret_free(char *);
 
 #endif

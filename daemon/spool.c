@@ -6,7 +6,6 @@
 #include "secret.h"
 #include "spool.h"
 
-#define KEY_FILE	"spool.key"
 #define AD_MAX		128
 
 struct spool_key {
@@ -14,7 +13,7 @@ struct spool_key {
 };
 
 int
-spool_key_load(const char *db_path, int create, struct spool_key **out,
+spool_key_load(const char *path, int create, struct spool_key **out,
     struct diag *d)
 {
 	struct spool_key	*key;
@@ -25,7 +24,7 @@ spool_key_load(const char *db_path, int create, struct spool_key **out,
 		return ERR_NOMEM;
 	if ((key = sodium_malloc(sizeof(*key))) == NULL)
 		return ERR_NOMEM;
-	r = secret_key_load(db_path, KEY_FILE, "spool-key", "spool key", create,
+	r = secret_key_load(path, "spool-key", "spool key", create,
 	    key->k, sizeof(key->k), d);
 	if (r != 0) {
 		sodium_free(key);

@@ -29,12 +29,13 @@ struct spool_key;
 
 
 /*
- * Loads the key from the directory of db_path, creating it (atomically:
+ * Loads the key: the spool-key credential, else the file path ([storage]
+ * spool_key; NULL when it has none), creating the file (atomically:
  * temporary file, fsync, link) when missing and create != 0. Problems are
  * reported via d naming the key file. *out is owned by the caller
  * (spool_key_free wipes it).
  */
-int	spool_key_load(const char *db_path, int create, struct spool_key **out,
+int	spool_key_load(const char *path, int create, struct spool_key **out,
 	    struct diag *d);
 void	spool_key_free(struct spool_key *);
 

@@ -9,6 +9,7 @@
 
 #include "outbox.h"
 #include "store.h"
+#include "store_pg.h"
 #include "store_sqlite.h"
 
 int
@@ -17,7 +18,15 @@ store_open(const char *path, int flags, struct store **out)
 	*out = NULL;
 	if (path == NULL || *path == '\0')
 		return ERR_INVAL;
+	if (store_pg_target(path))
+		return store_pg_open(path, flags, out);
 	return store_sqlite_open(path, flags, out);
+}
+
+int
+store_ping(struct store *st)
+{
+	return st->ops->ping != NULL ? st->ops->ping(st) : ERR_NOTFOUND;
 }
 
 void

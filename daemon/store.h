@@ -31,6 +31,7 @@
 #define STORE_ID_LEN	36	/* UUID text, without NUL */
 #define STORE_FORM_MAX	64
 #define STORE_STATUS_MAX	15
+#define STORE_SPEND_LEN		32	/* a spent proof of work's digest */
 
 #define STORE_RDONLY	0x1	/* open read-only (intakectl list/show/cat) */
 #define STORE_CREATE	0x2	/* create file and directories if missing */
@@ -128,6 +129,12 @@ struct store_job {
 	size_t			 noutbox;
 	const struct store_file	*files;		/* attachments 1..nfiles */
 	size_t			 nfiles;
+	/* The ALTCHA challenge it spends (STORE_SPEND_LEN bytes), or NULL:
+	   a row every daemon sees, kept until expires_ms, committed with
+	   the inquiry; a challenge spent already refuses the job with
+	   ERR_REPLAYED. */
+	const unsigned char	*spend;
+	int64_t			 spend_expires_ms;
 	void			(*done)(struct store_job *, int result);
 	void			*arg;
 
@@ -201,6 +208,7 @@ struct store_ops {
 	int	(*session_touch)(struct store *, const unsigned char *, int64_t);
 	int	(*session_del)(struct store *, const unsigned char *);
 	int	(*session_gc)(struct store *, int64_t, int64_t, int64_t);
+	int	(*ping)(struct store *);	/* may be NULL */
 };
 
 struct store {
@@ -208,7 +216,9 @@ struct store {
 };
 
 /*
- * Opens (STORE_CREATE: creates, migrates) the database at path.
+ * Opens (STORE_CREATE: creates, migrates) the database at path: a SQLite
+ * file, or a PostgreSQL database when path is a libpq URI or conninfo
+ * (store_pg.h).
  * ERR_NOTFOUND when it is missing and STORE_CREATE is not given;
  * ERR_VERSION when its schema is newer than ours (or older, read-only).
  * *out is owned by the caller (store_close).
@@ -216,11 +226,12 @@ struct store {
 int	store_open(const char *path, int flags, struct store **out);
 void	store_close(struct store *);
 /*
- * Inserts every job (its outbox rows and attachments too) in one
- * transaction. A job that
- * is invalid or whose id exists is skipped with result ERR_INVAL and the
- * rest commit (then ERR_INVAL is returned); any other error rolls all of
- * them back and every job's result says so.
+ * Inserts every job (its outbox rows, attachments and spent challenge
+ * too) in one transaction. A job that is invalid or whose id exists is
+ * skipped with result ERR_INVAL, one whose challenge was spent with
+ * ERR_REPLAYED, and the rest commit (then the first such result is
+ * returned); any other error rolls all of them back and every job's
+ * result says so.
  */
 int	store_insert(struct store *, struct store_job *const *jobs, size_t n);
 /* Calls cb for each match, newest first; a non-zero return from cb stops
@@ -266,6 +277,11 @@ int	store_set_status(struct store *, const char *id, const char *status,
  */
 int	store_rekey(struct store *, const struct store_rekey *, size_t n,
 	    const struct audit_event *ev);
+/* 0 when the database server answers now; ERR_NOTFOUND from a backend
+   without a server (SQLite: only the next commit can tell). The writer
+   asks while it is unhealthy, to become healthy again without waiting
+   for a submission that /healthz's 503 keeps away. */
+int	store_ping(struct store *);
 /* 1 if s is one of the statuses an inquiry may have. */
 int	store_status_valid(const char *s);
 int	store_stats(struct store *, struct store_stats *);

@@ -94,6 +94,13 @@ static const char *const migrations[] = {
 	"  recipient TEXT NOT NULL,"
 	"  created INTEGER NOT NULL,"
 	"  seen INTEGER NOT NULL) WITHOUT ROWID;",
+	/* 5: what several daemons share (store_pg.c has the same): outbox
+	   leases, unused with one daemon, and spent ALTCHA challenges */
+	"ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"CREATE TABLE spent("
+	"  digest BLOB PRIMARY KEY,"
+	"  expires INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(SCHEMA_VERSION == SQ_SCHEMA_VERSION, "SQ_SCHEMA_VERSION");
@@ -103,6 +110,7 @@ enum stmt {
 	ST_INSERT_OUTBOX,
 	ST_INSERT_ATTACHMENT,
 	ST_INSERT_CHUNK,
+	ST_INSERT_SPENT,
 	ST_CHUNKS,
 	ST_LIST,
 	ST_GET,
@@ -143,6 +151,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " VALUES (?1, ?2, ?3)",
 	[ST_INSERT_CHUNK] = "INSERT INTO attachment_chunks(inquiry_id, n, seq,"
 	    " data) VALUES (?1, ?2, ?3, ?4)",
+	[ST_INSERT_SPENT] = "INSERT INTO spent(digest, expires) VALUES (?1, ?2)",
 	[ST_CHUNKS] = "SELECT data FROM attachment_chunks WHERE inquiry_id = ?1"
 	    " AND n = ?2 ORDER BY seq",
 	/* A range scan of inquiries_received, newest first. */
@@ -587,6 +596,34 @@ insert_file(struct sqlite_store *st, const struct store_job *j, size_t n,
 }
 
 /*
+ * Spends j's challenge. One spent already is ERR_REPLAYED, and the
+ * inquiry row just inserted goes again, so nothing of the job is left.
+ */
+static int
+insert_spent(struct sqlite_store *st, const struct store_job *j)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if ((s = stmt(st, ST_INSERT_SPENT)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_blob(s, 1, j->spend, STORE_SPEND_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, j->spend_expires_ms);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_CONSTRAINT_PRIMARYKEY)
+		return sq_fail(st, rc);
+	if ((s = stmt(st, ST_DELETE)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_text(s, 1, j->id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sq_done(s);
+	return rc == SQLITE_DONE ? ERR_REPLAYED : sq_fail(st, rc);
+}
+
+/*
  * Inserts one job and its outbox rows inside the open transaction.
  * ERR_INVAL is the job's own fault (invalid, or its id exists) and
  * leaves nothing of it behind; any other error dooms the transaction.
@@ -615,6 +652,8 @@ insert_job(struct sqlite_store *st, const struct store_job *j)
 	}
 	if (rc != SQLITE_DONE)
 		return sq_fail(st, rc);
+	if (j->spend != NULL && (r = insert_spent(st, j)) != 0)
+		return r;
 	for (i = 0; i < j->noutbox; i++)
 		if ((r = insert_outbox(st, j, &j->outbox[i])) != 0)
 			return r;
@@ -642,9 +681,11 @@ sq_insert(struct store *base, struct store_job *const *jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		st->rc = 0;
 		r = jobs[i]->result = insert_job(st, jobs[i]);
-		if (r == ERR_INVAL) {
+		if (r == ERR_INVAL || r == ERR_REPLAYED) {
 			log_warnx("store: inquiry %s refused: %s", jobs[i]->id,
-			    st->rc ? sqlite3_errstr(st->rc) : "invalid job");
+			    r == ERR_REPLAYED ? "its proof of work was spent "
+			    "already" : st->rc ? sqlite3_errstr(st->rc) :
+			    "invalid job");
 			if (first == 0)
 				first = r;
 		} else if (r != 0)

@@ -25,6 +25,7 @@ enum inbox_stmt {
 	IST_SESSION_DEL,
 	IST_GC_CHALLENGES,
 	IST_GC_SESSIONS,
+	IST_GC_SPENT,
 	IST_COUNT
 };
 
@@ -39,7 +40,7 @@ enum outbox_stmt {
 };
 
 #define SQ_STMT_MAX	24
-#define SQ_SCHEMA_VERSION	4	/* the migrations store_sqlite.c has */	/* cached statements of store_sqlite.c */
+#define SQ_SCHEMA_VERSION	5	/* the migrations store_sqlite.c has */	/* cached statements of store_sqlite.c */
 
 struct sqlite_store {
 	struct store	 base;		/* first: the store API casts */

@@ -31,6 +31,7 @@ static const char *const ist_sql[IST_COUNT] = {
 	[IST_SESSION_TOUCH] = "UPDATE sessions SET seen = ?2 WHERE digest = ?1",
 	[IST_SESSION_DEL] = "DELETE FROM sessions WHERE digest = ?1",
 	[IST_GC_CHALLENGES] = "DELETE FROM challenges WHERE expires < ?1",
+	[IST_GC_SPENT] = "DELETE FROM spent WHERE expires < ?1",
 	[IST_GC_SESSIONS] = "DELETE FROM sessions WHERE seen < ?1"
 	    " OR created < ?2",
 };
@@ -259,6 +260,11 @@ sq_session_gc(struct store *base, int64_t now_ms, int64_t seen_before,
 	int			 r;
 
 	if ((q = istmt(st, IST_GC_CHALLENGES)) == NULL)
+		return sq_fail(st, st->rc);
+	sqlite3_bind_int64(q, 1, now_ms);
+	if ((r = step_done(st, q)) != 0)
+		return r;
+	if ((q = istmt(st, IST_GC_SPENT)) == NULL)
 		return sq_fail(st, st->rc);
 	sqlite3_bind_int64(q, 1, now_ms);
 	if ((r = step_done(st, q)) != 0)

@@ -51,6 +51,8 @@ struct store_writer {
 	void			(*stop_cb)(void *);
 	void			*stop_arg;
 
+	int			 can_ping;	/* writer thread's */
+
 	/* written by the writer thread, read anywhere */
 	int			 healthy;
 	struct metrics_store	 ms;
@@ -73,8 +75,8 @@ commit_batch(struct store_writer *w, struct store_job *list)
 	t0 = uv_hrtime();
 	r = store_insert(w->st, w->batch, n);
 	metrics_commit(&w->ms, (uv_hrtime() - t0) / 1000, n);
-	__atomic_store_n(&w->healthy, r == 0 || r == ERR_INVAL,
-	    __ATOMIC_RELEASE);
+	__atomic_store_n(&w->healthy, r == 0 || r == ERR_INVAL ||
+	    r == ERR_REPLAYED, __ATOMIC_RELEASE);
 }
 
 /* Hands finished work to the loop thread. */
@@ -128,6 +130,12 @@ run_calls(struct store_writer *w, struct store_call *calls,
 	deliver(w, NULL, NULL, calls, last);
 }
 
+/* How often an idle writer asks a database server whether it is there:
+   /healthz then says so without a submission having to fail first, and
+   says it is back without one having to succeed. */
+#define PING_NS		(UINT64_C(2000) * 1000 * 1000)
+#define PROBE_NS	(UINT64_C(500) * 1000 * 1000)	/* while unhealthy */
+
 /* Waits for work and takes all of it. Returns 0 when the thread should
    end: stop was requested and nothing is left. */
 static int
@@ -135,9 +143,27 @@ take(struct store_writer *w, struct store_job **jobs,
     struct store_job ***jobs_last, struct store_call **calls,
     struct store_call ***calls_last)
 {
+	int	healthy, r;
+
 	uv_mutex_lock(&w->mu);
-	while (w->jobs == NULL && w->calls == NULL && !w->quit)
-		uv_cond_wait(&w->cond, &w->mu);
+	while (w->jobs == NULL && w->calls == NULL && !w->quit) {
+		healthy = __atomic_load_n(&w->healthy, __ATOMIC_ACQUIRE);
+		if (!w->can_ping) {
+			uv_cond_wait(&w->cond, &w->mu);
+			continue;
+		}
+		if (uv_cond_timedwait(&w->cond, &w->mu, healthy ? PING_NS :
+		    PROBE_NS) != UV_ETIMEDOUT)
+			continue;
+		uv_mutex_unlock(&w->mu);
+		r = store_ping(w->st);
+		if (r == ERR_NOTFOUND)
+			w->can_ping = 0;	/* SQLite: commits tell */
+		else
+			__atomic_store_n(&w->healthy, r == 0,
+			    __ATOMIC_RELEASE);
+		uv_mutex_lock(&w->mu);
+	}
 	*jobs = w->jobs;
 	*jobs_last = w->jobs_tail;
 	*calls = w->calls;
@@ -282,6 +308,7 @@ writer_new(uv_loop_t *loop, const char *path, unsigned max_pending,
 	w->max_pending = max_pending;
 	w->group_commit = group_commit;
 	w->healthy = 1;
+	w->can_ping = 1;
 	w->jobs_tail = &w->jobs;
 	w->calls_tail = &w->calls;
 	w->jobs_done_tail = &w->jobs_done;

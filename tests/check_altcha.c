@@ -648,22 +648,24 @@ START_TEST(test_key_file)
 	struct stat	 st;
 
 	db_path(dir, sizeof(dir), db, sizeof(db));
-	ck_assert_int_eq(altcha_key_load(db, 0, k1, &d), ERR_NOTFOUND);
-	ck_assert_int_eq(altcha_key_load(db, 1, k1, &d), 0);
 	ck_assert_ptr_nonnull(tu_path(path, sizeof(path), dir, "altcha.key"));
+	ck_assert_int_eq(altcha_key_load(path, 0, k1, &d), ERR_NOTFOUND);
+	ck_assert_int_eq(altcha_key_load(path, 1, k1, &d), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 07777, 0600);
 	ck_assert_int_eq(st.st_size, ALTCHA_KEY_LEN);
 	/* The same key on the next start. */
-	ck_assert_int_eq(altcha_key_load(db, 1, k2, &d), 0);
+	ck_assert_int_eq(altcha_key_load(path, 1, k2, &d), 0);
 	ck_assert_int_eq(memcmp(k1, k2, sizeof(k1)), 0);
 	ck_assert_uint_eq(d.count, 0);
-	/* The one beside another database is another key. */
+	/* Another file is another key. */
 	{
-		char	dir2[64], db2[PATH_MAX];
+		char	dir2[64], db2[PATH_MAX], path2[PATH_MAX];
 
 		db_path(dir2, sizeof(dir2), db2, sizeof(db2));
-		ck_assert_int_eq(altcha_key_load(db2, 1, k2, &d), 0);
+		ck_assert_ptr_nonnull(tu_path(path2, sizeof(path2), dir2,
+		    "altcha.key"));
+		ck_assert_int_eq(altcha_key_load(path2, 1, k2, &d), 0);
 		ck_assert_int_ne(memcmp(k1, k2, sizeof(k1)), 0);
 		ck_assert_int_eq(tu_rmtree(dir2), 0);
 	}
@@ -683,23 +685,23 @@ START_TEST(test_key_file_refused)
 	ck_assert_ptr_nonnull(tu_path(path, sizeof(path), dir, "altcha.key"));
 	ck_assert_int_eq(tu_write_file(path, key, sizeof(key), 0640), 0);
 	memset(k, 1, sizeof(k));
-	ck_assert_int_eq(altcha_key_load(db, 1, k, &d), ERR_PERM);
+	ck_assert_int_eq(altcha_key_load(path, 1, k, &d), ERR_PERM);
 	ck_assert_ptr_nonnull(strstr(out.data, "ALTCHA key"));
 	ck_assert_ptr_nonnull(strstr(out.data, "chmod 600"));
 	ck_assert_ptr_null(strstr(out.data, LIB_KEY));
 	ck_assert_int_eq(tu_write_file(path, key, sizeof(key), 0604), 0);
-	ck_assert_int_eq(altcha_key_load(db, 1, k, &d), ERR_PERM);
+	ck_assert_int_eq(altcha_key_load(path, 1, k, &d), ERR_PERM);
 	/* Refused keys are wiped, never half-used. */
 	ck_assert_int_eq(sodium_is_zero(k, sizeof(k)), 1);
 	/* Short or long, it is no key. */
 	ck_assert_int_eq(tu_write_file(path, key, sizeof(key) - 1, 0600), 0);
-	ck_assert_int_eq(altcha_key_load(db, 1, k, &d), ERR_MALFORMED);
+	ck_assert_int_eq(altcha_key_load(path, 1, k, &d), ERR_MALFORMED);
 	ck_assert_int_eq(tu_write_file(path, "0123456789abcdef0123456789abcdef"
 	    "x", 33, 0600), 0);
-	ck_assert_int_eq(altcha_key_load(db, 1, k, &d), ERR_TOOBIG);
+	ck_assert_int_eq(altcha_key_load(path, 1, k, &d), ERR_TOOBIG);
 	/* A key file of 32 bytes, 0600 or 0400, is taken as it is. */
 	ck_assert_int_eq(tu_write_file(path, key, sizeof(key), 0400), 0);
-	ck_assert_int_eq(altcha_key_load(db, 1, k, &d), 0);
+	ck_assert_int_eq(altcha_key_load(path, 1, k, &d), 0);
 	ck_assert_int_eq(memcmp(k, key, sizeof(k)), 0);
 	buf_free(&out);
 	ck_assert_int_eq(tu_rmtree(dir), 0);

@@ -1,5 +1,9 @@
 /*
- * The SQLite store and its writer thread (daemon/store.c).
+ * The store and its writer thread (daemon/store.c), on each backend: the
+ * "store" and "writer" cases on SQLite, the "pg" cases (the same tests
+ * where they do not look inside SQLite's files, and what several daemons
+ * share) on the PostgreSQL server tests/pgtest.py started, named by
+ * INTAKE_TEST_PG_URL.
  *
  * The commit-failure test needs a write that really fails although the
  * tests run as root (where chmod does not stop writes). It lowers
@@ -24,7 +28,11 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include "audit.h"
+#include "libpq.h"
 #include "log.h"
+#include "outbox.h"
+#include "session.h"
 #include "store.h"
 #include "store_sqlite.h"	/* the tests look at the file too */
 #include "testutil.h"
@@ -32,12 +40,14 @@
 
 static char	tmpdir[64];
 static char	dbpath[PATH_MAX];
+static int	pg_mode;	/* this case runs on PostgreSQL */
 
 static void
 setup(void)
 {
 	ck_assert_int_ge(sodium_init(), 0);
 	log_init("check_store", LOG_LVL_ERR);
+	pg_mode = 0;
 	ck_assert_ptr_nonnull(tu_tmpdir(tmpdir, sizeof(tmpdir), "check_store"));
 	snprintf(dbpath, sizeof(dbpath), "%s/state/db/intake.db", tmpdir);
 }
@@ -46,6 +56,48 @@ static void
 teardown(void)
 {
 	tu_rmtree(tmpdir);
+}
+
+/* A connection of the test's own to the PostgreSQL database. */
+static PGconn *
+pg_conn(void)
+{
+	const char	*keys[] = { "dbname", NULL }, *vals[] = { dbpath, NULL };
+	PGconn		*c;
+
+	ck_assert_ptr_null(libpq_open());
+	c = pq.connectdbParams(keys, vals, 1);
+	ck_assert_int_eq(pq.status(c), CONNECTION_OK);
+	return c;
+}
+
+static void
+pg_exec(PGconn *c, const char *sql)
+{
+	PGresult	*r = pq.exec(c, sql);
+
+	ck_assert_msg(pq.resultStatus(r) == PGRES_COMMAND_OK ||
+	    pq.resultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+	    pq.errorMessage(c));
+	pq.clear(r);
+}
+
+/* An empty database for each test: its schema dropped and made again. */
+static void
+setup_pg(void)
+{
+	const char	*url = getenv("INTAKE_TEST_PG_URL");
+	PGconn		*c;
+
+	setup();
+	pg_mode = 1;
+	ck_assert_ptr_nonnull(url);
+	snprintf(dbpath, sizeof(dbpath), "%s", url);
+	c = pg_conn();
+	pg_exec(c, "SET client_min_messages = warning");
+	pg_exec(c, "DROP SCHEMA public CASCADE");
+	pg_exec(c, "CREATE SCHEMA public");
+	pq.finish(c);
 }
 
 /* One integer from a query on db. */
@@ -60,6 +112,42 @@ query_int(sqlite3 *db, const char *sql)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	return v;
+}
+
+/* One integer from a query on st's database, on either backend. */
+static int64_t
+st_int(struct store *st, const char *sql)
+{
+	PGconn		*c;
+	PGresult	*r;
+	int64_t		 v = -1;
+
+	if (!pg_mode)
+		return query_int(sq(st)->db, sql);
+	c = pg_conn();
+	r = pq.exec(c, sql);
+	ck_assert_int_eq(pq.resultStatus(r), PGRES_TUPLES_OK);
+	if (pq.ntuples(r) == 1)
+		v = strtoll(pq.getvalue(r, 0, 0), NULL, 10);
+	pq.clear(r);
+	pq.finish(c);
+	return v;
+}
+
+static void	exec_ok(sqlite3 *, const char *);
+
+static void
+st_exec(struct store *st, const char *sql)
+{
+	PGconn	*c;
+
+	if (!pg_mode) {
+		exec_ok(sq(st)->db, sql);
+		return;
+	}
+	c = pg_conn();
+	pg_exec(c, sql);
+	pq.finish(c);
 }
 
 static void
@@ -97,10 +185,10 @@ START_TEST(test_create_modes)
 	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &st), 0);
 	fill_job(&j, clock_now_ms(), "consultation", (const unsigned char *)"x", 1);
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), SQ_SCHEMA_VERSION);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA synchronous"), 2);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA foreign_keys"), 1);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA secure_delete"), 1);
+	ck_assert_int_eq(st_int(st, "PRAGMA user_version"), SQ_SCHEMA_VERSION);
+	ck_assert_int_eq(st_int(st, "PRAGMA synchronous"), 2);
+	ck_assert_int_eq(st_int(st, "PRAGMA foreign_keys"), 1);
+	ck_assert_int_eq(st_int(st, "PRAGMA secure_delete"), 1);
 	ck_assert_uint_eq(file_mode(dbpath), 0600);
 	snprintf(p, sizeof(p), "%s-wal", dbpath);
 	ck_assert_uint_eq(file_mode(p), 0600);
@@ -175,8 +263,8 @@ START_TEST(test_migrate_v1)
 	/* A reader cannot migrate: it refuses instead of misreading. */
 	ck_assert_int_eq(store_open(p, STORE_RDONLY, &st), ERR_VERSION);
 	ck_assert_int_eq(store_open(p, 0, &st), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "PRAGMA user_version"), SQ_SCHEMA_VERSION);
-	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM"
+	ck_assert_int_eq(st_int(st, "PRAGMA user_version"), SQ_SCHEMA_VERSION);
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM"
 	    " sqlite_master WHERE name IN ('outbox', 'outbox_due',"
 	    " 'outbox_inquiry')"), 3);
 	buf_init(&ct, 0);
@@ -480,13 +568,15 @@ START_TEST(test_attachments)
 	buf_free(&out.b);
 	ck_assert_int_eq(store_attachment(st, j.id, 4, to_buf, &out),
 	    ERR_NOTFOUND);
-	ck_assert_int_eq(on_disk(marker), 1);
+	if (!pg_mode)	/* PostgreSQL's files: VACUUM's business */
+		ck_assert_int_eq(on_disk(marker), 1);
 	ck_assert_int_eq(store_delete(st, j.id, NULL), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM "
 	    "attachment_chunks"), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM "
 	    "attachments"), 0);
-	ck_assert_int_eq(on_disk(marker), 0);
+	if (!pg_mode)
+		ck_assert_int_eq(on_disk(marker), 0);
 	for (i = 0; i < 3; i++)
 		close(f[i].fd);
 	store_close(st);
@@ -509,7 +599,7 @@ START_TEST(test_attachment_short_file)
 	j.nfiles = 1;
 	ck_assert_int_eq(store_insert(st, &jp, 1), ERR_IO);
 	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), ERR_NOTFOUND);
-	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM "
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM "
 	    "attachments"), 0);
 	close(f.fd);
 	store_close(st);
@@ -529,16 +619,18 @@ START_TEST(test_delete)
 	j.outbox = two_rows;
 	j.noutbox = 2;
 	ck_assert_int_eq(store_insert(st, &jp, 1), 0);
-	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM outbox"),
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM outbox"),
 	    12);
-	ck_assert_int_eq(on_disk(marker), 1);
+	if (!pg_mode)	/* PostgreSQL's files: VACUUM's business */
+		ck_assert_int_eq(on_disk(marker), 1);
 
 	ck_assert_int_eq(store_delete(st, j.id, NULL), 0);
 	ck_assert_int_eq(store_get(st, j.id, NULL, NULL), ERR_NOTFOUND);
-	ck_assert_int_eq(query_int(sq(st)->db, "SELECT count(*) FROM outbox"),
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM outbox"),
 	    10);
 	/* Erased from the files, not just unlinked from the b-tree. */
-	ck_assert_int_eq(on_disk(marker), 0);
+	if (!pg_mode)
+		ck_assert_int_eq(on_disk(marker), 0);
 	ck_assert_int_eq(store_delete(st, j.id, NULL), ERR_NOTFOUND);
 	list(st, NULL, &c);
 	ck_assert_int_eq(c.n, NLIST);
@@ -556,11 +648,11 @@ START_TEST(test_purge_stats)
 	uint64_t		 n = 99;
 	char			 sql[256];
 
-	exec_ok(sq(st)->db, "UPDATE outbox SET state = 'sent'"
+	st_exec(st, "UPDATE outbox SET state = 'sent'"
 	    " WHERE kind = 'notify'");
 	snprintf(sql, sizeof(sql), "UPDATE outbox SET state = 'failed'"
 	    " WHERE kind = 'ack' AND inquiry_id = '%s'", ids[0]);
-	exec_ok(sq(st)->db, sql);
+	st_exec(st, sql);
 	ck_assert_int_eq(store_get(st, ids[0], &m, NULL), 0);
 	ck_assert_uint_eq(m.outbox_queued, 0);
 	ck_assert_uint_eq(m.outbox_failed, 1);
@@ -669,7 +761,8 @@ hold_fn(struct store *st, void *arg)
 	uv_thread_t	 self = uv_thread_self();
 
 	t->fn_on_loop = uv_thread_equal(&self, &t->loop_thread);
-	sqlite3_commit_hook(sq(st)->db, commit_hook, t);
+	if (!pg_mode)	/* counted on SQLite only */
+		sqlite3_commit_hook(sq(st)->db, commit_hook, t);
 	uv_sem_post(&t->started);
 	if (t->block)
 		uv_sem_wait(&t->release);
@@ -792,7 +885,7 @@ count_rows(const char *sql)
 	int64_t		 n;
 
 	ck_assert_int_eq(store_open(dbpath, STORE_RDONLY, &st), 0);
-	n = query_int(sq(st)->db, sql);
+	n = st_int(st, sql);
 	store_close(st);
 	return n;
 }
@@ -823,7 +916,8 @@ group_case(int group, int n, int expect)
 	wtest_stop(&t);
 	ck_assert_int_eq(t.call_done, 1);
 	ck_assert_int_eq(t.call_result, 42);
-	ck_assert_int_eq(t.commits, expect);
+	if (!pg_mode)
+		ck_assert_int_eq(t.commits, expect);
 	ck_assert_int_eq(count_rows("SELECT count(*) FROM inquiries"), n);
 	ck_assert_int_eq(count_rows("SELECT count(*) FROM outbox"), n);
 	free(tj);
@@ -1038,12 +1132,163 @@ START_TEST(test_writer_commit_fails)
 }
 END_TEST
 
+/* A proof of work is spent once, whichever connection (daemon) sees it
+   again: the second inquiry is refused and leaves nothing behind. */
+START_TEST(test_spend_once)
+{
+	struct store		*a, *b;
+	struct store_job	 j1, j2, j3, *jp[2];
+	static const unsigned char digest[STORE_SPEND_LEN] = { 1, 2, 3 };
+	static const unsigned char other[STORE_SPEND_LEN] = { 4, 5, 6 };
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &a), 0);
+	ck_assert_int_eq(store_open(dbpath, 0, &b), 0);
+	fill_job(&j1, T0, "consultation", (const unsigned char *)"x", 1);
+	j1.spend = digest;
+	j1.spend_expires_ms = T0 + 60000;
+	j1.outbox = two_rows;
+	j1.noutbox = 2;
+	jp[0] = &j1;
+	ck_assert_int_eq(store_insert(a, jp, 1), 0);
+	fill_job(&j2, T0 + 1, "consultation", (const unsigned char *)"y", 1);
+	j2.spend = digest;
+	j2.spend_expires_ms = T0 + 60000;
+	j2.outbox = two_rows;
+	j2.noutbox = 2;
+	fill_job(&j3, T0 + 2, "consultation", (const unsigned char *)"z", 1);
+	j3.spend = other;
+	j3.spend_expires_ms = T0 + 60000;
+	jp[0] = &j2;
+	jp[1] = &j3;
+	ck_assert_int_eq(store_insert(b, jp, 2), ERR_REPLAYED);
+	ck_assert_int_eq(j2.result, ERR_REPLAYED);
+	ck_assert_int_eq(j3.result, 0);
+	ck_assert_int_eq(store_get(a, j2.id, NULL, NULL), ERR_NOTFOUND);
+	ck_assert_int_eq(store_get(a, j3.id, NULL, NULL), 0);
+	ck_assert_int_eq(st_int(a, "SELECT count(*) FROM outbox"), 2);
+	ck_assert_int_eq(st_int(a, "SELECT count(*) FROM spent"), 2);
+	/* Expired spends are collected with the sessions. */
+	ck_assert_int_eq(session_gc(a, T0 + 60001, 1, 1), 0);
+	ck_assert_int_eq(st_int(a, "SELECT count(*) FROM spent"), 0);
+	store_close(b);
+	store_close(a);
+}
+END_TEST
+
+struct claims {
+	int	n;
+	int64_t	row;
+};
+
+static int
+claim_cb(void *arg, const struct outbox_due *d)
+{
+	struct claims	*c = arg;
+
+	c->n++;
+	c->row = d->row;
+	return 0;
+}
+
+/* A row one daemon claimed is not another's until the lease runs out:
+   then a daemon that died with it no longer holds it up. */
+START_TEST(test_pg_outbox_lease)
+{
+	struct store		*a, *b;
+	struct store_job	 j, *jp = &j;
+	struct claims		 ca = { 0, 0 }, cb = { 0, 0 };
+	struct outbox_outcome	 o;
+	int64_t			 next = 0, now = T0 + 10;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &a), 0);
+	ck_assert_int_eq(store_open(dbpath, 0, &b), 0);
+	fill_job(&j, T0, "consultation", (const unsigned char *)"x", 1);
+	j.outbox = two_rows;
+	j.noutbox = 1;
+	ck_assert_int_eq(store_insert(a, &jp, 1), 0);
+	ck_assert_int_eq(outbox_due(a, now, 8, NULL, 0, claim_cb, &ca,
+	    &next), 0);
+	ck_assert_int_eq(ca.n, 1);
+	ck_assert_int_eq(outbox_due(b, now, 8, NULL, 0, claim_cb, &cb,
+	    &next), 0);
+	ck_assert_int_eq(cb.n, 0);
+	/* The other daemon looks again within the poll interval. */
+	ck_assert_int_gt(next, now);
+	ck_assert_int_le(next, now + 5000);
+	/* a dies; after the lease b takes the row over and sends it. */
+	store_close(a);
+	ck_assert_int_eq(outbox_due(b, now + 121000, 8, NULL, 0, claim_cb,
+	    &cb, NULL), 0);
+	ck_assert_int_eq(cb.n, 1);
+	ck_assert_int_eq(cb.row, ca.row);
+	memset(&o, 0, sizeof(o));
+	o.row = cb.row;
+	o.state = OUTBOX_SENT;
+	ck_assert_int_eq(outbox_record(b, &o, 1), 0);
+	ck_assert_int_eq(st_int(b, "SELECT count(*) FROM outbox WHERE"
+	    " state = 'sent' AND claimed_until = 0 AND message IS NULL"), 1);
+	store_close(b);
+}
+END_TEST
+
+/* Retention runs on one daemon at a time: while another holds the lock,
+   a purge removes nothing and fails nothing. */
+START_TEST(test_pg_retention_lock)
+{
+	char			 ids[NLIST][STORE_ID_LEN + 1];
+	struct store		*st = make_ten(ids);
+	PGconn			*other = pg_conn();
+	uint64_t		 n = 99;
+
+	pg_exec(other, "SELECT pg_advisory_lock(1768846433, 2)");
+	ck_assert_int_eq(store_purge(st, INT64_MAX, &n, NULL), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(st_int(st, "SELECT count(*) FROM inquiries"), NLIST);
+	pg_exec(other, "SELECT pg_advisory_unlock(1768846433, 2)");
+	pq.finish(other);
+	ck_assert_int_eq(store_purge(st, INT64_MAX, &n, NULL), 0);
+	ck_assert_uint_eq(n, NLIST);
+	store_close(st);
+}
+END_TEST
+
+/* Two daemons appending at once still make one unbroken chain. */
+START_TEST(test_pg_audit_two_writers)
+{
+	struct store		*a, *b;
+	struct audit_event	 ev = { .actor = "test", .action = "view" };
+	int64_t			 bad = 0;
+	int			 i;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &a), 0);
+	ck_assert_int_eq(store_open(dbpath, 0, &b), 0);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(audit_append(i % 2 ? a : b, &ev), 0);
+	ck_assert_int_eq(audit_verify(a, &bad), 0);
+	ck_assert_int_eq(st_int(a, "SELECT max(seq) FROM audit"), 10);
+	store_close(b);
+	store_close(a);
+}
+END_TEST
+
+/* A target that is not a server refuses at once, saying why. */
+START_TEST(test_pg_unreachable)
+{
+	struct store	*st = (struct store *)1;
+
+	ck_assert_int_eq(store_open("postgresql:///x?host=/nonexistent",
+	    STORE_CREATE, &st), ERR_IO);
+	ck_assert_ptr_null(st);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
 	Suite	*s = suite_create("store");
 	TCase	*tc = tcase_create("store");
 	TCase	*tw = tcase_create("writer");
+	TCase	*tp;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -1071,5 +1316,36 @@ store_suite(void)
 	tcase_add_test(tw, test_writer_commit_fails);
 	tcase_add_test(tw, test_purge_runs_beside_a_busy_writer);
 	suite_add_tcase(s, tw);
+	tcase_add_test(tc, test_spend_once);
+
+	/* make check starts the server; alone, say what is not run. */
+	if (getenv("INTAKE_TEST_PG_URL") == NULL) {
+		fprintf(stderr, "check_store: no INTAKE_TEST_PG_URL: the "
+		    "PostgreSQL cases are left out (tests/pgtest.py runs "
+		    "them)\n");
+		return s;
+	}
+	tp = tcase_create("pg");
+	tcase_add_checked_fixture(tp, setup_pg, teardown);
+	tcase_set_timeout(tp, 60);
+	tcase_add_test(tp, test_insert_list);
+	tcase_add_test(tp, test_get);
+	tcase_add_test(tp, test_insert_invalid);
+	tcase_add_test(tp, test_delete);
+	tcase_add_test(tp, test_attachments);
+	tcase_add_test(tp, test_attachment_short_file);
+	tcase_add_test(tp, test_purge_stats);
+	tcase_add_test(tp, test_readonly);
+	tcase_add_test(tp, test_spend_once);
+	tcase_add_test(tp, test_pg_outbox_lease);
+	tcase_add_test(tp, test_pg_retention_lock);
+	tcase_add_test(tp, test_pg_audit_two_writers);
+	tcase_add_test(tp, test_pg_unreachable);
+	tcase_add_test(tp, test_writer_group_commit);
+	tcase_add_test(tp, test_writer_per_request);
+	tcase_add_test(tp, test_writer_busy);
+	tcase_add_test(tp, test_writer_stop_drains);
+	tcase_add_test(tp, test_purge_runs_beside_a_busy_writer);
+	suite_add_tcase(s, tp);
 	return s;
 }

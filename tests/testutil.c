@@ -339,14 +339,22 @@ void
 tu_mail_config(struct config *cfg, struct form_conf *fc, char *db,
     char *url)
 {
-	char	*tpl = getenv("INTAKE_TEMPLATES");
+	/* One config at a time in these tests: one key path will do. */
+	static char	 key[PATH_MAX];
+	char		*tpl = getenv("INTAKE_TEMPLATES"), *slash;
 
 	memset(cfg, 0, sizeof(*cfg));
+	snprintf(key, sizeof(key), "%s", db);
+	slash = strrchr(key, '/');
+	snprintf(slash ? slash + 1 : key, sizeof(key) - (size_t)(slash ?
+	    slash + 1 - key : 0), "spool.key");
 	memset(fc, 0, sizeof(*fc));
 	fc->name = "consultation";
 	fc->reply_to = "email";
 	cfg->templates = tpl ? tpl : "templates";
 	cfg->db_path = db;
+	cfg->store = db;
+	cfg->spool_key = key;
 	cfg->transport = MAIL_SMTP;
 	cfg->url = url;
 	cfg->from = "intake@example.org";

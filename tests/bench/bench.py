@@ -48,10 +48,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 from harness import (BUILD, ROOT, Daemon, Smtp, TestFailure,  # noqa: E402
                      age_keygen, free_port, read_response, run_threads,
                      status_kib, urlencode, wait_listening, wait_until)
 from test_upload import curl_form, file_of  # noqa: E402
+from pgtest import Postgres  # noqa: E402
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -63,7 +65,8 @@ IDLE_CONNS = int(os.environ.get("BENCH_IDLE_CONNS", "10000"))
 # Seconds the mail backlog is watched draining after the load (section 5):
 # a measured interval, not a wait for a condition.
 DRAIN_SECONDS = 3
-SECTIONS = set(os.environ.get("BENCH_SECTIONS", "1,2,3,4,5,6").split(","))
+SECTIONS = set(os.environ.get("BENCH_SECTIONS",
+                              "1,2,3,4,5,6,7").split(","))
 RESULTS = os.environ.get("BENCH_RESULTS",
                          os.path.join(HERE, "RESULTS.md"))
 NCPU = len(os.sched_getaffinity(0))          # what nproc prints
@@ -503,6 +506,22 @@ def define_rows():
             row(k + ".dpeer", "5", "SMTP: aiosmtpd CPU draining, % of a "
                 "core", "%.0f", "the same seconds: near 100, the peer "
                 "is the limit")
+    row("7.sq", "7", "SQLite, 1 daemon, JSON 64 conns: accepted/s", "%.0f",
+        "the same load on the default backend, in this round")
+    row("7.pg1", "7", "PostgreSQL, 1 daemon, JSON 64 conns: accepted/s",
+        "%.0f", "one local PostgreSQL 15 (Unix socket, fsync on,"
+        " synchronous_commit on), group commit in pipeline mode")
+    row("7.pg1.l", "7", "PostgreSQL, 1 daemon: p50 / p99 ms", "%.1f", "wrk")
+    row("7.pg1.c", "7", "PostgreSQL, 1 daemon: intaked CPU µs/req", "%.0f",
+        "the daemon only; the server's CPU is in the next row")
+    row("7.pg1.s", "7", "PostgreSQL, 1 daemon: server CPU µs/req", "%.0f",
+        "every postgres process's utime+stime ÷ answered")
+    row("7.pg2", "7", "PostgreSQL, 2 daemons, JSON 2×32 conns: accepted/s",
+        "%.0f", "two intaked on the one database, a wrk each at once,"
+        " rates summed; all on the same 2 cores")
+    row("7.pg2.r", "7", "2 daemons ÷ 1 daemon", "%.2f",
+        "on one machine the daemons share its cores: the gain of a"
+        " second host is not measured here")
     row("6.first", "6", "cold start, empty state dir, ms", "%.1f",
         "exec to the first 200 from GET /healthz (creates the database)")
     row("6.restart", "6", "cold start, existing state, ms", "%.1f",
@@ -1042,6 +1061,78 @@ def need(tool):
         sys.exit("bench: %s is missing: make bench-deps installs it" % tool)
 
 
+def pg_cpu_seconds(pg):
+    """utime+stime of every postgres process of the cluster pg."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+            if b"postgres" not in cmd:
+                continue
+            total += cpu_seconds(int(pid))
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def section7(rnd, scripts):
+    """Durable submissions on PostgreSQL: one daemon, then two on one
+    database, beside SQLite in the same round."""
+    what = "round %d postgresql" % (rnd + 1)
+    d = Daemon(limits=LIMITS, extra=EXTRA)
+    try:
+        wrk(intaked_url(d), scripts.json, 64, 1)
+        put("7.sq", load_intaked(d, scripts.json, 64, SECONDS,
+                                 what + " sqlite")["rate"])
+    finally:
+        d.stop()
+        d.close()
+    keys = tempfile.mkdtemp(prefix="intaked-bench-keys-")
+    ds = []
+    with Postgres() as pg:
+        pg.start()
+        storage = ("backend = postgresql\nurl = %s\nspool_key = %s/spool.key"
+                   "\naltcha_key = %s/altcha.key\n"
+                   % (pg.createdb("bench"), keys, keys))
+        try:
+            ds.append(Daemon(limits=LIMITS, extra=EXTRA, storage=storage))
+            wrk(intaked_url(ds[0]), scripts.json, 64, 1)
+            s0 = pg_cpu_seconds(pg)
+            r = load_intaked(ds[0], scripts.json, 64, SECONDS, what)
+            put("7.pg1", r["rate"])
+            put("7.pg1.l", (r["p50_us"] / 1e3, r["p99_us"] / 1e3))
+            put("7.pg1.c", r["cpu_us"])
+            put("7.pg1.s", (pg_cpu_seconds(pg) - s0) / max(r["ok"], 1) * 1e6)
+            ds.append(Daemon(limits=LIMITS, extra=EXTRA, storage=storage,
+                             crypto="recipients = %s\n" % ds[0].recipient))
+            out = [None, None]
+
+            def one(i):
+                out[i] = load_intaked(ds[i], scripts.json, 32, SECONDS,
+                                      "%s daemon %d" % (what, i + 1))
+            ts = [threading.Thread(target=one, args=(i,)) for i in (0, 1)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(SECONDS + 150)
+            if None in out:
+                fail("%s: a wrk of the two did not finish" % what)
+                return
+            both = out[0]["rate"] + out[1]["rate"]
+            put("7.pg2", both)
+            put("7.pg2.r", both / r["rate"])
+            log("%s: 1 daemon %.0f/s, 2 daemons %.0f/s" % (what, r["rate"],
+                                                           both))
+        finally:
+            for d in ds:
+                d.stop()
+                d.close()
+            shutil.rmtree(keys, ignore_errors=True)
+
+
 def main():
     for tool in ("wrk", "nginx", "age", "age-keygen", "curl"):
         need(tool)
@@ -1098,6 +1189,8 @@ def main():
                 section4(rnd, files)
             if "6" in SECTIONS:
                 section6(rnd)
+            if "7" in SECTIONS:
+                section7(rnd, scripts)
     finally:
         if ng:
             ng.stop()

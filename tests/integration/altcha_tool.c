@@ -3,9 +3,9 @@
  * implementation (altcha-lib, the widget) can be put against ours over
  * pipes. Built only for the tests (make check-integration).
  *
- *   altcha_tool DB_PATH
+ *   altcha_tool KEY_PATH
  *
- * loads (or creates) the key altcha.key beside DB_PATH, then answers one
+ * loads (or creates) the key file KEY_PATH, then answers one
  * line per command line read from stdin, with one struct altcha for all,
  * so that a solution verified twice is seen as replayed:
  *   challenge MAXNUMBER TTL [NOW]  ->  the challenge's JSON
@@ -71,7 +71,7 @@ main(int argc, char **argv)
 	int		 status = 0;
 
 	if (argc != 2) {
-		fprintf(stderr, "usage: altcha_tool DB_PATH\n");
+		fprintf(stderr, "usage: altcha_tool KEY_PATH\n");
 		return 2;
 	}
 	if (altcha_key_load(argv[1], 1, key, &d) != 0 ||

@@ -35,7 +35,7 @@ class Altcha:
         os.write(fd, self.key.encode())
         os.close(fd)
         self.proc = subprocess.Popen(
-            [TOOL, os.path.join(self.dir, "intake.db")],
+            [TOOL, os.path.join(self.dir, "altcha.key")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, line):
@@ -120,15 +120,15 @@ def test_lib_challenge_expired_or_other_key():
 def test_key_created_0600():
     d = tempfile.mkdtemp(prefix="altcha-interop.")
     try:
-        db = os.path.join(d, "intake.db")
-        p = subprocess.run([TOOL, db], input="spent\n", capture_output=True,
+        key = os.path.join(d, "altcha.key")
+        p = subprocess.run([TOOL, key], input="spent\n", capture_output=True,
                            text=True, timeout=10)
         eq(p.returncode, 0, "exit: " + p.stderr)
-        st = os.stat(os.path.join(d, "altcha.key"))
+        st = os.stat(key)
         eq(stat.S_IMODE(st.st_mode), 0o600, "mode")
         eq(st.st_size, 32, "size")
-        os.chmod(os.path.join(d, "altcha.key"), 0o644)
-        p = subprocess.run([TOOL, db], input="spent\n", capture_output=True,
+        os.chmod(key, 0o644)
+        p = subprocess.run([TOOL, key], input="spent\n", capture_output=True,
                            text=True, timeout=10)
         eq(p.returncode, 1, "loose key refused")
         check("chmod 600" in p.stderr, p.stderr)
