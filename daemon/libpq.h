@@ -15,7 +15,8 @@
 	F(exec) F(execParams) F(sendQueryParams) F(setSingleRowMode) \
 	F(getResult) F(clear) F(cmdTuples) F(ntuples) F(getisnull) \
 	F(fformat) F(getvalue) F(getlength) F(enterPipelineMode) \
-	F(exitPipelineMode) F(pipelineSync) F(ftype)
+	F(exitPipelineMode) F(pipelineSync) F(ftype) F(prepare) \
+	F(sendQueryPrepared)
 
 struct libpq {
 #define F(name) __typeof__(PQ##name) *name;

@@ -11,6 +11,7 @@
 #include "store.h"
 #include "store_pg.h"
 #include "store_sqlite.h"
+#include "uuid.h"
 
 int
 store_open(const char *path, int flags, struct store **out)
@@ -21,6 +22,25 @@ store_open(const char *path, int flags, struct store **out)
 	if (store_pg_target(path))
 		return store_pg_open(path, flags, out);
 	return store_sqlite_open(path, flags, out);
+}
+
+int
+store_job_valid(const struct store_job *j)
+{
+	size_t	i;
+
+	if (!uuid_valid(j->id) || j->form == NULL || *j->form == '\0' ||
+	    strlen(j->form) > STORE_FORM_MAX || j->ct == NULL ||
+	    (j->noutbox > 0 && j->outbox == NULL) ||
+	    (j->nfiles > 0 && j->files == NULL))
+		return 0;
+	for (i = 0; i < j->noutbox; i++)
+		if (j->outbox[i].kind == NULL)
+			return 0;
+	for (i = 0; i < j->nfiles; i++)
+		if (j->files[i].fd < 0)
+			return 0;
+	return 1;
 }
 
 int

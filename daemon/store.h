@@ -277,6 +277,10 @@ int	store_set_status(struct store *, const char *id, const char *status,
  */
 int	store_rekey(struct store *, const struct store_rekey *, size_t n,
 	    const struct audit_event *ev);
+/* 1 unless the job is one a database would refuse for its own sake
+   (not the disk's): a bad id, no form or record, a missing list. For
+   backends. */
+int	store_job_valid(const struct store_job *);
 /* 0 when the database server answers now; ERR_NOTFOUND from a backend
    without a server (SQLite: only the next commit can tell). The writer
    asks while it is unhealthy, to become healthy again without waiting

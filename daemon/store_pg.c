@@ -40,7 +40,6 @@
 #include "secret.h"
 #include "session.h"
 #include "store_pg.h"
-#include "uuid.h"
 
 #define CHUNK_ROW	(256 * 1024)	/* attachment bytes per row */
 #define PURGE_BATCH	500		/* inquiries erased per transaction */
@@ -68,6 +67,7 @@ struct pg_store {
 	unsigned	 backoff_ms;
 	int64_t		 retry_at_ms;
 	int64_t		 lease_ms;
+	int		 prepared;	/* prep_sql on this connection */
 	unsigned char	*chunk;		/* copying attachments in */
 };
 
@@ -82,6 +82,29 @@ struct args {
 
 static const struct store_ops pg_ops;
 static char	*password;
+
+/*
+ * The writer's statements, prepared once per connection (again after a
+ * reset): parsed and planned once instead of once per inquiry, which
+ * was most of the server's CPU per submission.
+ */
+enum prep { P_INQUIRY, P_SPENT, P_OUTBOX, P_ATTACHMENT, P_CHUNK, P_COUNT };
+static const char *const prep_sql[P_COUNT] = {
+	[P_INQUIRY] = "INSERT INTO inquiries(id, form, received_at, size,"
+	    " record) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+	[P_SPENT] = "INSERT INTO spent(digest, expires) VALUES ($1, $2)"
+	    " ON CONFLICT DO NOTHING",
+	[P_OUTBOX] = "INSERT INTO outbox(inquiry_id, kind, created_at,"
+	    " next_try, message) VALUES ($1, $2, $3, $3, $4)",
+	[P_ATTACHMENT] = "INSERT INTO attachments(inquiry_id, n, size)"
+	    " VALUES ($1, $2, $3)",
+	[P_CHUNK] = "INSERT INTO attachment_chunks(inquiry_id, n, seq, data)"
+	    " VALUES ($1, $2, $3, $4)",
+};
+static const char *const prep_name[P_COUNT] = {
+	"intaked_inquiry", "intaked_spent", "intaked_outbox",
+	"intaked_attachment", "intaked_chunk",
+};
 
 /*
  * The schema as an ordered list of migrations, numbered as the SQLite
@@ -234,6 +257,7 @@ live(struct pg_store *st)
 	if (now < st->retry_at_ms)
 		return ERR_IO;
 	pq.reset(st->conn);
+	st->prepared = 0;	/* a new session has none */
 	if (pq.status(st->conn) == CONNECTION_OK) {
 		log_info("store: connected to PostgreSQL again");
 		st->broken = 0;
@@ -466,6 +490,36 @@ pl_send(struct pg_store *st, const char *sql, const struct args *a)
 	return res_fail(st, NULL, "pipeline");
 }
 
+/* The prepared statement which, prepared first if this connection has
+   not yet; outside a pipeline. */
+static int
+prepare(struct pg_store *st)
+{
+	PGresult	*res;
+	int		 i, r = 0;
+
+	if (st->prepared)
+		return 0;
+	for (i = 0; i < P_COUNT && r == 0; i++) {
+		res = pq.prepare(st->conn, prep_name[i], prep_sql[i], 0, NULL);
+		if (pq.resultStatus(res) != PGRES_COMMAND_OK)
+			r = res_fail(st, res, "prepare");
+		pq.clear(res);
+	}
+	st->prepared = r == 0;
+	return r;
+}
+
+static int
+pl_send_prep(struct pg_store *st, enum prep which, const struct args *a)
+{
+	if (pq.sendQueryPrepared(st->conn, prep_name[which], a->n, a->v,
+	    a->len, a->fmt, 0) == 1)
+		return 0;
+	st->broken = 1;
+	return res_fail(st, NULL, "pipeline");
+}
+
 /*
  * Ends the pipeline with a sync and reads every result in order, calling
  * each(arg, i, res) for the i-th statement's; the first failure (a
@@ -651,25 +705,6 @@ store_pg_open(const char *target, int flags, struct store **out)
 
 /* ---- inserts: the writer's group commit ----------------------------------- */
 
-/* A job the database would refuse for its own sake. */
-static int
-job_valid(const struct store_job *j)
-{
-	size_t	i;
-
-	if (!uuid_valid(j->id) || j->form == NULL || *j->form == '\0' ||
-	    strlen(j->form) > STORE_FORM_MAX || j->ct == NULL ||
-	    (j->noutbox > 0 && j->outbox == NULL) ||
-	    (j->nfiles > 0 && j->files == NULL))
-		return 0;
-	for (i = 0; i < j->noutbox; i++)
-		if (j->outbox[i].kind == NULL)
-			return 0;
-	for (i = 0; i < j->nfiles; i++)
-		if (j->files[i].fd < 0)
-			return 0;
-	return 1;
-}
 
 /* What the first pipeline learnt: per statement, whether it inserted. */
 struct firsts {
@@ -704,16 +739,12 @@ send_outbox(struct pg_store *st, const struct store_job *j)
 			arg_bin(&a, j->outbox[i].msg, j->outbox[i].msglen);
 		else
 			arg_text(&a, NULL);
-		if ((r = pl_send(st, "INSERT INTO outbox(inquiry_id, kind,"
-		    " created_at, next_try, message) VALUES ($1, $2, $3, $3,"
-		    " $4)", &a)) != 0)
+		if ((r = pl_send_prep(st, P_OUTBOX, &a)) != 0)
 			return r;
 	}
 	return 0;
 }
 
-static const char SQL_CHUNK[] = "INSERT INTO attachment_chunks(inquiry_id,"
-    " n, seq, data) VALUES ($1, $2, $3, $4)";
 
 /* Attachment n, read from its staged file with pread, as chunk rows. */
 static int
@@ -732,8 +763,7 @@ send_file(struct pg_store *st, const struct store_job *j, size_t n,
 	arg_text(&a, j->id);
 	arg_i64(&a, (int64_t)n);
 	arg_i64(&a, (int64_t)f->size);
-	if ((r = pl_send(st, "INSERT INTO attachments(inquiry_id, n, size)"
-	    " VALUES ($1, $2, $3)", &a)) != 0)
+	if ((r = pl_send_prep(st, P_ATTACHMENT, &a)) != 0)
 		return r;
 	while (off < f->size) {
 		want = f->size - off < CHUNK_ROW ? (size_t)(f->size - off) :
@@ -751,7 +781,7 @@ send_file(struct pg_store *st, const struct store_job *j, size_t n,
 		/* libpq copies the value into its buffer: chunk is free
 		   again when pl_send returns. */
 		arg_bin(&a, st->chunk, want);
-		if ((r = pl_send(st, SQL_CHUNK, &a)) != 0)
+		if ((r = pl_send_prep(st, P_CHUNK, &a)) != 0)
 			return r;
 		off += want;
 	}
@@ -822,7 +852,7 @@ insert_jobs(struct pg_store *st, struct store_job *const *jobs, size_t n,
 	for (i = 0; i < n; i++) {
 		j = jobs[i];
 		at[i] = sent;
-		if ((jobs[i]->result = job_valid(j) ? 0 : ERR_INVAL) != 0)
+		if ((jobs[i]->result = store_job_valid(j) ? 0 : ERR_INVAL) != 0)
 			continue;
 		memset(&a, 0, sizeof(a));
 		arg_text(&a, j->id);
@@ -830,9 +860,7 @@ insert_jobs(struct pg_store *st, struct store_job *const *jobs, size_t n,
 		arg_i64(&a, j->received_at_ms);
 		arg_i64(&a, (int64_t)j->ctlen);
 		arg_bin(&a, j->ct, j->ctlen);
-		if ((r = pl_send(st, "INSERT INTO inquiries(id, form,"
-		    " received_at, size, record) VALUES ($1, $2, $3, $4, $5)"
-		    " ON CONFLICT (id) DO NOTHING", &a)) != 0)
+		if ((r = pl_send_prep(st, P_INQUIRY, &a)) != 0)
 			goto sync;
 		sent++;
 		if (j->spend == NULL)
@@ -840,8 +868,7 @@ insert_jobs(struct pg_store *st, struct store_job *const *jobs, size_t n,
 		memset(&a, 0, sizeof(a));
 		arg_bin(&a, j->spend, STORE_SPEND_LEN);
 		arg_i64(&a, j->spend_expires_ms);
-		if ((r = pl_send(st, "INSERT INTO spent(digest, expires)"
-		    " VALUES ($1, $2) ON CONFLICT DO NOTHING", &a)) != 0)
+		if ((r = pl_send_prep(st, P_SPENT, &a)) != 0)
 			goto sync;
 		sent++;
 	}
@@ -875,7 +902,7 @@ pg_insert(struct store *base, struct store_job *const *jobs, size_t n)
 
 	if (n == 0)
 		return 0;
-	if ((r = live(st)) != 0)
+	if ((r = live(st)) != 0 || (r = prepare(st)) != 0)
 		goto fail;
 	r = ERR_NOMEM;
 	if ((f.inserted = calloc(2 * n, 1)) == NULL ||
@@ -1348,7 +1375,7 @@ rekey_file(struct pg_store *st, const char *id, size_t n,
 		arg_i64(&a, (int64_t)n);
 		arg_i64(&a, seq++);
 		arg_bin(&a, b->p + off, len);
-		if ((r = cmd(st, SQL_CHUNK, &a, NULL)) != 0)
+		if ((r = cmd(st, prep_sql[P_CHUNK], &a, NULL)) != 0)
 			return r;
 	}
 	return 0;

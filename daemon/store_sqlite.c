@@ -14,7 +14,6 @@
 #include "audit.h"
 #include "log.h"
 #include "store_sqlite.h"
-#include "uuid.h"
 
 /*
  * The SQLite backend: one database file (WAL, synchronous=FULL, schema
@@ -492,26 +491,6 @@ sq_close(struct store *base)
 	free(st);
 }
 
-/* A job the database would refuse for its own sake, not the disk's. */
-static int
-job_valid(const struct store_job *j)
-{
-	size_t	i;
-
-	if (!uuid_valid(j->id) || j->form == NULL || *j->form == '\0' ||
-	    strlen(j->form) > STORE_FORM_MAX || j->ct == NULL ||
-	    (j->noutbox > 0 && j->outbox == NULL))
-		return 0;
-	for (i = 0; i < j->noutbox; i++)
-		if (j->outbox[i].kind == NULL)
-			return 0;
-	if (j->nfiles > 0 && j->files == NULL)
-		return 0;
-	for (i = 0; i < j->nfiles; i++)
-		if (j->files[i].fd < 0)
-			return 0;
-	return 1;
-}
 
 static int
 insert_outbox(struct sqlite_store *st, const struct store_job *j,
@@ -635,7 +614,7 @@ insert_job(struct sqlite_store *st, const struct store_job *j)
 	size_t		 i;
 	int		 rc, r;
 
-	if (!job_valid(j))
+	if (!store_job_valid(j))
 		return ERR_INVAL;
 	if ((s = stmt(st, ST_INSERT)) == NULL)
 		return sq_fail(st, st->rc);

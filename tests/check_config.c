@@ -170,6 +170,44 @@ expect(const struct sink *s, int line, const char *msg)
 	    "missing \"%s\" in:\n%s", want, s->text);
 }
 
+/* SQLite by default, with its keys beside the file; PostgreSQL needs a
+   URL, and its keys have no default (every daemon must share them). */
+START_TEST(test_storage_backends)
+{
+	struct config	*cf = load_ok(MINIMAL);
+	struct sink	 s;
+
+	ck_assert_int_eq(cf->backend, BACKEND_SQLITE);
+	ck_assert_ptr_eq(cf->store, cf->db_path);
+	ck_assert_str_eq(cf->spool_key, "/var/lib/intaked/spool.key");
+	ck_assert_str_eq(cf->altcha_key, "/var/lib/intaked/altcha.key");
+	config_free(cf);
+	cf = load_ok("[storage]\nbackend = postgresql\n"
+	    "url = postgresql://intaked@db.example.com/intake\n"
+	    "spool_key = keys/spool.key\n" MINIMAL);
+	ck_assert_int_eq(cf->backend, BACKEND_POSTGRESQL);
+	ck_assert_str_eq(cf->store, "postgresql://intaked@db.example.com/intake");
+	ck_assert_str_eq(cf->spool_key, pathof("keys/spool.key"));
+	ck_assert_ptr_null(cf->altcha_key);
+	config_free(cf);
+	cf = load_ok("[storage]\nbackend = postgresql\n"
+	    "url = host=db.example.com dbname=intake\n" MINIMAL);
+	ck_assert_ptr_null(cf->spool_key);
+	config_free(cf);
+	load_bad("[storage]\nbackend = postgresql\n" MINIMAL, &s, 1);
+	expect(&s, 1, "[storage] backend = postgresql needs url "
+	    "(postgresql://... or a libpq conninfo)");
+	load_bad("[storage]\nbackend = postgresql\nurl = /srv/intake.db\n"
+	    MINIMAL, &s, 1);
+	expect(&s, 1, "[storage] url: not a postgresql:// URI nor a libpq "
+	    "conninfo (host=... dbname=...)");
+	load_bad("[storage]\nurl = postgresql:///intake\n" MINIMAL, &s, 1);
+	expect(&s, 1, "[storage] url is for backend = postgresql; SQLite "
+	    "takes path");
+	load_bad("[storage]\nbackend = mysql\n" MINIMAL, &s, 1);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
 	struct config		*cf = load_ok(MINIMAL);
@@ -1446,6 +1484,9 @@ same_config(const struct config *a, const struct config *b)
 	ck_assert_str_eq(a->from, b->from);
 	same_strs(a->to, a->nto, b->to, b->nto);
 	ck_assert_int_eq(a->content, b->content);
+	ck_assert_int_eq(a->backend, b->backend);
+	ck_assert_pstr_eq(a->spool_key, b->spool_key);
+	ck_assert_pstr_eq(a->altcha_key, b->altcha_key);
 	ck_assert_uint_eq(a->mail_parallel, b->mail_parallel);
 	ck_assert_uint_eq(a->mail_timeout_ms, b->mail_timeout_ms);
 	ck_assert_uint_eq(a->mail_max_attach, b->mail_max_attach);
@@ -1471,7 +1512,7 @@ START_TEST(test_sample_documents_defaults)
 	free(raw);
 	text2 = uncomment_defaults(text, &n);
 	/* Every key with a default is there as a commented-out line. */
-	ck_assert_uint_eq(n, 59);
+	ck_assert_uint_eq(n, 60);
 	plain = load_ok(text);
 	uncommented = load_ok(text2);
 	same_config(plain, uncommented);
@@ -1541,6 +1582,7 @@ config_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_storage_backends);
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_connection_caps_and_budget);
 	tcase_add_test(tc, test_bool_and_enum);
