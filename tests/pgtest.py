@@ -26,9 +26,12 @@ def _as_owner(argv):
 
 
 class Postgres:
-    """One cluster. url(db) is a libpq URI for database db on it."""
+    """One cluster. url(db) is a libpq URI for database db on it. With
+    tls, it also listens on a loopback TCP port with a fresh certificate
+    (cert: its file, for sslrootcert) and hba lines for password logins
+    come first (hba_first)."""
 
-    def __init__(self):
+    def __init__(self, tls=False, hba_first=""):
         self.dir = tempfile.mkdtemp(prefix="intaked-pg-")
         os.chmod(self.dir, 0o755)
         self.data = os.path.join(self.dir, "data")
@@ -43,14 +46,48 @@ class Postgres:
                        check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
         self.running = False
+        self.tls = tls
+        self.port = None
+        if tls:
+            self._make_cert(hba_first)
+
+    def _make_cert(self, hba_first):
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        key = os.path.join(self.data, "server.key")
+        self.cert = os.path.join(self.dir, "server.crt")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", self.cert,
+                        "-days", "2", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        hba = os.path.join(self.data, "pg_hba.conf")
+        with open(hba) as f:
+            rest = f.read()
+        with open(hba, "w") as f:
+            f.write(hba_first + rest)
+        if os.getuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            for p in (key, hba):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(key, 0o600)
 
     def start(self):
         # fsync stays on: the durability tests mean it.
+        opts = "-k %s -c max_connections=200" % self.sock
+        if self.tls:
+            opts += (" -c listen_addresses=127.0.0.1 -p %d -c ssl=on"
+                     " -c ssl_cert_file=%s -c ssl_key_file=server.key"
+                     % (self.port, self.cert))
+        else:
+            opts += " -c listen_addresses="
         subprocess.run(_as_owner([
             BIN + "/pg_ctl", "-D", self.data, "-w", "-t", "60", "-l",
-            self.log, "-o",
-            "-k %s -c listen_addresses= -c max_connections=200" % self.sock,
-            "start"]), check=True, stdout=subprocess.DEVNULL)
+            self.log, "-o", opts, "start"]), check=True,
+            stdout=subprocess.DEVNULL)
         self.running = True
         return self
 
@@ -63,6 +100,9 @@ class Postgres:
             self.running = False
 
     def url(self, db="postgres"):
+        if self.port:       # the socket file's name carries the port
+            return "postgresql:///%s?host=%s&port=%d&user=postgres" % (
+                db, self.sock, self.port)
         return "postgresql:///%s?host=%s&user=postgres" % (db, self.sock)
 
     def psql(self, sql, db="postgres"):

@@ -77,7 +77,12 @@ def test_options_may_follow_the_command_and_help_is_per_command():
 
 
 def test_erasure_asks_on_a_terminal_and_needs_yes_without_one():
-    with Daemon() as d:
+    erasure_case()
+
+
+def erasure_case(**daemon):
+    """Also run on PostgreSQL (test_pg.py): the same commands."""
+    with Daemon(**daemon) as d:
         a, b = d.submit(), d.submit()
         p = d.ctl("delete", a, check_rc=False)
         eq(p.returncode, 2, "no terminal, no --yes")
@@ -142,12 +147,17 @@ def test_retry_sends_a_waiting_notification_now_queue_in_local_time():
 
 
 def test_rekey_moves_records_and_files_to_the_new_key_resumably():
+    rekey_case()
+
+
+def rekey_case(**daemon):
+    """Also run on PostgreSQL (test_pg.py): the same commands."""
     import hashlib
     import json
     import signal as sig
     from harness import age_keygen, write_text
     from test_upload import Files, curl_form, file_of
-    with Daemon(limits="rate = 0") as d, Files() as fs:
+    with Daemon(limits="rate = 0", **daemon) as d, Files() as fs:
         old_key = d.key
         pdf = file_of("application/pdf", 200 * 1024)
         status, body = curl_form(d, [("reports", fs.put("r.pdf", pdf))])

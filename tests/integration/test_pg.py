@@ -24,6 +24,7 @@ from harness import (Daemon, Smtp, check, eq, valid_doc,  # noqa: E402
                      wait_until, write_text)
 import test_altcha as altcha_t  # noqa: E402
 import test_inbox as inbox_t  # noqa: E402
+import test_intakectl as intakectl_t  # noqa: E402
 
 # Claims of a killed daemon go to the other after this (default 120 s).
 LEASE = {"INTAKED_OUTBOX_LEASE_MS": "1500", "INTAKED_MAIL_RETRY_MS": "200"}
@@ -261,6 +262,75 @@ def test_pg_unreachable_at_start_and_after():
             check(b"postgresql://" not in p.stderr, "no URL in the log")
         finally:
             d.close()
+
+
+def test_pg_tls_verify_full_and_a_password_file():
+    """Over TCP with sslmode=verify-full and a SCRAM password from
+    password_file: the daemon stores over TLS; a wrong password, a
+    certificate it cannot verify, or no TLS, and it does not start, with
+    neither the password nor the URL in what it says."""
+    secret = "example-db-secret"
+    hba = ("hostssl all intaked 127.0.0.1/32 scram-sha-256\n"
+           "host all intaked 127.0.0.1/32 reject\n")
+    with Postgres(tls=True, hba_first=hba) as pg:
+        pg.start()
+        pg.psql("CREATE ROLE intaked LOGIN PASSWORD '%s'" % secret)
+        pg.psql("CREATE DATABASE intake OWNER intaked")
+        keys = tempfile.mkdtemp(prefix="intaked-keys-")
+        pw = os.path.join(keys, "pg-password")
+        write_text(pw, secret + "\n", 0o600)
+        base = "postgresql://intaked@127.0.0.1:%d/intake" % pg.port
+
+        def storage(query, password=pw):
+            return ("backend = postgresql\nurl = %s?%s\n"
+                    "password_file = %s\nspool_key = %s/spool.key\n"
+                    "altcha_key = %s/altcha.key\n"
+                    % (base, query, password, keys, keys))
+        good = "sslmode=verify-full&sslrootcert=%s" % pg.cert
+        try:
+            with Daemon(storage=storage(good)) as d:
+                eq(d.post_json(valid_doc()).status, 201, "stored")
+                eq(pg.psql("SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN "
+                           "pg_stat_activity a USING (pid) WHERE "
+                           "a.usename = 'intaked'"), "t", "over TLS")
+            other = os.path.join(keys, "other.crt")
+            subprocess.run(["openssl", "req", "-x509", "-newkey",
+                            "rsa:2048", "-nodes", "-keyout", other + ".key",
+                            "-out", other, "-days", "1", "-subj",
+                            "/CN=localhost"], check=True,
+                           capture_output=True)
+            wrong = os.path.join(keys, "wrong-password")
+            write_text(wrong, "not-the-secret\n", 0o600)
+            for query, password, what in (
+                    (good, wrong, "a wrong password"),
+                    ("sslmode=verify-full&sslrootcert=%s" % other, pw,
+                     "a certificate from another CA"),
+                    ("sslmode=disable", pw, "no TLS")):
+                d = Daemon(storage=storage(query, password), start=False)
+                try:
+                    p = subprocess.run([os.environ.get("INTAKE_BUILD",
+                                                       "build") + "/intaked",
+                                        "-c", d.config], capture_output=True,
+                                       timeout=30)
+                    check(p.returncode != 0, "%s: refused" % what)
+                    check(b"cannot connect to PostgreSQL" in p.stderr,
+                          p.stderr)
+                    check(secret.encode() not in p.stderr and
+                          b"postgresql://" not in p.stderr, "no secret")
+                finally:
+                    d.close()
+        finally:
+            shutil.rmtree(keys, ignore_errors=True)
+
+
+def test_pg_intakectl_same_commands_rekey_and_erasure():
+    """intakectl's commands on PostgreSQL as on SQLite: the rekey and the
+    erasure tests of test_intakectl.py, on a daemon whose store is
+    there."""
+    with Group() as g:
+        intakectl_t.rekey_case(storage=g.storage)
+    with Group() as g:
+        intakectl_t.erasure_case(storage=g.storage)
 
 
 def test_pg_check_config_needs_the_shared_keys():
