@@ -188,7 +188,7 @@ pg(struct store *st)
 	return (struct pg_store *)(void *)st;
 }
 
-/* ---- targets and connections -------------------------------------------- */
+/* ---- targets and connections --------------------------------------------- */
 
 int
 store_pg_target(const char *t)
@@ -472,7 +472,7 @@ xact_lock(struct pg_store *st, int what)
 	    NULL);
 }
 
-/* ---- pipelines ------------------------------------------------------------ */
+/* ---- pipelines ----------------------------------------------------------- */
 
 static void
 pl_enter(struct pg_store *st)
@@ -577,7 +577,7 @@ pl_sync(struct pg_store *st, int (*each)(void *, size_t, PGresult *),
 	return r;
 }
 
-/* ---- open and migrate ----------------------------------------------------- */
+/* ---- open and migrate ---------------------------------------------------- */
 
 static int
 schema_version(struct pg_store *st, int *v)
@@ -703,7 +703,7 @@ store_pg_open(const char *target, int flags, struct store **out)
 	return 0;
 }
 
-/* ---- inserts: the writer's group commit ----------------------------------- */
+/* ---- inserts: the writer's group commit ---------------------------------- */
 
 
 /* What the first pipeline learnt: per statement, whether it inserted. */
@@ -933,7 +933,7 @@ fail:
 	return r;
 }
 
-/* ---- reads ---------------------------------------------------------------- */
+/* ---- reads --------------------------------------------------------------- */
 
 #define META_COLS \
 	"i.id, i.form, i.received_at, i.size," \
@@ -1132,7 +1132,7 @@ pg_integrity(struct store *base)
 	return v == SCHEMA_VERSION ? 0 : ERR_IO;
 }
 
-/* ---- the audit chain ------------------------------------------------------ */
+/* ---- the audit chain ----------------------------------------------------- */
 
 /* Appends ev inside the open transaction. The lock orders daemons
    appending at once, so each links to the entry before it. */
@@ -1241,7 +1241,7 @@ pg_audit_list(struct store *base, int64_t since_ms,
 	return r == 1 ? 0 : r;
 }
 
-/* ---- changes ---------------------------------------------------------------- */
+/* ---- changes ------------------------------------------------------------- */
 
 /* PostgreSQL keeps a deleted row's bytes until VACUUM reuses its space
    (the README says so); what it held is age ciphertext. */
@@ -1274,8 +1274,9 @@ retention_lock(struct pg_store *st, int take, int *got)
 
 	arg_i64(&a, LOCK_CLASS);
 	arg_i64(&a, LOCK_RETENTION);
-	if ((res = q(st, take ? "SELECT pg_try_advisory_lock($1::int, $2::int)" :
-	    "SELECT pg_advisory_unlock($1::int, $2::int)", &a, 0)) == NULL)
+	res = q(st, take ? "SELECT pg_try_advisory_lock($1::int, $2::int)" :
+	    "SELECT pg_advisory_unlock($1::int, $2::int)", &a, 0);
+	if (res == NULL)
 		return ERR_IO;
 	if (got != NULL)
 		*got = strcmp(c_text(res, 0, 0), "t") == 0;
@@ -1430,7 +1431,7 @@ pg_rekey(struct store *base, const struct store_rekey *rk, size_t n,
 	return finish(st, r);
 }
 
-/* ---- the outbox ------------------------------------------------------------ */
+/* ---- the outbox ---------------------------------------------------------- */
 
 static const char *const state_name[] = {
 	[OUTBOX_QUEUED] = "queued",
@@ -1625,7 +1626,7 @@ pg_outbox_retry(struct store *base, const char *inquiry_id,
 	return n > 0 ? 0 : ERR_NOTFOUND;
 }
 
-/* ---- logins and sessions ----------------------------------------------------- */
+/* ---- logins and sessions ------------------------------------------------- */
 
 static int
 put_digest(struct store *base, const char *sql, const unsigned char *digest,
