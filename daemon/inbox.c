@@ -60,7 +60,7 @@ struct files {
 struct inbox {
 	uv_loop_t		*loop;
 	struct snapshot		*snap;
-	const char		*db_path;
+	const char		*store;
 	struct intake		*intake;
 	struct ratelimit	*rl;
 	struct files		 files;
@@ -625,7 +625,7 @@ call_work(uv_work_t *w)
 
 	pool_background();
 	c->code = 503;
-	if (store_open(c->in->db_path, 0, &st) != 0)
+	if (store_open(c->in->store, 0, &st) != 0)
 		return;
 
 	if (!c->need_session || authorise(c, st) == 0) {
@@ -1055,7 +1055,7 @@ on_error(struct http_req *req, int status, const char *message, void *arg)
 /* ---- lifetime ------------------------------------------------------------ */
 
 int
-inbox_new(uv_loop_t *loop, struct snapshot *snap, const char *db_path,
+inbox_new(uv_loop_t *loop, struct snapshot *snap, const char *store,
     struct intake *intake, struct inbox **out)
 {
 	struct inbox	*in;
@@ -1075,7 +1075,7 @@ inbox_new(uv_loop_t *loop, struct snapshot *snap, const char *db_path,
 	}
 	in->loop = loop;
 	in->snap = snapshot_ref(snap);
-	in->db_path = db_path;
+	in->store = store;
 	in->intake = intake;
 	in->handler.request = on_request;
 	in->handler.error = on_error;

@@ -35,11 +35,11 @@
 struct inbox;
 
 /*
- * Takes a reference on snap; db_path (the boot config's) and intake (for
- * /metrics) must outlive the inbox. Loads the page's files from the
+ * Takes a reference on snap; store (what store_open gets, the boot
+ * config's) and intake (for /metrics) must outlive the inbox. Loads the page's files from the
  * snapshot's [admin] root. 0 or ERR_*; problems are logged.
  */
-int	inbox_new(uv_loop_t *, struct snapshot *snap, const char *db_path,
+int	inbox_new(uv_loop_t *, struct snapshot *snap, const char *store,
 	    struct intake *intake, struct inbox **out);
 /* For intaked -t: the page's files under [admin] root can be loaded. */
 int	inbox_check(const struct config *, struct diag *d);
