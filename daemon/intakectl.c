@@ -61,7 +61,8 @@ static const struct command {
 	{ "delete", cmd_delete, "delete ID [--yes]",
 	  "erase an inquiry, its files and its notifications",
 	  "On a terminal it asks first; scripts say --yes (without a terminal\n"
-	  "it refuses). Overwritten on disk, audited.\n" },
+	  "it refuses). Audited; with SQLite also overwritten on disk (with\n"
+	  "PostgreSQL the bytes stay until VACUUM reuses them).\n" },
 	{ "purge", cmd_purge, "purge --older-than DURATION [--dry-run] [--yes]",
 	  "erase inquiries older than DURATION (e.g. 90d)",
 	  "--dry-run lists what would go and erases nothing. Otherwise it asks\n"
@@ -80,7 +81,7 @@ static const struct command {
 	  "For key rotation: put the new recipients in the configuration,\n"
 	  "then run this with the retiring identity. Records and attachments\n"
 	  "are re-encrypted in batches, one transaction each, audited per\n"
-	  "inquiry; the old ciphertext is scrubbed from the database file.\n"
+	  "inquiry; with SQLite the old ciphertext is scrubbed from the file.\n"
 	  "Interrupted, it is run again: what is done no longer opens with the\n"
 	  "old key and is passed over.\n" },
 	{ "migrate", cmd_migrate, "migrate --to postgresql://...",
