@@ -478,6 +478,7 @@ main(int argc, char *argv[])
 	if (d.boot->cfg->backend == BACKEND_POSTGRESQL &&
 	    store_pg_password(d.boot->cfg->db_password_file, &dg) != 0)
 		fatalx("[storage] password: see above; not starting");
+	store_pg_send_time(d.boot->cfg->mail_timeout_ms);
 	smtp = d.boot->cfg->transport == MAIL_SMTP;
 	if (smtp && (why = libcurl_open()) != NULL)
 		fatalx("%s; not starting", why);

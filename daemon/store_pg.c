@@ -46,9 +46,10 @@
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
 #define NARGS		10
-/* How long a claimed outbox row belongs to the daemon that claimed it:
-   far longer than a delivery takes ([mail] timeout), so a live daemon
-   never loses one; a dead daemon's rows go to another after it. */
+/* How long a claimed outbox row belongs to the daemon that claimed it,
+   at least: a dead daemon's rows go to another after it. Never less
+   than twice what one delivery may take (store_pg_send_time), so a live
+   daemon never loses one it is still sending. */
 #define LEASE_MS	(120 * 1000)
 /* Another daemon may queue rows at any time and die before it sends
    them: the mailer looks at the outbox at least this often. */
@@ -82,6 +83,7 @@ struct args {
 
 static const struct store_ops pg_ops;
 static char	*password;
+static int64_t	 send_ms;	/* [mail] timeout */
 
 /*
  * The writer's statements, prepared once per connection (again after a
@@ -203,6 +205,12 @@ store_pg_target(const char *t)
 	/* keyword=value: a first word of letters and '_', then '='. */
 	n = strspn(t, "abcdefghijklmnopqrstuvwxyz_");
 	return n > 0 && t[n] == '=';
+}
+
+void
+store_pg_send_time(int64_t ms)
+{
+	send_ms = ms;
 }
 
 int
@@ -678,7 +686,8 @@ store_pg_open(const char *target, int flags, struct store **out)
 		return ERR_NOMEM;
 	st->base.ops = &pg_ops;
 	st->flags = flags;
-	st->lease_ms = clock_env_ms("INTAKED_OUTBOX_LEASE_MS", LEASE_MS,
+	st->lease_ms = clock_env_ms("INTAKED_OUTBOX_LEASE_MS",
+	    2 * send_ms > LEASE_MS ? 2 * send_ms : LEASE_MS,
 	    INT64_C(86400000));
 	if ((st->conn = connect_to(target)) == NULL) {
 		free(st);

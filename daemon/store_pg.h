@@ -6,6 +6,8 @@
  * on one database. Nothing else includes libpq-fe.h.
  */
 /* No store.h here: config.c asks store_pg_target without libuv. */
+#include <stdint.h>
+
 struct diag;
 struct store;
 
@@ -20,6 +22,10 @@ int	store_pg_target(const char *target);
  * opens a store. 0, or secret_password's codes (reported via d).
  */
 int	store_pg_password(const char *file, struct diag *d);
+/* The longest one delivery may take ([mail] timeout): a claimed outbox
+   row's lease is longer, so a live daemon never loses one it is still
+   sending. Call before any thread opens a store. */
+void	store_pg_send_time(int64_t ms);
 /* The connection under a PostgreSQL store, for intakectl migrate's raw
    copy (store_migrate.c); NULL for another backend's store. */
 typedef struct pg_conn PGconn;

@@ -34,6 +34,7 @@
 #include "outbox.h"
 #include "session.h"
 #include "store.h"
+#include "store_pg.h"
 #include "store_sqlite.h"	/* the tests look at the file too */
 #include "testutil.h"
 #include "uuid.h"
@@ -1231,6 +1232,35 @@ START_TEST(test_pg_outbox_lease)
 }
 END_TEST
 
+/* A long [mail] timeout makes the lease longer: a slow delivery on a
+   live daemon is never taken over. */
+START_TEST(test_pg_lease_follows_mail_timeout)
+{
+	struct store		*a, *b;
+	struct store_job	 j, *jp = &j;
+	struct claims		 ca = { 0, 0 }, cb = { 0, 0 };
+
+	store_pg_send_time(300000);		/* 5 min */
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &a), 0);
+	ck_assert_int_eq(store_open(dbpath, 0, &b), 0);
+	fill_job(&j, T0, "consultation", (const unsigned char *)"x", 1);
+	j.outbox = two_rows;
+	j.noutbox = 1;
+	ck_assert_int_eq(store_insert(a, &jp, 1), 0);
+	ck_assert_int_eq(outbox_due(a, T0, 8, NULL, 0, claim_cb, &ca, NULL),
+	    0);
+	ck_assert_int_eq(ca.n, 1);
+	ck_assert_int_eq(outbox_due(b, T0 + 599000, 8, NULL, 0, claim_cb,
+	    &cb, NULL), 0);
+	ck_assert_int_eq(cb.n, 0);
+	ck_assert_int_eq(outbox_due(b, T0 + 600001, 8, NULL, 0, claim_cb,
+	    &cb, NULL), 0);
+	ck_assert_int_eq(cb.n, 1);
+	store_close(b);
+	store_close(a);
+}
+END_TEST
+
 /* Retention runs on one daemon at a time: while another holds the lock,
    a purge removes nothing and fails nothing. */
 START_TEST(test_pg_retention_lock)
@@ -1338,6 +1368,7 @@ store_suite(void)
 	tcase_add_test(tp, test_readonly);
 	tcase_add_test(tp, test_spend_once);
 	tcase_add_test(tp, test_pg_outbox_lease);
+	tcase_add_test(tp, test_pg_lease_follows_mail_timeout);
 	tcase_add_test(tp, test_pg_retention_lock);
 	tcase_add_test(tp, test_pg_audit_two_writers);
 	tcase_add_test(tp, test_pg_unreachable);
