@@ -369,6 +369,9 @@ body_type(const char *ct, const char **why)
 
 static void	respond_unavailable(struct intake *, const struct snapshot *,
 		    struct http_req *, int, int, struct hdrs *);
+static void	refuse_proof(struct intake *, struct http_req *, int, int,
+		    int, const struct form_result *, const struct upload *,
+		    struct hdrs *);
 static int	inflow_start(struct intake *, struct http_req *, int, int,
 		    const struct hdrs *);
 
@@ -640,15 +643,10 @@ committed(struct store_job *job, int result)
 	struct submission	*sub = job->arg;
 	struct intake		*in = sub->in;
 
-	if (result == ERR_REPLAYED) {
-		struct form_error e = { ALTCHA_FIELD, "altcha", NULL };
-
-		/* Spent on another daemon first: a replay, not a patient. */
-		count(in, sub->snap, sub->form, SUB_INVALID);
-		e.message = (char *)proof_message(result);
-		respond_error(in, sub->snap, sub->req, sub->json, sub->form, 422,
-		    "Some answers need correcting:", &e, 1, &sub->hdrs);
-	} else if (result != 0) {
+	if (result == ERR_REPLAYED)	/* spent on another daemon first */
+		refuse_proof(in, sub->req, sub->form, sub->json, result, NULL,
+		    NULL, &sub->hdrs);
+	else if (result != 0) {
 		log_warnx("inquiry %s not stored: %s", job->id,
 		    err_str(result));
 		respond_unavailable(in, sub->snap, sub->req, sub->json, sub->form,
@@ -986,7 +984,9 @@ refuse_proof(struct intake *in, struct http_req *req, int form, int json,
 	count(in, in->snap, form, SUB_INVALID);
 	refund_invalid(in, req);
 	e.message = (char *)proof_message(pr);
-	if (json)
+	/* Without res (refused at the commit, the answers gone): the error
+	   page, as for JSON clients. */
+	if (json || res == NULL)
 		respond_error(in, in->snap, req, json, form, 422, "Some "
 		    "answers need correcting:", &e, 1, h);
 	else

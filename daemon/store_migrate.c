@@ -10,7 +10,6 @@
  * The one place that knows both backends' files: it reads SQLite and
  * writes libpq directly, since no store operation moves raw rows.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,67 +231,49 @@ hash_sqlite(sqlite3 *db, const struct table *t, unsigned char out[32])
 	return rc == SQLITE_DONE ? 0 : ERR_IO;
 }
 
-/* The same hash read back from PostgreSQL, inside the transaction, in
-   binary so that bytea comes raw; sorting is by the same keys, which are
+#define BYTEAOID	17	/* pg_type.oid of bytea */
+
+/* The same hash read back from PostgreSQL, inside the transaction, as
+   text: integers in decimal as SQLite prints them, and bytea as \x and
+   lowercase hex (bytea_output = hex, set by the caller), the form the
+   SQLite side hashes blobs in. Sorting is by the same keys, which are
    ASCII (ids, numbers, digests), so both sides sort alike. */
 static int
 hash_pg(PGconn *c, const struct table *t, unsigned char out[32])
 {
 	crypto_hash_sha256_state h;
 	PGresult	*res;
+	const char	*v;
 	char		 sql[512];
-	int		 i, r = 0, ok;
+	size_t		 len;
+	int		 i, r = 0;
 
 	snprintf(sql, sizeof(sql), "SELECT %s FROM %s ORDER BY %s", t->cols,
 	    t->name, t->key);
-	if (pq.sendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 1) != 1)
+	if (pq.sendQueryParams(c, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
 		return ERR_IO;
 	pq.setSingleRowMode(c);
 	crypto_hash_sha256_init(&h);
 	while ((res = pq.getResult(c)) != NULL) {
-		ok = pq.resultStatus(res) == PGRES_SINGLE_TUPLE;
-		for (i = 0; ok && i < t->ncols; i++) {
-			char	*hex = NULL, num[24];
-			size_t	 len = (size_t)pq.getlength(res, 0, i);
-			const unsigned char *b = (const unsigned char *)
-			    pq.getvalue(res, 0, i);
-
+		if (pq.resultStatus(res) != PGRES_SINGLE_TUPLE) {
+			if (pq.resultStatus(res) != PGRES_TUPLES_OK && r == 0)
+				r = ERR_IO;
+			pq.clear(res);
+			continue;
+		}
+		for (i = 0; i < t->ncols; i++) {
 			if (pq.getisnull(res, 0, i)) {
 				hash_value(&h, 1, NULL, 0);
 				continue;
 			}
-			/* Binary results: integers are big-endian, bytea
-			   raw, text as it is; the type says which. */
-			switch (pq.ftype(res, i)) {
-			case 20: case 23: {	/* int8, int4 */
-				int64_t	 v = 0;
-				size_t	 k;
-
-				for (k = 0; k < len; k++)
-					v = (int64_t)((uint64_t)v << 8 | b[k]);
-				if (len == 4)
-					v = (int32_t)(uint32_t)v;
-				snprintf(num, sizeof(num), "%" PRId64, v);
-				hash_value(&h, 0, num, strlen(num));
-				break;
+			v = pq.getvalue(res, 0, i);
+			len = (size_t)pq.getlength(res, 0, i);
+			if (pq.ftype(res, i) == BYTEAOID && len >= 2) {
+				v += 2;		/* \x */
+				len -= 2;
 			}
-			case 17:		/* bytea */
-				if ((hex = malloc(2 * len + 1)) == NULL) {
-					ok = 0;
-					r = ERR_NOMEM;
-					break;
-				}
-				sodium_bin2hex(hex, 2 * len + 1, b, len);
-				hash_value(&h, 0, hex, 2 * len);
-				free(hex);
-				break;
-			default:
-				hash_value(&h, 0, (const char *)b, len);
-				break;
-			}
+			hash_value(&h, 0, v, len);
 		}
-		if (!ok && pq.resultStatus(res) != PGRES_TUPLES_OK && r == 0)
-			r = ERR_IO;
 		pq.clear(res);
 	}
 	crypto_hash_sha256_final(&h, out);
@@ -319,8 +300,9 @@ pg_cmd(PGconn *c, const char *sql)
 
 	ok = pq.resultStatus(res) == PGRES_COMMAND_OK ||
 	    pq.resultStatus(res) == PGRES_TUPLES_OK;
-	if (!ok)
-		log_warnx("migrate: %s", pq.errorMessage(c));
+	if (!ok)	/* its first line: the DETAIL after it may hold values */
+		log_warnx("migrate: %.*s", (int)strcspn(pq.errorMessage(c),
+		    "\n"), pq.errorMessage(c));
 	pq.clear(res);
 	return ok ? 0 : ERR_IO;
 }
@@ -352,7 +334,8 @@ store_migrate(const char *from, const char *to, struct store_migrate *rep)
 	}
 	if ((r = store_read_begin(src)) != 0)
 		goto out;
-	if ((r = pg_cmd(c, "BEGIN")) != 0)
+	if ((r = pg_cmd(c, "BEGIN")) != 0 ||
+	    (r = pg_cmd(c, "SET LOCAL bytea_output = 'hex'")) != 0)
 		goto read_end;
 	for (i = 0; i < NTABLES && r == 0; i++) {
 		rep->t[i].name = tables[i].name;

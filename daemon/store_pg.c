@@ -853,7 +853,7 @@ insert_jobs(struct pg_store *st, struct store_job *const *jobs, size_t n,
 	const struct store_job	*j;
 	struct args		 a;
 	size_t			 i, sent = 0;
-	int			 r;
+	int			 r, r2;
 
 	pl_enter(st);
 	if ((r = pl_send(st, "BEGIN", NULL)) != 0)
@@ -882,23 +882,14 @@ insert_jobs(struct pg_store *st, struct store_job *const *jobs, size_t n,
 		sent++;
 	}
 sync:
-	{
-		int r2 = pl_sync(st, first_result, f);
-
-		if (r == 0)
-			r = r2;
-	}
-	if (r != 0)
+	/* Synced even after a failed send: the pipeline must be ended. */
+	r2 = pl_sync(st, first_result, f);
+	if (r != 0 || (r = r2) != 0)
 		return r;
 	pl_enter(st);
 	r = send_rest(st, jobs, n, f, at);
-	{
-		int r2 = pl_sync(st, NULL, NULL);
-
-		if (r == 0)
-			r = r2;
-	}
-	return r;
+	r2 = pl_sync(st, NULL, NULL);
+	return r != 0 ? r : r2;
 }
 
 static int

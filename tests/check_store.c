@@ -1191,22 +1191,31 @@ claim_cb(void *arg, const struct outbox_due *d)
 	return 0;
 }
 
+/* Two connections, as two daemons would hold, on a store with one
+   inquiry whose one notification is due at T0. */
+static void
+two_daemons_one_row(struct store **a, struct store **b)
+{
+	struct store_job	 j, *jp = &j;
+
+	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, a), 0);
+	ck_assert_int_eq(store_open(dbpath, 0, b), 0);
+	fill_job(&j, T0, "consultation", (const unsigned char *)"x", 1);
+	j.outbox = two_rows;
+	j.noutbox = 1;
+	ck_assert_int_eq(store_insert(*a, &jp, 1), 0);
+}
+
 /* A row one daemon claimed is not another's until the lease runs out:
    then a daemon that died with it no longer holds it up. */
 START_TEST(test_pg_outbox_lease)
 {
 	struct store		*a, *b;
-	struct store_job	 j, *jp = &j;
 	struct claims		 ca = { 0, 0 }, cb = { 0, 0 };
 	struct outbox_outcome	 o;
 	int64_t			 next = 0, now = T0 + 10;
 
-	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &a), 0);
-	ck_assert_int_eq(store_open(dbpath, 0, &b), 0);
-	fill_job(&j, T0, "consultation", (const unsigned char *)"x", 1);
-	j.outbox = two_rows;
-	j.noutbox = 1;
-	ck_assert_int_eq(store_insert(a, &jp, 1), 0);
+	two_daemons_one_row(&a, &b);
 	ck_assert_int_eq(outbox_due(a, now, 8, NULL, 0, claim_cb, &ca,
 	    &next), 0);
 	ck_assert_int_eq(ca.n, 1);
@@ -1237,16 +1246,10 @@ END_TEST
 START_TEST(test_pg_lease_follows_mail_timeout)
 {
 	struct store		*a, *b;
-	struct store_job	 j, *jp = &j;
 	struct claims		 ca = { 0, 0 }, cb = { 0, 0 };
 
 	store_pg_send_time(300000);		/* 5 min */
-	ck_assert_int_eq(store_open(dbpath, STORE_CREATE, &a), 0);
-	ck_assert_int_eq(store_open(dbpath, 0, &b), 0);
-	fill_job(&j, T0, "consultation", (const unsigned char *)"x", 1);
-	j.outbox = two_rows;
-	j.noutbox = 1;
-	ck_assert_int_eq(store_insert(a, &jp, 1), 0);
+	two_daemons_one_row(&a, &b);
 	ck_assert_int_eq(outbox_due(a, T0, 8, NULL, 0, claim_cb, &ca, NULL),
 	    0);
 	ck_assert_int_eq(ca.n, 1);
